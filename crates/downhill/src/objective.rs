@@ -1,0 +1,66 @@
+//! The [`Objective`] trait: a function to minimize, with its gradient and optionally its Hessian.
+
+use crate::error::{Error, Result};
+use crate::real::Real;
+
+/// A known local or global minimum of an objective.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Minimum {
+    /// Where it is.
+    pub point: Vec<f64>,
+    /// The objective's value there.
+    pub value: f64,
+}
+
+/// A differentiable function `f: R^d -> R` to minimize.
+///
+/// Implementors give the value and the exact gradient; the Hessian is optional (Newton's method
+/// needs it). Slices always have length [`Objective::dim`] (the Hessian `dim * dim`, row-major);
+/// callers check lengths before calling, so implementations may index freely.
+pub trait Objective<T: Real>: Send + Sync {
+    /// Number of parameters `d`.
+    fn dim(&self) -> usize;
+
+    /// `f(x)`.
+    fn value(&self, x: &[T]) -> T;
+
+    /// Writes `grad f(x)` into `grad`.
+    fn gradient(&self, x: &[T], grad: &mut [T]);
+
+    /// `f(x)`, writing the gradient into `grad`. Override when the two share work.
+    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+        self.gradient(x, grad);
+        self.value(x)
+    }
+
+    /// Whether [`Objective::hessian`] is implemented.
+    fn has_hessian(&self) -> bool {
+        false
+    }
+
+    /// Writes the Hessian at `x` into `hess` (row-major, `dim * dim`).
+    fn hessian(&self, _x: &[T], _hess: &mut [T]) -> Result<()> {
+        Err(Error::Unsupported(format!(
+            "objective '{}' has no Hessian",
+            self.name()
+        )))
+    }
+
+    /// The spec that rebuilds this objective, e.g. `rosenbrock:a=1,b=10`.
+    fn name(&self) -> String;
+
+    /// The formula in plain text, e.g. `(1 - x)^2 + 10 (y - x^2)^2`.
+    fn formula(&self) -> String {
+        self.name()
+    }
+
+    /// Known minima, best first (may be empty when none are known or none exist).
+    fn minima(&self) -> Vec<Minimum> {
+        Vec::new()
+    }
+
+    /// A box `[xmin, xmax, ymin, ymax]` that shows the interesting part of a 2-D landscape.
+    fn domain(&self) -> Option<[f64; 4]> {
+        None
+    }
+}

@@ -1,0 +1,249 @@
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
+    GradientTransforms, Optimizer, OptimizerState, Value,
+};
+use crate::error::Result;
+use crate::real::Real;
+use crate::schedule::Schedule;
+use crate::spec::{Params, Range};
+
+/// Adam (Kingma & Ba, ICLR 2015) and AdamW (Loshchilov & Hutter, ICLR 2019), computed exactly as
+/// the seed article's numpy code, with `t` counted from 1 in the bias correction:
+///
+/// ```text
+/// theta <- theta * (1 - lr_t * weight_decay)        (AdamW only: decoupled decay, first)
+/// m     <- beta1 * m + (1 - beta1) * g
+/// v     <- beta2 * v + (1 - beta2) * g^2
+/// m_hat <- m / (1 - beta1^t)
+/// v_hat <- v / (1 - beta2^t)                        (amsgrad: v_max <- max(v_max, v), v_hat from v_max)
+/// theta <- theta - lr_t * m_hat / (sqrt(v_hat + eps_root) + eps)
+/// ```
+///
+/// The last line is evaluated as `(lr_t * m_hat) / (sqrt(v_hat) + eps)`, the seed's operation order;
+/// PyTorch evaluates the same quantity as `m / (sqrt(v) / sqrt(1 - beta2^t) + eps) * lr / (1 - beta1^t)`,
+/// so the two agree to a few ulps, not bit for bit. `eps` is outside the square root (seed,
+/// PyTorch); `eps_root` (default 0) adds a term inside it, as optax's `scale_by_adam` does for
+/// differentiating through the update.
+///
+/// Defaults (PyTorch): `lr = 1e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`. For `adam`,
+/// `weight_decay` (default 0) is coupled L2 (`g <- g + wd * theta`, as `torch.optim.Adam`); for
+/// `adamw` it is decoupled with PyTorch's default 0.01.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Adam<T> {
+    /// Learning rate (a schedule of the step).
+    pub learning_rate: Schedule,
+    /// First-moment decay in `[0, 1)`.
+    pub beta1: f64,
+    /// Second-moment decay in `[0, 1)`.
+    pub beta2: f64,
+    /// Added to `sqrt(v_hat)`, `> 0`.
+    pub eps: f64,
+    /// Added to `v_hat` inside the square root, `>= 0`.
+    pub eps_root: f64,
+    /// Use the running maximum of `v` (Reddi et al., ICLR 2018).
+    pub amsgrad: bool,
+    /// Weight decay: coupled L2 for Adam, decoupled for AdamW.
+    pub weight_decay: f64,
+    /// AdamW: decay the weights directly instead of adding `wd * theta` to the gradient.
+    pub decoupled: bool,
+    /// Clipping (its `weight_decay` is not used; see [`Adam::weight_decay`]).
+    pub transforms: GradientTransforms,
+    t: u64,
+    m: Vec<T>,
+    v: Vec<T>,
+    v_max: Vec<T>,
+}
+
+impl<T: Real> Adam<T> {
+    /// Adam with PyTorch's defaults and the given rate.
+    pub fn new(lr: f64) -> Self {
+        Adam {
+            learning_rate: Schedule::constant(lr),
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            eps_root: 0.0,
+            amsgrad: false,
+            weight_decay: 0.0,
+            decoupled: false,
+            transforms: GradientTransforms::default(),
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+            v_max: Vec::new(),
+        }
+    }
+
+    /// AdamW with PyTorch's defaults (weight decay 0.01) and the given rate.
+    pub fn adamw(lr: f64) -> Self {
+        Adam {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Adam::new(lr)
+        }
+    }
+
+    /// First moment `m` (empty before the first update).
+    pub fn first_moment(&self) -> &[T] {
+        &self.m
+    }
+
+    /// Second moment `v` (empty before the first update).
+    pub fn second_moment(&self) -> &[T] {
+        &self.v
+    }
+}
+
+fn common<T: Real>(p: &mut Params, o: &BuildOptions, adamw: bool) -> Result<Box<dyn Optimizer<T>>> {
+    let mut a = if adamw {
+        Adam::adamw(0.0)
+    } else {
+        Adam::new(0.0)
+    };
+    a.learning_rate = learning_rate(p, 1e-3, o)?;
+    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
+    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
+    a.eps = p.number("eps", 1e-8, Range::Positive)?;
+    a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
+    a.amsgrad = p.flag("amsgrad", false)?;
+    a.weight_decay = p.number("weight_decay", a.weight_decay, Range::NonNegative)?;
+    a.transforms = GradientTransforms::from_params(p)?;
+    Ok(Box::new(a))
+}
+
+pub(crate) fn build_adam<T: Real>(
+    p: &mut Params,
+    o: &BuildOptions,
+) -> Result<Box<dyn Optimizer<T>>> {
+    common(p, o, false)
+}
+
+pub(crate) fn build_adamw<T: Real>(
+    p: &mut Params,
+    o: &BuildOptions,
+) -> Result<Box<dyn Optimizer<T>>> {
+    common(p, o, true)
+}
+
+impl<T: Real> Optimizer<T> for Adam<T> {
+    fn name(&self) -> &'static str {
+        if self.decoupled {
+            "adamw"
+        } else {
+            "adam"
+        }
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
+        let mut h = vec![
+            ("lr", lr_value(&self.learning_rate)),
+            ("beta1", self.beta1.into()),
+            ("beta2", self.beta2.into()),
+            ("eps", self.eps.into()),
+            ("eps_root", self.eps_root.into()),
+            ("amsgrad", self.amsgrad.into()),
+            ("weight_decay", self.weight_decay.into()),
+        ];
+        self.transforms.describe(&mut h);
+        h
+    }
+
+    fn steps(&self) -> u64 {
+        self.t
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate.value(self.t)
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+        let name = Optimizer::<T>::name(self);
+        check_lengths(name, params.len(), grads.len())?;
+        let n = params.len();
+        ensure(name, &mut self.m, n, T::ZERO)?;
+        ensure(name, &mut self.v, n, T::ZERO)?;
+        if self.amsgrad {
+            ensure(name, &mut self.v_max, n, T::ZERO)?;
+        }
+        let lr_f = self.learning_rate.value(self.t);
+        let t = (self.t + 1) as f64;
+        let lr = T::from_f64(lr_f);
+        let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
+        let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
+        // Python's `beta**t` is C pow(); Rust's powf is the same libm call.
+        let bc1 = T::from_f64(1.0 - self.beta1.powf(t));
+        let bc2 = T::from_f64(1.0 - self.beta2.powf(t));
+        let eps = T::from_f64(self.eps);
+        let eps_root = (self.eps_root != 0.0).then(|| T::from_f64(self.eps_root));
+        let decoupled = self.decoupled && self.weight_decay != 0.0;
+        let decay = decoupled.then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
+        let coupled = if self.decoupled {
+            0.0
+        } else {
+            self.weight_decay
+        };
+        let pre = GradientTransforms {
+            weight_decay: coupled,
+            ..self.transforms.clone()
+        }
+        .prepare(grads);
+        let amsgrad = self.amsgrad;
+        for i in 0..n {
+            let mut p = params[i];
+            let g = pre.apply(grads[i], p);
+            if let Some(d) = decay {
+                p *= d;
+            }
+            let m = b1 * self.m[i] + omb1 * g;
+            let v = b2 * self.v[i] + omb2 * (g * g);
+            self.m[i] = m;
+            self.v[i] = v;
+            let v_used = if amsgrad {
+                let vm = self.v_max[i].max(v);
+                self.v_max[i] = vm;
+                vm
+            } else {
+                v
+            };
+            let m_hat = m / bc1;
+            let mut v_hat = v_used / bc2;
+            if let Some(er) = eps_root {
+                v_hat += er;
+            }
+            params[i] = p - lr * m_hat / (v_hat.sqrt() + eps);
+        }
+        self.t += 1;
+        Ok(())
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        save(
+            Optimizer::<T>::name(self),
+            self.t,
+            &[("m", &self.m), ("v", &self.v), ("v_max", &self.v_max)],
+        )
+    }
+
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
+        let name = Optimizer::<T>::name(self);
+        self.t = restore(
+            name,
+            state,
+            &mut [
+                ("m", &mut self.m),
+                ("v", &mut self.v),
+                ("v_max", &mut self.v_max),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.t = 0;
+        self.m.clear();
+        self.v.clear();
+        self.v_max.clear();
+    }
+}

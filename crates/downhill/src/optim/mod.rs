@@ -1,0 +1,430 @@
+//! Optimizers: state plus an in-place update.
+//!
+//! Every optimizer implements [`Optimizer`]. First-order methods take a gradient
+//! ([`Optimizer::update`]), which is all a training loop has. Methods that need more of the
+//! objective (Nesterov's look-ahead form evaluates the gradient elsewhere, Newton needs the
+//! Hessian) implement [`Optimizer::step_on`], which [`crate::minimize`] calls.
+//!
+//! Conventions shared by all optimizers:
+//! - Hyperparameters are `f64`; element-wise arithmetic runs in the parameter type `T`.
+//! - `t` counts updates already applied, from 0. Schedules are evaluated at `t` (so the first
+//!   update uses `schedule(0)`); Adam-style bias correction uses `t + 1` (the seed's and
+//!   PyTorch's `1 - beta^t` with `t` starting at 1).
+//! - Gradient transforms ([`GradientTransforms`]: clip by global norm, clip by value, coupled
+//!   L2 weight decay) are applied element by element inside the optimizer's single loop over
+//!   memory, in that order; only the global-norm clip needs a read-only pass first.
+//! - Every learning rate is a [`Schedule`]; a plain `lr=0.1` is `Schedule::Constant`.
+//!
+//! Each optimizer is one file here and one line in [`REGISTRY`].
+
+mod adagrad;
+mod adam;
+mod gd;
+mod lion;
+mod momentum;
+mod nesterov;
+mod newton;
+mod rmsprop;
+
+pub use adagrad::AdaGrad;
+pub use adam::Adam;
+pub use gd::GradientDescent;
+pub use lion::Lion;
+pub use momentum::Momentum;
+pub use nesterov::{Nesterov, NesterovLookahead};
+pub use newton::Newton;
+pub use rmsprop::{EpsPlacement, RmsProp};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::objective::Objective;
+use crate::real::Real;
+use crate::schedule::Schedule;
+use crate::spec::{Params, Range, Spec};
+
+/// A hyperparameter's value, for reports and JSON output.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A number.
+    Number(f64),
+    /// A switch.
+    Bool(bool),
+    /// A word such as `lookahead`.
+    Text(&'static str),
+    /// A learning-rate schedule.
+    Schedule(Schedule),
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Self {
+        Value::Number(x)
+    }
+}
+impl From<bool> for Value {
+    fn from(x: bool) -> Self {
+        Value::Bool(x)
+    }
+}
+impl From<&'static str> for Value {
+    fn from(x: &'static str) -> Self {
+        Value::Text(x)
+    }
+}
+
+/// An optimizer's mutable state: step count and named buffers, like PyTorch's `state_dict`.
+///
+/// Saving and loading it reproduces a run bit for bit (serialize it with any serde format that
+/// round-trips floats exactly, e.g. serde_json with `float_roundtrip`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizerState<T> {
+    /// The optimizer's name, checked on load.
+    pub optimizer: String,
+    /// Updates applied so far.
+    pub step: u64,
+    /// Named per-parameter buffers (empty before the first update).
+    pub buffers: Vec<(String, Vec<T>)>,
+}
+
+/// Gradient-only or objective-aware optimizer with explicit, saveable state.
+pub trait Optimizer<T: Real>: Send {
+    /// Registry name, e.g. `adam`.
+    fn name(&self) -> &'static str;
+
+    /// Every resolved hyperparameter, in a stable order.
+    fn hyperparameters(&self) -> Vec<(&'static str, Value)>;
+
+    /// Updates applied so far (`t`).
+    fn steps(&self) -> u64;
+
+    /// The learning rate the next update will use (the schedule at [`Optimizer::steps`]).
+    fn learning_rate(&self) -> f64;
+
+    /// Applies one update to `params` given the gradient `grads` at `params`.
+    ///
+    /// Fails with [`Error::Dimension`] when lengths disagree with each other or with the state,
+    /// and with [`Error::Unsupported`] for methods that need the objective itself.
+    fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()>;
+
+    /// One step on an objective; `grad` is the gradient at `params`. The default calls
+    /// [`Optimizer::update`]; Newton and look-ahead Nesterov override it.
+    fn step_on(
+        &mut self,
+        objective: &dyn Objective<T>,
+        params: &mut [T],
+        grad: &[T],
+    ) -> Result<()> {
+        let _ = objective;
+        self.update(params, grad)
+    }
+
+    /// A copy of the state.
+    fn state(&self) -> OptimizerState<T>;
+
+    /// Replaces the state with a saved one (checked for name, buffer names and lengths).
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()>;
+
+    /// Forgets all state, as if newly built.
+    fn reset(&mut self);
+}
+
+/// Gradient pre-processing that composes with any optimizer, applied inside its update loop.
+///
+/// Order, per element: multiply by the global-norm clip factor, clamp to `[-clip_value, clip_value]`,
+/// add `weight_decay * param` (coupled L2 regularization, PyTorch's `weight_decay` for SGD, Adam,
+/// RMSprop and AdaGrad; AdamW and Lion decay the weights directly instead).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GradientTransforms {
+    /// Rescale the whole gradient to this global L2 norm when it is larger. As PyTorch's
+    /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`, applied only when below 1.
+    pub clip_norm: Option<f64>,
+    /// Clamp each component to `[-clip_value, clip_value]`.
+    pub clip_value: Option<f64>,
+    /// Coupled weight decay: `g <- g + weight_decay * p`.
+    pub weight_decay: f64,
+}
+
+/// [`GradientTransforms`] resolved for one step: the per-element map `g -> g'`.
+#[derive(Debug, Clone, Copy)]
+pub struct Prepared<T> {
+    scale: Option<T>,
+    clip: Option<T>,
+    decay: Option<T>,
+}
+
+impl<T: Real> Prepared<T> {
+    /// The transformed gradient component for parameter `p`.
+    #[inline(always)]
+    pub fn apply(&self, g: T, p: T) -> T {
+        let mut g = g;
+        if let Some(s) = self.scale {
+            g *= s;
+        }
+        if let Some(c) = self.clip {
+            g = g.max(-c).min(c);
+        }
+        if let Some(wd) = self.decay {
+            g += wd * p;
+        }
+        g
+    }
+
+    /// Whether `apply` is the identity.
+    pub fn is_identity(&self) -> bool {
+        self.scale.is_none() && self.clip.is_none() && self.decay.is_none()
+    }
+}
+
+impl GradientTransforms {
+    /// Reads the shared keys `clip_norm` and `clip_value` from a spec.
+    pub fn from_params(p: &mut Params) -> Result<Self> {
+        Ok(GradientTransforms {
+            clip_norm: p.optional("clip_norm", Range::Positive)?,
+            clip_value: p.optional("clip_value", Range::Positive)?,
+            weight_decay: 0.0,
+        })
+    }
+
+    /// Resolves the transforms for one step (reads `grads` once when clipping by norm).
+    pub fn prepare<T: Real>(&self, grads: &[T]) -> Prepared<T> {
+        let scale = self.clip_norm.and_then(|max_norm| {
+            let norm = grads
+                .iter()
+                .map(|g| g.to_f64() * g.to_f64())
+                .sum::<f64>()
+                .sqrt();
+            let coef = max_norm / (norm + 1e-6);
+            (coef < 1.0).then(|| T::from_f64(coef))
+        });
+        Prepared {
+            scale,
+            clip: self.clip_value.map(T::from_f64),
+            decay: (self.weight_decay != 0.0).then(|| T::from_f64(self.weight_decay)),
+        }
+    }
+
+    /// The settings that are on, for reports.
+    pub fn describe(&self, out: &mut Vec<(&'static str, Value)>) {
+        if let Some(c) = self.clip_norm {
+            out.push(("clip_norm", c.into()));
+        }
+        if let Some(c) = self.clip_value {
+            out.push(("clip_value", c.into()));
+        }
+    }
+}
+
+/// Checks that params, grads and state agree in length, allocating zeroed state on first use.
+pub(crate) fn check_lengths(name: &str, params: usize, grads: usize) -> Result<()> {
+    if params != grads {
+        return Err(Error::Dimension {
+            field: format!("{name}.grads"),
+            expected: params,
+            got: grads,
+        });
+    }
+    Ok(())
+}
+
+/// Sizes `buf` to `n` zeros on first use; fails if it already has another length.
+pub(crate) fn ensure<T: Real>(name: &str, buf: &mut Vec<T>, n: usize, fill: T) -> Result<()> {
+    if buf.is_empty() {
+        buf.resize(n, fill);
+    } else if buf.len() != n {
+        return Err(Error::Dimension {
+            field: format!("{name}.params"),
+            expected: buf.len(),
+            got: n,
+        });
+    }
+    Ok(())
+}
+
+/// Moves the saved buffers named `names` into `targets` after checking the name and lengths.
+pub(crate) fn restore<T: Real>(
+    name: &'static str,
+    state: OptimizerState<T>,
+    targets: &mut [(&'static str, &mut Vec<T>)],
+) -> Result<u64> {
+    if state.optimizer != name {
+        return Err(Error::Inconsistent {
+            field: "state.optimizer".into(),
+            message: format!("saved by '{}', cannot load into '{name}'", state.optimizer),
+        });
+    }
+    let len = state.buffers.first().map(|b| b.1.len());
+    for (buf_name, data) in &state.buffers {
+        if !targets.iter().any(|(n, _)| n == buf_name) {
+            return Err(Error::unknown(
+                &format!("buffer for {name}"),
+                buf_name,
+                &targets.iter().map(|t| t.0).collect::<Vec<_>>(),
+            ));
+        }
+        if Some(data.len()) != len {
+            return Err(Error::Dimension {
+                field: format!("state.{buf_name}"),
+                expected: len.unwrap_or(0),
+                got: data.len(),
+            });
+        }
+    }
+    for (target_name, target) in targets.iter_mut() {
+        target.clear();
+        if let Some((_, data)) = state.buffers.iter().find(|(n, _)| n == target_name) {
+            target.extend_from_slice(data);
+        }
+    }
+    Ok(state.step)
+}
+
+/// Named copies of buffers, skipping empty ones.
+pub(crate) fn save<T: Real>(
+    name: &str,
+    step: u64,
+    buffers: &[(&str, &Vec<T>)],
+) -> OptimizerState<T> {
+    OptimizerState {
+        optimizer: name.into(),
+        step,
+        buffers: buffers
+            .iter()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(n, b)| (n.to_string(), (*b).clone()))
+            .collect(),
+    }
+}
+
+/// What a spec needs beyond its own keys.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// A learning-rate schedule that replaces the optimizer's `lr` (giving both is an error).
+    pub schedule: Option<Schedule>,
+}
+
+/// Reads the learning rate: the `lr` key, or the schedule from [`BuildOptions`].
+pub(crate) fn learning_rate(
+    p: &mut Params,
+    default: f64,
+    options: &BuildOptions,
+) -> Result<Schedule> {
+    let lr = p.optional("lr", Range::Positive)?;
+    match (lr, &options.schedule) {
+        (Some(_), Some(_)) => Err(Error::Inconsistent {
+            field: "lr".into(),
+            message: "give the learning rate either as lr= or as a schedule, not both".into(),
+        }),
+        (Some(lr), None) => Ok(Schedule::constant(lr)),
+        (None, Some(s)) => Ok(s.clone()),
+        (None, None) => Ok(Schedule::constant(default)),
+    }
+}
+
+/// Reports a schedule as a number when it is constant.
+pub(crate) fn lr_value(s: &Schedule) -> Value {
+    match s {
+        Schedule::Constant { lr } => Value::Number(*lr),
+        other => Value::Schedule(other.clone()),
+    }
+}
+
+/// A constructor taking the spec's keys.
+pub type Builder<T> = fn(&mut Params, &BuildOptions) -> Result<Box<dyn Optimizer<T>>>;
+
+/// One registered optimizer.
+pub struct Entry {
+    /// Name used in specs.
+    pub name: &'static str,
+    /// Other accepted names.
+    pub aliases: &'static [&'static str],
+    /// One line for `--help` and listings: keys with their defaults.
+    pub summary: &'static str,
+    /// Constructor for `f32`.
+    pub build_f32: Builder<f32>,
+    /// Constructor for `f64`.
+    pub build_f64: Builder<f64>,
+}
+
+macro_rules! entry {
+    ($name:literal, $aliases:expr, $summary:literal, $build:path) => {
+        Entry {
+            name: $name,
+            aliases: $aliases,
+            summary: $summary,
+            build_f32: $build,
+            build_f64: $build,
+        }
+    };
+}
+
+/// Every optimizer that [`build`] knows. Defaults follow PyTorch unless a summary says otherwise.
+pub const REGISTRY: &[Entry] = &[
+    entry!("gd", &["sgd"], "lr=1e-3 (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
+    entry!("momentum", &["heavy-ball", "polyak"], "lr=1e-3, beta=0.9 (alias momentum), dampening=0; v <- beta*v + g, theta <- theta - lr*v", momentum::build),
+    entry!("nesterov", &[], "lr=1e-3, beta=0.9, form=lookahead|pytorch (default lookahead, the seed's), dampening=0 (pytorch form only)", nesterov::build),
+    entry!("rmsprop", &[], "lr=1e-2, alpha=0.99 (alias beta), eps=1e-8, eps_mode=outside|inside, momentum=0, centered=false", rmsprop::build),
+    entry!("adam", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=0, amsgrad=false, weight_decay=0 (coupled L2)", adam::build_adam),
+    entry!("adamw", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=0, amsgrad=false, weight_decay=0.01 (decoupled)", adam::build_adamw),
+    entry!("adagrad", &[], "lr=1e-2, lr_decay=0, eps=1e-10, initial_accumulator_value=0, weight_decay=0", adagrad::build),
+    entry!("lion", &[], "lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0 (decoupled; Lion paper defaults)", lion::build),
+    entry!("newton", &[], "lr=1; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
+];
+
+/// Every accepted optimizer name, aliases included.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY
+        .iter()
+        .flat_map(|e| std::iter::once(e.name).chain(e.aliases.iter().copied()))
+        .collect()
+}
+
+/// The registry entry for `name` (or alias).
+pub fn lookup(name: &str) -> Result<&'static Entry> {
+    REGISTRY
+        .iter()
+        .find(|e| e.name == name || e.aliases.contains(&name))
+        .ok_or_else(|| Error::unknown("optimizer", name, &names()))
+}
+
+/// Builds an optimizer from a spec such as `adam:lr=0.1,beta1=0.9`.
+///
+/// Every optimizer also accepts `clip_norm` and `clip_value` (see [`GradientTransforms`]).
+pub fn build<T: Buildable>(text: &str, options: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    let spec = Spec::parse(text, "optimizer")?;
+    let entry = lookup(&spec.name)?;
+    let mut p = Params::new(entry.name, &spec);
+    let opt = T::build(entry, &mut p, options)?;
+    p.finish()?;
+    Ok(opt)
+}
+
+/// Picks the registry constructor for a precision.
+pub trait Buildable: Real {
+    /// Calls the right constructor of `entry`.
+    fn build(
+        entry: &Entry,
+        p: &mut Params,
+        options: &BuildOptions,
+    ) -> Result<Box<dyn Optimizer<Self>>>;
+}
+
+impl Buildable for f32 {
+    fn build(
+        entry: &Entry,
+        p: &mut Params,
+        options: &BuildOptions,
+    ) -> Result<Box<dyn Optimizer<f32>>> {
+        (entry.build_f32)(p, options)
+    }
+}
+
+impl Buildable for f64 {
+    fn build(
+        entry: &Entry,
+        p: &mut Params,
+        options: &BuildOptions,
+    ) -> Result<Box<dyn Optimizer<f64>>> {
+        (entry.build_f64)(p, options)
+    }
+}

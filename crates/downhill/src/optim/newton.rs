@@ -1,0 +1,234 @@
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_lengths, learning_rate, lr_value, restore, BuildOptions, Optimizer, OptimizerState, Value,
+};
+use crate::error::{Error, Result};
+use crate::objective::Objective;
+use crate::real::Real;
+use crate::schedule::Schedule;
+use crate::spec::{Params, Range};
+
+/// Newton's method, the notebook seed's "perfect" update, which divides the gradient (push) by
+/// the curvature (brake):
+///
+/// ```text
+/// 1-D:  theta <- theta - lr_t * (f'(theta) / f''(theta))
+/// N-D:  theta <- theta - lr_t * d,   (H + tau I) d = g   (Cholesky solve)
+/// ```
+///
+/// Default `lr = 1`: on a quadratic the first step lands on the minimum.
+///
+/// When `H` is not positive definite the plain Newton step can point uphill (towards a maximum
+/// or along a saddle's negative curvature). Then downhill adds a multiple of the identity, using
+/// Nocedal & Wright's "Cholesky with added multiple of the identity" (Numerical Optimization,
+/// 2nd ed., Algorithm 3.3) with `beta = damping` (default 1e-3): `tau = 0` if every diagonal entry
+/// is positive, else `tau = beta - min_i H_ii`; while the Cholesky factorization of `H + tau I`
+/// fails, `tau <- max(2 tau, beta)`. The damped matrix is positive definite, so `-d` is a descent
+/// direction. In 1-D this gives `f'' + tau = beta` whenever `f'' <= 0`. [`Newton::last_damping`]
+/// reports `tau`. Newton needs the Hessian, so it runs on objectives (`step_on`), not bare gradients.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Newton<T> {
+    /// Step multiplier (a schedule of the step).
+    pub learning_rate: Schedule,
+    /// `beta` of the damping rule, `> 0`.
+    pub damping: f64,
+    t: u64,
+    last_damping: f64,
+    #[serde(skip)]
+    hessian: Vec<T>,
+    #[serde(skip)]
+    factor: Vec<f64>,
+}
+
+impl<T: Real> Newton<T> {
+    /// Newton's method with step multiplier `lr`.
+    pub fn new(lr: f64) -> Self {
+        Newton {
+            learning_rate: Schedule::constant(lr),
+            damping: 1e-3,
+            t: 0,
+            last_damping: 0.0,
+            hessian: Vec::new(),
+            factor: Vec::new(),
+        }
+    }
+
+    /// The `tau` added to the Hessian's diagonal in the last step (0 when it was positive definite).
+    pub fn last_damping(&self) -> f64 {
+        self.last_damping
+    }
+}
+
+pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    let mut n = Newton::<T>::new(0.0);
+    n.learning_rate = learning_rate(p, 1.0, o)?;
+    n.damping = p.number("damping", 1e-3, Range::Positive)?;
+    Ok(Box::new(n))
+}
+
+/// In-place Cholesky factorization of the `n x n` row-major `a` (lower triangle); false if `a` is
+/// not (numerically) positive definite.
+fn cholesky(a: &mut [f64], n: usize) -> bool {
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        if d <= 0.0 || !d.is_finite() {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    true
+}
+
+/// Solves `L L^T x = b` in place given the factor from [`cholesky`].
+fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
+    for i in 0..n {
+        let mut s = b[i];
+        for k in 0..i {
+            s -= l[i * n + k] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+    for i in (0..n).rev() {
+        let mut s = b[i];
+        for k in i + 1..n {
+            s -= l[k * n + i] * b[k];
+        }
+        b[i] = s / l[i * n + i];
+    }
+}
+
+impl<T: Real> Optimizer<T> for Newton<T> {
+    fn name(&self) -> &'static str {
+        "newton"
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
+        vec![
+            ("lr", lr_value(&self.learning_rate)),
+            ("damping", self.damping.into()),
+        ]
+    }
+
+    fn steps(&self) -> u64 {
+        self.t
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate.value(self.t)
+    }
+
+    fn update(&mut self, _params: &mut [T], _grads: &[T]) -> Result<()> {
+        Err(Error::Unsupported(
+            "newton needs the Hessian; run it on an objective (minimize / step_on)".into(),
+        ))
+    }
+
+    fn step_on(
+        &mut self,
+        objective: &dyn Objective<T>,
+        params: &mut [T],
+        grad: &[T],
+    ) -> Result<()> {
+        check_lengths("newton", params.len(), grad.len())?;
+        if !objective.has_hessian() {
+            return Err(Error::Unsupported(format!(
+                "newton: objective '{}' has no Hessian",
+                objective.name()
+            )));
+        }
+        let n = params.len();
+        self.hessian.resize(n * n, T::ZERO);
+        objective.hessian(params, &mut self.hessian)?;
+        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let beta = self.damping;
+        if n == 1 {
+            // The notebook's lr * L'/L'', exactly, when the curvature is positive.
+            let h = self.hessian[0];
+            let tau = if h.to_f64() > 0.0 {
+                0.0
+            } else {
+                beta - h.to_f64()
+            };
+            self.last_damping = tau;
+            let h = if tau == 0.0 {
+                h
+            } else {
+                T::from_f64(h.to_f64() + tau)
+            };
+            params[0] -= lr * (grad[0] / h);
+        } else {
+            let h: Vec<f64> = self.hessian.iter().map(|x| x.to_f64()).collect();
+            let min_diag = (0..n).map(|i| h[i * n + i]).fold(f64::INFINITY, f64::min);
+            let mut tau = if min_diag > 0.0 { 0.0 } else { beta - min_diag };
+            loop {
+                self.factor.clear();
+                self.factor.extend_from_slice(&h);
+                for i in 0..n {
+                    self.factor[i * n + i] += tau;
+                }
+                if cholesky(&mut self.factor, n) {
+                    break;
+                }
+                tau = (2.0 * tau).max(beta);
+                if !tau.is_finite() {
+                    return Err(Error::Unsupported("newton: Hessian is not finite".into()));
+                }
+            }
+            self.last_damping = tau;
+            let mut d: Vec<f64> = grad.iter().map(|g| g.to_f64()).collect();
+            cholesky_solve(&self.factor, n, &mut d);
+            for (p, di) in params.iter_mut().zip(d) {
+                *p -= lr * T::from_f64(di);
+            }
+        }
+        self.t += 1;
+        Ok(())
+    }
+
+    fn state(&self) -> OptimizerState<T> {
+        OptimizerState {
+            optimizer: "newton".into(),
+            step: self.t,
+            buffers: Vec::new(),
+        }
+    }
+
+    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
+        self.t = restore("newton", state, &mut [])?;
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.t = 0;
+        self.last_damping = 0.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cholesky_solves_a_known_system() {
+        // A = [[4, 2], [2, 3]], b = [2, 1] -> x = [0.5, 0].
+        let mut a = vec![4.0, 2.0, 2.0, 3.0];
+        assert!(cholesky(&mut a, 2));
+        let mut b = vec![2.0, 1.0];
+        cholesky_solve(&a, 2, &mut b);
+        assert!((b[0] - 0.5).abs() < 1e-15 && b[1].abs() < 1e-15);
+        let mut indefinite = vec![1.0, 0.0, 0.0, -1.0];
+        assert!(!cholesky(&mut indefinite, 2));
+    }
+}

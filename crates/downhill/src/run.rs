@@ -1,0 +1,324 @@
+//! The run loop: [`minimize`] walks an objective with an optimizer and says why it stopped.
+
+use std::ops::ControlFlow;
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::objective::Objective;
+use crate::optim::Optimizer;
+use crate::real::Real;
+use crate::schedule::MAX_STEPS;
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// Took `max_steps` updates.
+    MaxSteps,
+    /// Met the gradient-norm or loss-change tolerance.
+    Converged,
+    /// A parameter's magnitude exceeded `bound`, or the loss exceeded `loss_bound`.
+    Diverged,
+    /// The loss, a parameter or the gradient became NaN or infinite.
+    NonFinite,
+    /// An observer asked to stop.
+    Stopped,
+}
+
+impl StopReason {
+    /// The snake_case name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::MaxSteps => "max_steps",
+            StopReason::Converged => "converged",
+            StopReason::Diverged => "diverged",
+            StopReason::NonFinite => "non_finite",
+            StopReason::Stopped => "stopped",
+        }
+    }
+}
+
+/// Settings of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    /// Most updates to take (`>= 1`).
+    pub max_steps: u64,
+    /// Stop as converged when `||grad|| <= grad_tol`.
+    pub grad_tol: Option<f64>,
+    /// Stop as converged when `|f_k - f_(k-1)| <= loss_tol`.
+    pub loss_tol: Option<f64>,
+    /// Stop as diverged as soon as any `|param| > bound` (after recording that point).
+    pub bound: Option<f64>,
+    /// Stop as diverged as soon as the loss exceeds this (after recording that point).
+    pub loss_bound: Option<f64>,
+    /// Record every `record_every`-th point (0: only the start and the end). The start and the
+    /// last point are always recorded.
+    pub record_every: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            max_steps: 1000,
+            grad_tol: None,
+            loss_tol: None,
+            bound: None,
+            loss_bound: None,
+            record_every: 1,
+        }
+    }
+}
+
+impl RunOptions {
+    /// `max_steps` updates, every point recorded, no tolerances or bounds.
+    pub fn steps(max_steps: u64) -> Self {
+        RunOptions {
+            max_steps,
+            ..RunOptions::default()
+        }
+    }
+
+    /// Checks ranges.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_steps == 0 || self.max_steps > MAX_STEPS {
+            return Err(Error::out_of_range(
+                "steps",
+                self.max_steps,
+                &format!("[1, {MAX_STEPS}]"),
+            ));
+        }
+        for (field, v) in [("tol", self.grad_tol), ("loss_tol", self.loss_tol)] {
+            if let Some(v) = v {
+                crate::spec::Range::NonNegative.check(field, v)?;
+            }
+        }
+        for (field, v) in [("bound", self.bound), ("loss_bound", self.loss_bound)] {
+            if let Some(v) = v {
+                crate::spec::Range::Positive.check(field, v)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One recorded point of a trajectory.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point<T> {
+    /// Updates taken to reach it (0 is the start).
+    pub step: u64,
+    /// The parameters.
+    pub params: Vec<T>,
+    /// The objective's value.
+    pub loss: T,
+    /// The learning rate of the update that leaves this point (the schedule at `step`).
+    pub lr: f64,
+    /// Euclidean norm of the gradient here.
+    pub grad_norm: f64,
+}
+
+/// What [`minimize`] returns.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunResult<T> {
+    /// Why it ended.
+    pub stop: StopReason,
+    /// Updates taken.
+    pub steps: u64,
+    /// Final parameters (for `non_finite`: the last finite ones).
+    pub params: Vec<T>,
+    /// Final loss (for `non_finite`: the last finite one).
+    pub loss: T,
+    /// Gradient norm at the final parameters.
+    pub grad_norm: f64,
+    /// Recorded points, starting with step 0.
+    pub trajectory: Vec<Point<T>>,
+    /// For `non_finite` and `diverged`: what went wrong, and at which step.
+    pub detail: Option<String>,
+}
+
+/// Watches a run; return `ControlFlow::Break(())` to stop it (stop reason `stopped`).
+pub trait Observer<T> {
+    /// Called at every point, recorded or not, after the stop checks.
+    fn observe(&mut self, point: &Point<T>) -> ControlFlow<()>;
+}
+
+impl<T, F: FnMut(&Point<T>) -> ControlFlow<()>> Observer<T> for F {
+    fn observe(&mut self, point: &Point<T>) -> ControlFlow<()> {
+        self(point)
+    }
+}
+
+fn norm<T: Real>(v: &[T]) -> f64 {
+    v.iter()
+        .map(|x| x.to_f64() * x.to_f64())
+        .sum::<f64>()
+        .sqrt()
+}
+
+fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
+    v.iter().position(|x| !x.is_finite())
+}
+
+/// Minimizes `objective` from `start` with `optimizer`.
+///
+/// Each iteration takes one optimizer step, evaluates the loss and gradient at the new point and
+/// checks, in this order: non-finite loss, parameters or gradient (stop `non_finite`; the bad
+/// point is not recorded, so the trajectory ends at the last finite point); record the point;
+/// `bound`/`loss_bound` (stop `diverged`, like the seed's figure code which appends the point and
+/// then breaks); `grad_tol`/`loss_tol` (stop `converged`); the observer. The start point is checked
+/// for `grad_tol` before the first step.
+pub fn minimize<T: Real>(
+    objective: &dyn Objective<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    start: &[T],
+    options: &RunOptions,
+    mut observer: Option<&mut dyn Observer<T>>,
+) -> Result<RunResult<T>> {
+    options.validate()?;
+    let dim = objective.dim();
+    if start.len() != dim {
+        return Err(Error::Dimension {
+            field: "start".into(),
+            expected: dim,
+            got: start.len(),
+        });
+    }
+    if let Some(i) = first_bad(start) {
+        return Err(Error::out_of_range(
+            format!("start[{i}]"),
+            start[i],
+            "(-inf, inf)",
+        ));
+    }
+    let mut params = start.to_vec();
+    let mut grad = vec![T::ZERO; dim];
+    let mut loss = objective.value_and_gradient(&params, &mut grad);
+    let mut grad_norm = norm(&grad);
+    let mut trajectory = Vec::new();
+    let make = |step, params: &[T], loss, lr, grad_norm| Point {
+        step,
+        params: params.to_vec(),
+        loss,
+        lr,
+        grad_norm,
+    };
+
+    if !loss.is_finite() || first_bad(&grad).is_some() {
+        let what = if loss.is_finite() { "gradient" } else { "loss" };
+        return Ok(RunResult {
+            stop: StopReason::NonFinite,
+            steps: 0,
+            params,
+            loss,
+            grad_norm,
+            trajectory,
+            detail: Some(format!("{what} is not finite at the start point")),
+        });
+    }
+    let mut last = make(0, &params, loss, optimizer.learning_rate(), grad_norm);
+    trajectory.push(last.clone());
+    if options.grad_tol.is_some_and(|tol| grad_norm <= tol) {
+        return Ok(RunResult {
+            stop: StopReason::Converged,
+            steps: 0,
+            params,
+            loss,
+            grad_norm,
+            trajectory,
+            detail: None,
+        });
+    }
+    if let Some(obs) = observer.as_deref_mut() {
+        if obs.observe(&last).is_break() {
+            return Ok(RunResult {
+                stop: StopReason::Stopped,
+                steps: 0,
+                params,
+                loss,
+                grad_norm,
+                trajectory,
+                detail: None,
+            });
+        }
+    }
+
+    let mut stop = StopReason::MaxSteps;
+    let mut detail = None;
+    let mut steps = 0;
+    let mut next = params.clone();
+    for k in 1..=options.max_steps {
+        next.copy_from_slice(&params);
+        optimizer.step_on(objective, &mut next, &grad)?;
+        steps = k;
+        let new_loss = objective.value_and_gradient(&next, &mut grad);
+        let bad = if let Some(i) = first_bad(&next) {
+            Some(format!("parameter {i} is {} at step {k}", next[i]))
+        } else if !new_loss.is_finite() {
+            Some(format!("loss is {new_loss} at step {k}"))
+        } else {
+            first_bad(&grad).map(|i| format!("gradient component {i} is {} at step {k}", grad[i]))
+        };
+        if let Some(why) = bad {
+            stop = StopReason::NonFinite;
+            detail = Some(why);
+            break;
+        }
+        let previous_loss = loss;
+        params.copy_from_slice(&next);
+        loss = new_loss;
+        grad_norm = norm(&grad);
+        let record =
+            k == options.max_steps || (options.record_every > 0 && k % options.record_every == 0);
+        last = make(k, &params, loss, optimizer.learning_rate(), grad_norm);
+        if let Some(bound) = options.bound {
+            if let Some(i) = params.iter().position(|p| p.abs().to_f64() > bound) {
+                stop = StopReason::Diverged;
+                detail = Some(format!(
+                    "|parameter {i}| = {} exceeds bound {bound} at step {k}",
+                    params[i].abs()
+                ));
+            }
+        }
+        if stop != StopReason::Diverged {
+            if let Some(lb) = options.loss_bound {
+                if loss.to_f64() > lb {
+                    stop = StopReason::Diverged;
+                    detail = Some(format!("loss {loss} exceeds loss_bound {lb} at step {k}"));
+                }
+            }
+        }
+        if stop == StopReason::MaxSteps
+            && (options.grad_tol.is_some_and(|tol| grad_norm <= tol)
+                || options
+                    .loss_tol
+                    .is_some_and(|tol| (loss - previous_loss).abs().to_f64() <= tol))
+        {
+            stop = StopReason::Converged;
+        }
+        if stop == StopReason::MaxSteps {
+            if let Some(obs) = observer.as_deref_mut() {
+                if obs.observe(&last).is_break() {
+                    stop = StopReason::Stopped;
+                }
+            }
+        }
+        if record || stop != StopReason::MaxSteps {
+            trajectory.push(last.clone());
+        }
+        if stop != StopReason::MaxSteps {
+            break;
+        }
+    }
+    if trajectory.last().map(|p| p.step) != Some(last.step) {
+        trajectory.push(last);
+    }
+    Ok(RunResult {
+        stop,
+        steps,
+        params,
+        loss,
+        grad_norm,
+        trajectory,
+        detail,
+    })
+}

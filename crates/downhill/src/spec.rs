@@ -1,0 +1,336 @@
+//! Spec strings: `name:key=value,key=value`, the way people name optimizers, objectives and
+//! schedules on a command line or in a web request.
+//!
+//! Parsing is strict: an unknown key, a repeated key, a value that is not a number or a number
+//! outside its range is an [`Error`] that names the field, the value and what is accepted.
+
+use crate::error::{Error, Result};
+
+/// A parsed `name:key=value,...` string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    /// The name before the colon, lower-cased.
+    pub name: String,
+    /// The `key=value` pairs in the order given.
+    pub entries: Vec<(String, String)>,
+}
+
+impl Spec {
+    /// Parses `name[:key=value[,key=value...]]`. `what` names the kind of spec in errors.
+    pub fn parse(text: &str, what: &str) -> Result<Spec> {
+        let text = text.trim();
+        let (name, rest) = match text.split_once(':') {
+            Some((n, r)) => (n.trim(), Some(r)),
+            None => (text, None),
+        };
+        if name.is_empty() {
+            return Err(Error::Parse {
+                field: what.into(),
+                value: text.into(),
+                expected: format!("a {what} spec such as name:key=value"),
+            });
+        }
+        let mut entries: Vec<(String, String)> = Vec::new();
+        if let Some(rest) = rest {
+            for part in rest.split(',') {
+                let part = part.trim();
+                if part.is_empty() {
+                    continue;
+                }
+                let Some((k, v)) = part.split_once('=') else {
+                    return Err(Error::Parse {
+                        field: name.to_string(),
+                        value: part.into(),
+                        expected: "key=value".into(),
+                    });
+                };
+                let k = k.trim().to_ascii_lowercase();
+                if entries.iter().any(|(e, _)| *e == k) {
+                    return Err(Error::Inconsistent {
+                        field: format!("{name}.{k}"),
+                        message: "given more than once".into(),
+                    });
+                }
+                entries.push((k, v.trim().to_string()));
+            }
+        }
+        Ok(Spec {
+            name: name.to_ascii_lowercase(),
+            entries,
+        })
+    }
+}
+
+/// Reads typed values out of a [`Spec`], checks ranges, and rejects keys nobody asked for.
+///
+/// Call the getters for every key the thing accepts, then [`Params::finish`].
+#[derive(Debug)]
+pub struct Params<'a> {
+    prefix: &'a str,
+    entries: &'a [(String, String)],
+    used: Vec<bool>,
+    accepted: Vec<&'static str>,
+}
+
+/// Ranges a number can be required to lie in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Range {
+    /// Any finite number.
+    Finite,
+    /// `(0, inf)`.
+    Positive,
+    /// `[0, inf)`.
+    NonNegative,
+    /// `[0, 1)`: EMA decay rates such as betas.
+    UnitHalfOpen,
+    /// `[0, 1]`.
+    Unit,
+    /// `(0, 1]`.
+    UnitPositive,
+}
+
+impl Range {
+    /// Whether `x` lies in the range (NaN never does).
+    pub fn contains(self, x: f64) -> bool {
+        match self {
+            Range::Finite => x.is_finite(),
+            Range::Positive => x > 0.0 && x.is_finite(),
+            Range::NonNegative => x >= 0.0 && x.is_finite(),
+            Range::UnitHalfOpen => (0.0..1.0).contains(&x),
+            Range::Unit => (0.0..=1.0).contains(&x),
+            Range::UnitPositive => x > 0.0 && x <= 1.0,
+        }
+    }
+
+    /// The range written as an interval.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Range::Finite => "(-inf, inf)",
+            Range::Positive => "(0, inf)",
+            Range::NonNegative => "[0, inf)",
+            Range::UnitHalfOpen => "[0, 1)",
+            Range::Unit => "[0, 1]",
+            Range::UnitPositive => "(0, 1]",
+        }
+    }
+
+    /// `Ok(x)` when in range, else an [`Error::OutOfRange`] for `field`.
+    pub fn check(self, field: &str, x: f64) -> Result<f64> {
+        if self.contains(x) {
+            Ok(x)
+        } else {
+            Err(Error::out_of_range(field, fmt_num(x), self.describe()))
+        }
+    }
+}
+
+/// Formats a number the way a person would type it back.
+pub fn fmt_num(x: f64) -> String {
+    format!("{x}")
+}
+
+/// Parses one number, naming `field` on failure. Accepts `inf`/`nan` so that range checks can
+/// reject them with a useful message.
+pub fn parse_number(field: &str, text: &str) -> Result<f64> {
+    text.trim().parse::<f64>().map_err(|_| Error::Parse {
+        field: field.into(),
+        value: text.into(),
+        expected: "a number".into(),
+    })
+}
+
+impl<'a> Params<'a> {
+    /// Reader over `spec`'s entries; `prefix` starts field names in errors (e.g. `adam`).
+    pub fn new(prefix: &'a str, spec: &'a Spec) -> Self {
+        Params::from_entries(prefix, &spec.entries)
+    }
+
+    /// Reader over raw entries.
+    pub fn from_entries(prefix: &'a str, entries: &'a [(String, String)]) -> Self {
+        Params {
+            prefix,
+            entries,
+            used: vec![false; entries.len()],
+            accepted: Vec::new(),
+        }
+    }
+
+    fn field(&self, key: &str) -> String {
+        format!("{}.{}", self.prefix, key)
+    }
+
+    /// The raw text for `key` or any of its aliases.
+    pub fn raw(&mut self, key: &'static str, aliases: &[&'static str]) -> Result<Option<&'a str>> {
+        self.accepted.push(key);
+        let mut found: Option<(usize, &'a str)> = None;
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if k == key || aliases.contains(&k.as_str()) {
+                if found.is_some() {
+                    return Err(Error::Inconsistent {
+                        field: self.field(key),
+                        message: format!("given more than once (aliases: {})", aliases.join(", ")),
+                    });
+                }
+                found = Some((i, v.as_str()));
+            }
+        }
+        Ok(found.map(|(i, v)| {
+            self.used[i] = true;
+            v
+        }))
+    }
+
+    /// A number in `range`, or `default` when absent.
+    pub fn number(&mut self, key: &'static str, default: f64, range: Range) -> Result<f64> {
+        self.number_aliased(key, &[], default, range)
+    }
+
+    /// Like [`Params::number`], also accepting alias keys.
+    pub fn number_aliased(
+        &mut self,
+        key: &'static str,
+        aliases: &[&'static str],
+        default: f64,
+        range: Range,
+    ) -> Result<f64> {
+        match self.raw(key, aliases)? {
+            None => Ok(default),
+            Some(text) => {
+                let field = self.field(key);
+                range.check(&field, parse_number(&field, text)?)
+            }
+        }
+    }
+
+    /// An optional number in `range`.
+    pub fn optional(&mut self, key: &'static str, range: Range) -> Result<Option<f64>> {
+        match self.raw(key, &[])? {
+            None => Ok(None),
+            Some(text) => {
+                let field = self.field(key);
+                Ok(Some(range.check(&field, parse_number(&field, text)?)?))
+            }
+        }
+    }
+
+    /// A non-negative whole number no larger than `max`, or `default` when absent.
+    pub fn count(&mut self, key: &'static str, default: u64, max: u64) -> Result<u64> {
+        match self.raw(key, &[])? {
+            None => Ok(default),
+            Some(text) => {
+                let field = self.field(key);
+                let x = parse_number(&field, text)?;
+                if x.fract() != 0.0 || !(0.0..=max as f64).contains(&x) {
+                    return Err(Error::out_of_range(
+                        field,
+                        text,
+                        &format!("whole numbers 0..={max}"),
+                    ));
+                }
+                Ok(x as u64)
+            }
+        }
+    }
+
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`), or `default` when absent.
+    pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool> {
+        match self.raw(key, &[])? {
+            None => Ok(default),
+            Some(text) => match text.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Ok(true),
+                "false" | "0" | "no" | "off" => Ok(false),
+                _ => Err(Error::Parse {
+                    field: self.field(key),
+                    value: text.into(),
+                    expected: "true or false".into(),
+                }),
+            },
+        }
+    }
+
+    /// One of `choices`, or `default` when absent.
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        choices: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str> {
+        match self.raw(key, &[])? {
+            None => Ok(default),
+            Some(text) => {
+                let lower = text.to_ascii_lowercase();
+                choices
+                    .iter()
+                    .copied()
+                    .find(|c| *c == lower)
+                    .ok_or_else(|| {
+                        Error::unknown(&format!("value for {}", self.field(key)), text, choices)
+                    })
+            }
+        }
+    }
+
+    /// Fails on any key that no getter asked for, suggesting the closest accepted key.
+    pub fn finish(self) -> Result<()> {
+        for (i, (k, _)) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                return Err(Error::unknown(
+                    &format!("key for {}", self.prefix),
+                    k,
+                    &self.accepted,
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_name_and_entries() {
+        let s = Spec::parse(" Adam:lr=0.1, beta1 = 0.9 ", "optimizer").unwrap();
+        assert_eq!(s.name, "adam");
+        assert_eq!(
+            s.entries,
+            vec![("lr".into(), "0.1".into()), ("beta1".into(), "0.9".into())]
+        );
+        assert_eq!(Spec::parse("gd", "optimizer").unwrap().entries, vec![]);
+    }
+
+    #[test]
+    fn rejects_malformed_specs() {
+        assert!(Spec::parse("", "optimizer").is_err());
+        assert!(Spec::parse(":lr=1", "optimizer").is_err());
+        assert!(Spec::parse("adam:lr", "optimizer").is_err());
+        assert!(Spec::parse("adam:lr=1,lr=2", "optimizer").is_err());
+    }
+
+    #[test]
+    fn unknown_key_suggests() {
+        let s = Spec::parse("adam:bta1=0.9", "optimizer").unwrap();
+        let mut p = Params::new("adam", &s);
+        p.number("beta1", 0.9, Range::UnitHalfOpen).unwrap();
+        let e = p.finish().unwrap_err().to_string();
+        assert!(
+            e.contains("'bta1'") && e.contains("did you mean 'beta1'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn ranges_reject_nan_and_bounds() {
+        assert!(Range::Positive.check("lr", f64::NAN).is_err());
+        assert!(Range::Positive.check("lr", 0.0).is_err());
+        assert!(Range::Positive.check("lr", f64::INFINITY).is_err());
+        assert!(Range::UnitHalfOpen.check("beta", 1.0).is_err());
+        assert!(Range::UnitHalfOpen.check("beta", 0.0).is_ok());
+        let e = Range::UnitHalfOpen
+            .check("adam.beta1", 1.5)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "adam.beta1: 1.5 is not in [0, 1)");
+    }
+}
