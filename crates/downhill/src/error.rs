@@ -31,11 +31,11 @@ pub enum Error {
     /// A name that is not known, with the accepted names and a suggestion.
     #[error("unknown {kind} '{name}'{suggestion}; accepted: {accepted}")]
     Unknown {
-        /// What kind of name: `optimizer`, `objective`, `schedule`, `key for adam`, ...
+        /// What kind of name: `optimizer`, `objective`, `schedule`, `adam key`, ...
         kind: String,
         /// The name given.
         name: String,
-        /// `; did you mean 'x'?` or empty.
+        /// ` (did you mean 'x'?)` or empty.
         suggestion: String,
         /// The accepted names, comma-separated.
         accepted: String,
@@ -69,25 +69,14 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// An [`Error::OutOfRange`].
     pub fn out_of_range(field: impl Into<String>, value: impl ToString, range: &str) -> Self {
-        Error::OutOfRange {
-            field: field.into(),
-            value: value.to_string(),
-            range: range.into(),
-        }
+        Error::OutOfRange { field: field.into(), value: value.to_string(), range: range.into() }
     }
 
     /// An [`Error::Unknown`], with a "did you mean" suggestion when a close name exists.
     pub fn unknown(kind: &str, name: &str, accepted: &[&str]) -> Self {
-        let suggestion = closest(name, accepted)
-            .map(|s| format!("; did you mean '{s}'?"))
-            .unwrap_or_default();
-        // The suggestion already ends the sentence; keep the list after a separator.
-        Error::Unknown {
-            kind: kind.into(),
-            name: name.into(),
-            suggestion,
-            accepted: accepted.join(", "),
-        }
+        let suggestion =
+            closest(name, accepted).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+        Error::Unknown { kind: kind.into(), name: name.into(), suggestion, accepted: accepted.join(", ") }
     }
 }
 
@@ -116,9 +105,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
+            let mut v = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 v = v.min(d[i - 2][j - 2] + 1);
             }

@@ -40,10 +40,7 @@ pub trait Objective<T: Real>: Send + Sync {
 
     /// Writes the Hessian at `x` into `hess` (row-major, `dim * dim`).
     fn hessian(&self, _x: &[T], _hess: &mut [T]) -> Result<()> {
-        Err(Error::Unsupported(format!(
-            "objective '{}' has no Hessian",
-            self.name()
-        )))
+        Err(Error::Unsupported(format!("objective '{}' has no Hessian", self.name())))
     }
 
     /// The spec that rebuilds this objective, e.g. `rosenbrock:a=1,b=10`.
@@ -57,6 +54,11 @@ pub trait Objective<T: Real>: Send + Sync {
     /// Known minima, best first (may be empty when none are known or none exist).
     fn minima(&self) -> Vec<Minimum> {
         Vec::new()
+    }
+
+    /// A start point that shows the landscape's character (used when a person gives none).
+    fn default_start(&self) -> Option<Vec<f64>> {
+        None
     }
 
     /// A box `[xmin, xmax, ymin, ymax]` that shows the interesting part of a 2-D landscape.

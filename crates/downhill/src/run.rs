@@ -73,20 +73,13 @@ impl Default for RunOptions {
 impl RunOptions {
     /// `max_steps` updates, every point recorded, no tolerances or bounds.
     pub fn steps(max_steps: u64) -> Self {
-        RunOptions {
-            max_steps,
-            ..RunOptions::default()
-        }
+        RunOptions { max_steps, ..RunOptions::default() }
     }
 
     /// Checks ranges.
     pub fn validate(&self) -> Result<()> {
         if self.max_steps == 0 || self.max_steps > MAX_STEPS {
-            return Err(Error::out_of_range(
-                "steps",
-                self.max_steps,
-                &format!("[1, {MAX_STEPS}]"),
-            ));
+            return Err(Error::out_of_range("steps", self.max_steps, &format!("[1, {MAX_STEPS}]")));
         }
         for (field, v) in [("tol", self.grad_tol), ("loss_tol", self.loss_tol)] {
             if let Some(v) = v {
@@ -149,10 +142,7 @@ impl<T, F: FnMut(&Point<T>) -> ControlFlow<()>> Observer<T> for F {
 }
 
 fn norm<T: Real>(v: &[T]) -> f64 {
-    v.iter()
-        .map(|x| x.to_f64() * x.to_f64())
-        .sum::<f64>()
-        .sqrt()
+    v.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
 
 fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
@@ -177,18 +167,10 @@ pub fn minimize<T: Real>(
     options.validate()?;
     let dim = objective.dim();
     if start.len() != dim {
-        return Err(Error::Dimension {
-            field: "start".into(),
-            expected: dim,
-            got: start.len(),
-        });
+        return Err(Error::Dimension { field: "start".into(), expected: dim, got: start.len() });
     }
     if let Some(i) = first_bad(start) {
-        return Err(Error::out_of_range(
-            format!("start[{i}]"),
-            start[i],
-            "(-inf, inf)",
-        ));
+        return Err(Error::out_of_range(format!("start[{i}]"), start[i], "(-inf, inf)"));
     }
     let mut params = start.to_vec();
     let mut grad = vec![T::ZERO; dim];
@@ -267,16 +249,13 @@ pub fn minimize<T: Real>(
         params.copy_from_slice(&next);
         loss = new_loss;
         grad_norm = norm(&grad);
-        let record =
-            k == options.max_steps || (options.record_every > 0 && k % options.record_every == 0);
+        let record = k == options.max_steps || (options.record_every > 0 && k % options.record_every == 0);
         last = make(k, &params, loss, optimizer.learning_rate(), grad_norm);
         if let Some(bound) = options.bound {
             if let Some(i) = params.iter().position(|p| p.abs().to_f64() > bound) {
                 stop = StopReason::Diverged;
-                detail = Some(format!(
-                    "|parameter {i}| = {} exceeds bound {bound} at step {k}",
-                    params[i].abs()
-                ));
+                detail =
+                    Some(format!("|parameter {i}| = {} exceeds bound {bound} at step {k}", params[i].abs()));
             }
         }
         if stop != StopReason::Diverged {
@@ -289,9 +268,7 @@ pub fn minimize<T: Real>(
         }
         if stop == StopReason::MaxSteps
             && (options.grad_tol.is_some_and(|tol| grad_norm <= tol)
-                || options
-                    .loss_tol
-                    .is_some_and(|tol| (loss - previous_loss).abs().to_f64() <= tol))
+                || options.loss_tol.is_some_and(|tol| (loss - previous_loss).abs().to_f64() <= tol))
         {
             stop = StopReason::Converged;
         }
@@ -312,13 +289,5 @@ pub fn minimize<T: Real>(
     if trajectory.last().map(|p| p.step) != Some(last.step) {
         trajectory.push(last);
     }
-    Ok(RunResult {
-        stop,
-        steps,
-        params,
-        loss,
-        grad_norm,
-        trajectory,
-        detail,
-    })
+    Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
 }

@@ -149,12 +149,7 @@ impl Schedule {
                     min
                 }
             }
-            Schedule::WarmupCosine {
-                max,
-                min,
-                warmup,
-                total,
-            } => {
+            Schedule::WarmupCosine { max, min, warmup, total } => {
                 if t < warmup {
                     // numpy: eta_max * t / T_warmup, left to right.
                     max * t as f64 / warmup as f64
@@ -169,32 +164,20 @@ impl Schedule {
             Schedule::Step { lr, gamma, every } => lr * gamma.powf((t / every) as f64),
             Schedule::Exponential { lr, gamma } => lr * gamma.powf(t as f64),
             Schedule::InvSqrt { lr, offset } => lr / (t as f64 + offset).sqrt(),
-            Schedule::Polynomial {
-                lr,
-                end,
-                power,
-                total,
-            } => {
+            Schedule::Polynomial { lr, end, power, total } => {
                 if t < total {
                     (lr - end) * (1.0 - t as f64 / total as f64).powf(power) + end
                 } else {
                     end
                 }
             }
-            Schedule::OneCycle {
-                max,
-                total,
-                pct_start,
-                div,
-                final_div,
-            } => {
+            Schedule::OneCycle { max, total, pct_start, div, final_div } => {
                 let initial = max / div;
                 let min = initial / final_div;
                 let up_end = pct_start * total as f64 - 1.0;
                 let down_end = total as f64 - 1.0;
-                let anneal = |start: f64, end: f64, pct: f64| {
-                    end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0)
-                };
+                let anneal =
+                    |start: f64, end: f64, pct: f64| end + (start - end) / 2.0 * ((PI * pct).cos() + 1.0);
                 let t = t as f64;
                 if t <= up_end {
                     anneal(initial, max, t / up_end)
@@ -204,10 +187,7 @@ impl Schedule {
                     min
                 }
             }
-            Schedule::Join {
-                ref pieces,
-                ref boundaries,
-            } => {
+            Schedule::Join { ref pieces, ref boundaries } => {
                 let i = boundaries.iter().take_while(|&&b| t >= b).count();
                 let start = if i == 0 { 0 } else { boundaries[i - 1] };
                 pieces[i].value(t - start)
@@ -227,23 +207,11 @@ impl Schedule {
 
     /// Checks that the schedule is self-consistent and all its rates are finite and non-negative.
     pub fn validate(&self) -> Result<()> {
-        let nonneg = |f: &str, x: f64| {
-            Range::NonNegative
-                .check(&format!("schedule.{f}"), x)
-                .map(|_| ())
-        };
-        let pos = |f: &str, x: f64| {
-            Range::Positive
-                .check(&format!("schedule.{f}"), x)
-                .map(|_| ())
-        };
+        let nonneg = |f: &str, x: f64| Range::NonNegative.check(&format!("schedule.{f}"), x).map(|_| ());
+        let pos = |f: &str, x: f64| Range::Positive.check(&format!("schedule.{f}"), x).map(|_| ());
         let steps = |f: &str, x: u64, min: u64| {
             if x < min || x > MAX_STEPS {
-                Err(Error::out_of_range(
-                    format!("schedule.{f}"),
-                    x,
-                    &format!("[{min}, {MAX_STEPS}]"),
-                ))
+                Err(Error::out_of_range(format!("schedule.{f}"), x, &format!("[{min}, {MAX_STEPS}]")))
             } else {
                 Ok(())
             }
@@ -270,12 +238,7 @@ impl Schedule {
                 ordered(min, max)?;
                 steps("total", total, 1)
             }
-            Schedule::WarmupCosine {
-                max,
-                min,
-                warmup,
-                total,
-            } => {
+            Schedule::WarmupCosine { max, min, warmup, total } => {
                 pos("max", max)?;
                 nonneg("min", min)?;
                 ordered(min, max)?;
@@ -296,20 +259,13 @@ impl Schedule {
             }
             Schedule::Exponential { lr, gamma } => {
                 pos("lr", lr)?;
-                Range::UnitPositive
-                    .check("schedule.gamma", gamma)
-                    .map(|_| ())
+                Range::UnitPositive.check("schedule.gamma", gamma).map(|_| ())
             }
             Schedule::InvSqrt { lr, offset } => {
                 pos("lr", lr)?;
                 pos("offset", offset)
             }
-            Schedule::Polynomial {
-                lr,
-                end,
-                power,
-                total,
-            } => {
+            Schedule::Polynomial { lr, end, power, total } => {
                 pos("lr", lr)?;
                 nonneg("end", end)?;
                 pos("power", power)?;
@@ -322,13 +278,7 @@ impl Schedule {
                 }
                 Ok(())
             }
-            Schedule::OneCycle {
-                max,
-                total,
-                pct_start,
-                div,
-                final_div,
-            } => {
+            Schedule::OneCycle { max, total, pct_start, div, final_div } => {
                 pos("max", max)?;
                 steps("total", total, 2)?;
                 pos("div", div)?;
@@ -345,10 +295,7 @@ impl Schedule {
                 }
                 Ok(())
             }
-            Schedule::Join {
-                ref pieces,
-                ref boundaries,
-            } => {
+            Schedule::Join { ref pieces, ref boundaries } => {
                 if pieces.len() != boundaries.len() + 1 || pieces.is_empty() {
                     return Err(Error::Inconsistent {
                         field: "schedule".into(),
@@ -358,9 +305,7 @@ impl Schedule {
                 if boundaries.windows(2).any(|w| w[0] >= w[1]) || boundaries.first() == Some(&0) {
                     return Err(Error::Inconsistent {
                         field: "schedule.until".into(),
-                        message: format!(
-                            "boundaries {boundaries:?} must be positive and increasing"
-                        ),
+                        message: format!("boundaries {boundaries:?} must be positive and increasing"),
                     });
                 }
                 pieces.iter().try_for_each(Schedule::validate)
@@ -375,11 +320,7 @@ impl Schedule {
     /// the next piece starts, which then counts its own steps from 0):
     /// `warmup:max=0.1,warmup=100 until 100; cosine:max=0.1,total=900`.
     pub fn parse(text: &str) -> Result<Schedule> {
-        let parts: Vec<&str> = text
-            .split(';')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
+        let parts: Vec<&str> = text.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
         if parts.len() > 1 {
             let mut pieces = Vec::new();
             let mut boundaries = Vec::new();
@@ -390,13 +331,11 @@ impl Schedule {
                     None => (*part, None),
                 };
                 match (until, last) {
-                    (Some(n), false) => {
-                        boundaries.push(n.parse::<u64>().map_err(|_| Error::Parse {
-                            field: "schedule.until".into(),
-                            value: n.into(),
-                            expected: "a whole number of steps".into(),
-                        })?)
-                    }
+                    (Some(n), false) => boundaries.push(n.parse::<u64>().map_err(|_| Error::Parse {
+                        field: "schedule.until".into(),
+                        value: n.into(),
+                        expected: "a whole number of steps".into(),
+                    })?),
                     (None, false) => {
                         return Err(Error::Parse {
                             field: "schedule".into(),
@@ -427,11 +366,10 @@ impl Schedule {
         let mut p = Params::new("schedule", &spec);
         let num = |p: &mut Params, k: &'static str, d: f64| p.number(k, d, Range::Finite);
         let req = |p: &mut Params, k: &'static str| -> Result<f64> {
-            p.optional(k, Range::Finite)?
-                .ok_or_else(|| Error::Inconsistent {
-                    field: format!("schedule.{k}"),
-                    message: format!("required by {}", spec.name),
-                })
+            p.optional(k, Range::Finite)?.ok_or_else(|| Error::Inconsistent {
+                field: format!("schedule.{k}"),
+                message: format!("required by {}", spec.name),
+            })
         };
         let req_steps = |p: &mut Params, k: &'static str| -> Result<u64> {
             let x = p.count(k, u64::MAX, MAX_STEPS)?;
@@ -444,13 +382,10 @@ impl Schedule {
             Ok(x)
         };
         let s = match spec.name.as_str() {
-            "constant" | "const" => Schedule::Constant {
-                lr: req(&mut p, "lr")?,
-            },
-            "warmup" | "linear-warmup" => Schedule::Warmup {
-                max: req(&mut p, "max")?,
-                warmup: req_steps(&mut p, "warmup")?,
-            },
+            "constant" | "const" => Schedule::Constant { lr: req(&mut p, "lr")? },
+            "warmup" | "linear-warmup" => {
+                Schedule::Warmup { max: req(&mut p, "max")?, warmup: req_steps(&mut p, "warmup")? }
+            }
             "cosine" => Schedule::Cosine {
                 max: req(&mut p, "max")?,
                 min: num(&mut p, "min", 0.0)?,
@@ -467,14 +402,12 @@ impl Schedule {
                 gamma: num(&mut p, "gamma", 0.1)?,
                 every: req_steps(&mut p, "every")?,
             },
-            "exponential" | "exp" => Schedule::Exponential {
-                lr: req(&mut p, "lr")?,
-                gamma: req(&mut p, "gamma")?,
-            },
-            "inv-sqrt" | "inverse-sqrt" => Schedule::InvSqrt {
-                lr: req(&mut p, "lr")?,
-                offset: num(&mut p, "offset", 1.0)?,
-            },
+            "exponential" | "exp" => {
+                Schedule::Exponential { lr: req(&mut p, "lr")?, gamma: req(&mut p, "gamma")? }
+            }
+            "inv-sqrt" | "inverse-sqrt" => {
+                Schedule::InvSqrt { lr: req(&mut p, "lr")?, offset: num(&mut p, "offset", 1.0)? }
+            }
             "polynomial" | "poly" => Schedule::Polynomial {
                 lr: req(&mut p, "lr")?,
                 end: num(&mut p, "end", 0.0)?,
@@ -547,10 +480,7 @@ mod tests {
     #[test]
     fn step_and_inv_sqrt() {
         let s = Schedule::parse("step:lr=1,gamma=0.5,every=3").unwrap();
-        assert_eq!(
-            (0..7).map(|t| s.value(t)).collect::<Vec<_>>(),
-            [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]
-        );
+        assert_eq!((0..7).map(|t| s.value(t)).collect::<Vec<_>>(), [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
         let s = Schedule::parse("inv-sqrt:lr=2").unwrap();
         assert_eq!(s.value(0), 2.0);
         assert_eq!(s.value(3), 1.0);

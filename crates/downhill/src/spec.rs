@@ -54,10 +54,7 @@ impl Spec {
                 entries.push((k, v.trim().to_string()));
             }
         }
-        Ok(Spec {
-            name: name.to_ascii_lowercase(),
-            entries,
-        })
+        Ok(Spec { name: name.to_ascii_lowercase(), entries })
     }
 }
 
@@ -147,12 +144,7 @@ impl<'a> Params<'a> {
 
     /// Reader over raw entries.
     pub fn from_entries(prefix: &'a str, entries: &'a [(String, String)]) -> Self {
-        Params {
-            prefix,
-            entries,
-            used: vec![false; entries.len()],
-            accepted: Vec::new(),
-        }
+        Params { prefix, entries, used: vec![false; entries.len()], accepted: Vec::new() }
     }
 
     fn field(&self, key: &str) -> String {
@@ -221,11 +213,7 @@ impl<'a> Params<'a> {
                 let field = self.field(key);
                 let x = parse_number(&field, text)?;
                 if x.fract() != 0.0 || !(0.0..=max as f64).contains(&x) {
-                    return Err(Error::out_of_range(
-                        field,
-                        text,
-                        &format!("whole numbers 0..={max}"),
-                    ));
+                    return Err(Error::out_of_range(field, text, &format!("whole numbers 0..={max}")));
                 }
                 Ok(x as u64)
             }
@@ -263,9 +251,7 @@ impl<'a> Params<'a> {
                     .iter()
                     .copied()
                     .find(|c| *c == lower)
-                    .ok_or_else(|| {
-                        Error::unknown(&format!("value for {}", self.field(key)), text, choices)
-                    })
+                    .ok_or_else(|| Error::unknown(&format!("value for {}", self.field(key)), text, choices))
             }
         }
     }
@@ -274,11 +260,7 @@ impl<'a> Params<'a> {
     pub fn finish(self) -> Result<()> {
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if !self.used[i] {
-                return Err(Error::unknown(
-                    &format!("key for {}", self.prefix),
-                    k,
-                    &self.accepted,
-                ));
+                return Err(Error::unknown(&format!("{} key", self.prefix), k, &self.accepted));
             }
         }
         Ok(())
@@ -293,10 +275,7 @@ mod tests {
     fn parses_name_and_entries() {
         let s = Spec::parse(" Adam:lr=0.1, beta1 = 0.9 ", "optimizer").unwrap();
         assert_eq!(s.name, "adam");
-        assert_eq!(
-            s.entries,
-            vec![("lr".into(), "0.1".into()), ("beta1".into(), "0.9".into())]
-        );
+        assert_eq!(s.entries, vec![("lr".into(), "0.1".into()), ("beta1".into(), "0.9".into())]);
         assert_eq!(Spec::parse("gd", "optimizer").unwrap().entries, vec![]);
     }
 
@@ -314,10 +293,7 @@ mod tests {
         let mut p = Params::new("adam", &s);
         p.number("beta1", 0.9, Range::UnitHalfOpen).unwrap();
         let e = p.finish().unwrap_err().to_string();
-        assert!(
-            e.contains("'bta1'") && e.contains("did you mean 'beta1'"),
-            "{e}"
-        );
+        assert!(e.contains("'bta1'") && e.contains("did you mean 'beta1'"), "{e}");
     }
 
     #[test]
@@ -327,10 +303,7 @@ mod tests {
         assert!(Range::Positive.check("lr", f64::INFINITY).is_err());
         assert!(Range::UnitHalfOpen.check("beta", 1.0).is_err());
         assert!(Range::UnitHalfOpen.check("beta", 0.0).is_ok());
-        let e = Range::UnitHalfOpen
-            .check("adam.beta1", 1.5)
-            .unwrap_err()
-            .to_string();
+        let e = Range::UnitHalfOpen.check("adam.beta1", 1.5).unwrap_err().to_string();
         assert_eq!(e, "adam.beta1: 1.5 is not in [0, 1)");
     }
 }

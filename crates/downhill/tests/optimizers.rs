@@ -3,8 +3,8 @@
 //! closed form, so the tests also exercise non-separable coupling.
 
 use downhill::optim::{
-    self, AdaGrad, Adam, EpsPlacement, GradientDescent, Lion, Momentum, Nesterov,
-    NesterovLookahead, Newton, RmsProp,
+    self, AdaGrad, Adam, EpsPlacement, GradientDescent, Lion, Momentum, Nesterov, NesterovLookahead, Newton,
+    RmsProp,
 };
 use downhill::{minimize, objectives, Objective, Optimizer, OptimizerState, RunOptions, Schedule};
 
@@ -53,10 +53,7 @@ fn assert_close(label: &str, got: &[Vec<f64>], want: &[Vec<f64>], rel: f64) {
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
         for (a, b) in g.iter().zip(w) {
             let err = (a - b).abs() / b.abs().max(0.1);
-            assert!(
-                err <= rel,
-                "{label} step {k}: got {a}, want {b} (rel {err:e})"
-            );
+            assert!(err <= rel, "{label} step {k}: got {a}, want {b} (rel {err:e})");
         }
     }
 }
@@ -98,19 +95,12 @@ fn heavy_ball_is_the_seed_form_and_pytorch_dampening() {
     let mut v = [0.0; 2];
     let want = reference(|x, g, t| {
         for i in 0..2 {
-            v[i] = if t == 1 {
-                g[i]
-            } else {
-                0.8 * v[i] + 0.7 * g[i]
-            };
+            v[i] = if t == 1 { g[i] } else { 0.8 * v[i] + 0.7 * g[i] };
             x[i] -= 0.05 * v[i];
         }
     });
-    let mut opt = optim::build::<f64>(
-        "momentum:lr=0.05,beta=0.8,dampening=0.3",
-        &Default::default(),
-    )
-    .unwrap();
+    let mut opt =
+        optim::build::<f64>("momentum:lr=0.05,beta=0.8,dampening=0.3", &Default::default()).unwrap();
     assert_close("momentum dampening", &run(opt.as_mut()), &want, 1e-15);
 }
 
@@ -123,12 +113,7 @@ fn nesterov_pytorch_form() {
             x[i] -= 0.02 * (g[i] + 0.9 * b[i]);
         }
     });
-    assert_close(
-        "nesterov pytorch",
-        &run(&mut Nesterov::new(0.02, 0.9)),
-        &want,
-        0.0,
-    );
+    assert_close("nesterov pytorch", &run(&mut Nesterov::new(0.02, 0.9)), &want, 0.0);
 }
 
 #[test]
@@ -148,20 +133,11 @@ fn nesterov_lookahead_is_the_seed_form() {
         want.push(x.clone());
     }
     let mut opt = NesterovLookahead::new(lr, beta);
-    let run = minimize(
-        &Coupled,
-        &mut opt,
-        &START,
-        &RunOptions::steps(STEPS as u64),
-        None,
-    )
-    .unwrap();
+    let run = minimize(&Coupled, &mut opt, &START, &RunOptions::steps(STEPS as u64), None).unwrap();
     let got: Vec<Vec<f64>> = run.trajectory.iter().map(|p| p.params.clone()).collect();
     assert_close("nesterov lookahead", &got, &want, 0.0);
     // Without the objective the look-ahead form cannot work, and says so.
-    assert!(NesterovLookahead::<f64>::new(lr, beta)
-        .update(&mut [1.0, 1.0], &[1.0, 1.0])
-        .is_err());
+    assert!(NesterovLookahead::<f64>::new(lr, beta).update(&mut [1.0, 1.0], &[1.0, 1.0]).is_err());
 }
 
 #[test]
@@ -184,11 +160,7 @@ fn pytorch_nesterov_iterates_are_the_seed_lookahead_points() {
             for i in 0..2 {
                 let look = theta[i] - lr * beta * v[i];
                 let err = (look - phi[i]).abs() / phi[i].abs().max(1e-3);
-                assert!(
-                    err < 1e-10,
-                    "{spec} step {step}: lookahead {look} vs pytorch {}",
-                    phi[i]
-                );
+                assert!(err < 1e-10, "{spec} step {step}: lookahead {look} vs pytorch {}", phi[i]);
             }
         }
     }
@@ -196,12 +168,7 @@ fn pytorch_nesterov_iterates_are_the_seed_lookahead_points() {
 
 #[test]
 fn rmsprop_variants() {
-    let cases = [
-        (false, false, 0.0),
-        (true, false, 0.0),
-        (false, true, 0.0),
-        (true, true, 0.5),
-    ];
+    let cases = [(false, false, 0.0), (true, false, 0.0), (false, true, 0.0), (true, true, 0.5)];
     for (centered, inside, mu) in cases {
         let (lr, alpha, eps) = (0.01, 0.9, 1e-3);
         let (mut s, mut a, mut b) = ([0.0; 2], [0.0; 2], [0.0; 2]);
@@ -213,11 +180,7 @@ fn rmsprop_variants() {
                     a[i] = alpha * a[i] + (1.0 - alpha) * g[i];
                     var -= a[i] * a[i];
                 }
-                let avg = if inside {
-                    (var + eps).sqrt()
-                } else {
-                    var.sqrt() + eps
-                };
+                let avg = if inside { (var + eps).sqrt() } else { var.sqrt() + eps };
                 if mu > 0.0 {
                     b[i] = mu * b[i] + g[i] / avg;
                     x[i] -= lr * b[i];
@@ -231,11 +194,7 @@ fn rmsprop_variants() {
         opt.eps = eps;
         opt.centered = centered;
         opt.momentum = mu;
-        opt.eps_mode = if inside {
-            EpsPlacement::Inside
-        } else {
-            EpsPlacement::Outside
-        };
+        opt.eps_mode = if inside { EpsPlacement::Inside } else { EpsPlacement::Outside };
         assert_close(
             &format!("rmsprop centered={centered} inside={inside} mu={mu}"),
             &run(&mut opt),
@@ -246,13 +205,7 @@ fn rmsprop_variants() {
 }
 
 /// Adam from Kingma & Ba's Algorithm 1, in the seed's operation order.
-fn adam_reference(
-    lr: f64,
-    wd: f64,
-    decoupled: bool,
-    amsgrad: bool,
-    eps_root: f64,
-) -> Vec<Vec<f64>> {
+fn adam_reference(lr: f64, wd: f64, decoupled: bool, amsgrad: bool, eps_root: f64) -> Vec<Vec<f64>> {
     let (b1, b2, eps) = (0.9, 0.999, 1e-8);
     let (mut m, mut v, mut vmax) = ([0.0; 2], [0.0; 2], [0.0f64; 2]);
     reference(|x, g, t| {
@@ -276,51 +229,23 @@ fn adam_reference(
 #[test]
 fn adam_adamw_amsgrad_eps_root() {
     // powi vs powf in the bias correction: agreement to a few ulps, hence 1e-13.
-    assert_close(
-        "adam",
-        &run(&mut Adam::new(0.05)),
-        &adam_reference(0.05, 0.0, false, false, 0.0),
-        1e-13,
-    );
+    assert_close("adam", &run(&mut Adam::new(0.05)), &adam_reference(0.05, 0.0, false, false, 0.0), 1e-13);
     let mut coupled = Adam::new(0.05);
     coupled.weight_decay = 0.1;
-    assert_close(
-        "adam l2",
-        &run(&mut coupled),
-        &adam_reference(0.05, 0.1, false, false, 0.0),
-        1e-13,
-    );
+    assert_close("adam l2", &run(&mut coupled), &adam_reference(0.05, 0.1, false, false, 0.0), 1e-13);
     let mut w = Adam::adamw(0.05);
     w.weight_decay = 0.1;
-    assert_close(
-        "adamw",
-        &run(&mut w),
-        &adam_reference(0.05, 0.1, true, false, 0.0),
-        1e-13,
-    );
+    assert_close("adamw", &run(&mut w), &adam_reference(0.05, 0.1, true, false, 0.0), 1e-13);
     let mut a = Adam::new(0.05);
     a.amsgrad = true;
-    assert_close(
-        "amsgrad",
-        &run(&mut a),
-        &adam_reference(0.05, 0.0, false, true, 0.0),
-        1e-13,
-    );
+    assert_close("amsgrad", &run(&mut a), &adam_reference(0.05, 0.0, false, true, 0.0), 1e-13);
     let mut a = Adam::new(0.05);
     a.eps_root = 1e-4;
-    assert_close(
-        "eps_root",
-        &run(&mut a),
-        &adam_reference(0.05, 0.0, false, false, 1e-4),
-        1e-13,
-    );
+    assert_close("eps_root", &run(&mut a), &adam_reference(0.05, 0.0, false, false, 1e-4), 1e-13);
     // AdamW's default decay is PyTorch's 0.01 and its name is adamw.
     let opt = optim::build::<f64>("adamw", &Default::default()).unwrap();
     assert_eq!(opt.name(), "adamw");
-    assert!(opt
-        .hyperparameters()
-        .iter()
-        .any(|(k, v)| *k == "weight_decay" && *v == 0.01.into()));
+    assert!(opt.hyperparameters().iter().any(|(k, v)| *k == "weight_decay" && *v == 0.01.into()));
 }
 
 #[test]
@@ -384,40 +309,13 @@ fn lion_reference_code() {
 fn newton_lands_on_a_quadratic_minimum_in_one_step() {
     // The notebook: lr * L'/L'' is the whole distance to the minimum of a parabola.
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
-    let run = minimize(
-        f.as_ref(),
-        &mut Newton::new(1.0),
-        &[2.5],
-        &RunOptions::steps(1),
-        None,
-    )
-    .unwrap();
+    let run = minimize(f.as_ref(), &mut Newton::new(1.0), &[2.5], &RunOptions::steps(1), None).unwrap();
     assert_eq!(run.params, vec![0.0]);
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
-    let run = minimize(
-        f.as_ref(),
-        &mut Newton::new(1.0),
-        &[1.0, -3.0],
-        &RunOptions::steps(1),
-        None,
-    )
-    .unwrap();
-    assert!(
-        run.params.iter().all(|p| p.abs() < 1e-15),
-        "{:?}",
-        run.params
-    );
-    let run = minimize(
-        &Coupled,
-        &mut optim_newton(),
-        &START,
-        &RunOptions::steps(1),
-        None,
-    );
-    assert!(
-        run.is_err(),
-        "Coupled has no Hessian: newton must refuse, not guess"
-    );
+    let run = minimize(f.as_ref(), &mut Newton::new(1.0), &[1.0, -3.0], &RunOptions::steps(1), None).unwrap();
+    assert!(run.params.iter().all(|p| p.abs() < 1e-15), "{:?}", run.params);
+    let run = minimize(&Coupled, &mut optim_newton(), &START, &RunOptions::steps(1), None);
+    assert!(run.is_err(), "Coupled has no Hessian: newton must refuse, not guess");
 }
 
 fn optim_newton() -> Newton<f64> {
@@ -427,19 +325,9 @@ fn optim_newton() -> Newton<f64> {
 #[test]
 fn newton_on_rosenbrock_converges_quadratically_and_damps_indefinite_hessians() {
     let f = objectives::build::<f64>("rosenbrock:a=1,b=100").unwrap();
-    let run = minimize(
-        f.as_ref(),
-        &mut Newton::new(1.0),
-        &[-1.2, 1.0],
-        &RunOptions::steps(20),
-        None,
-    )
-    .unwrap();
-    assert!(
-        (run.params[0] - 1.0).abs() < 1e-12 && (run.params[1] - 1.0).abs() < 1e-12,
-        "{:?}",
-        run.params
-    );
+    let run =
+        minimize(f.as_ref(), &mut Newton::new(1.0), &[-1.2, 1.0], &RunOptions::steps(20), None).unwrap();
+    assert!((run.params[0] - 1.0).abs() < 1e-12 && (run.params[1] - 1.0).abs() < 1e-12, "{:?}", run.params);
     // At (0, 1) the Hessian diag(2 - 4b, 2b) is indefinite: the damped step must go downhill.
     let mut n = Newton::new(1e-4);
     let mut x = vec![0.0, 1.0];
@@ -541,22 +429,9 @@ fn f32_follows_f64() {
     ] {
         let mut a = optim::build::<f64>(spec, &Default::default()).unwrap();
         let mut b = optim::build::<f32>(spec, &Default::default()).unwrap();
-        let ra = minimize(
-            f64_obj.as_ref(),
-            a.as_mut(),
-            &[1.0, 1.0],
-            &RunOptions::steps(100),
-            None,
-        )
-        .unwrap();
-        let rb = minimize(
-            f32_obj.as_ref(),
-            b.as_mut(),
-            &[1.0f32, 1.0],
-            &RunOptions::steps(100),
-            None,
-        )
-        .unwrap();
+        let ra = minimize(f64_obj.as_ref(), a.as_mut(), &[1.0, 1.0], &RunOptions::steps(100), None).unwrap();
+        let rb =
+            minimize(f32_obj.as_ref(), b.as_mut(), &[1.0f32, 1.0], &RunOptions::steps(100), None).unwrap();
         for (x, y) in ra.params.iter().zip(&rb.params) {
             assert!((x - *y as f64).abs() < 1e-4, "{spec}: f64 {x} vs f32 {y}");
         }
@@ -568,10 +443,7 @@ fn lengths_are_checked_not_panicked() {
     let mut a = Adam::<f64>::new(0.1);
     assert!(a.update(&mut [1.0, 2.0], &[1.0]).is_err());
     a.update(&mut [1.0, 2.0], &[1.0, 1.0]).unwrap();
-    assert!(
-        a.update(&mut [1.0, 2.0, 3.0], &[1.0, 1.0, 1.0]).is_err(),
-        "state has 2 entries"
-    );
+    assert!(a.update(&mut [1.0, 2.0, 3.0], &[1.0, 1.0, 1.0]).is_err(), "state has 2 entries");
 }
 
 #[test]
@@ -591,20 +463,14 @@ fn bad_specs_are_one_line_errors() {
         ("adam:lr=abc", "cannot read 'abc' as a number"),
     ];
     for (spec, needle) in cases {
-        let e = optim::build::<f64>(spec, &Default::default())
-            .err()
-            .unwrap_or_else(|| panic!("{spec} accepted"));
+        let e =
+            optim::build::<f64>(spec, &Default::default()).err().unwrap_or_else(|| panic!("{spec} accepted"));
         let msg = e.to_string();
         assert!(msg.contains(needle), "{spec}: '{msg}' lacks '{needle}'");
         assert!(!msg.contains('\n'), "{spec}: not one line");
     }
     let sched = Schedule::parse("constant:lr=0.1").unwrap();
-    let both = optim::build::<f64>(
-        "gd:lr=0.1",
-        &optim::BuildOptions {
-            schedule: Some(sched),
-        },
-    );
+    let both = optim::build::<f64>("gd:lr=0.1", &optim::BuildOptions { schedule: Some(sched) });
     assert!(both.is_err());
 }
 
@@ -613,18 +479,8 @@ fn every_registered_name_builds_and_steps() {
     let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
     for name in optim::names() {
         let mut opt = optim::build::<f64>(name, &Default::default()).unwrap();
-        let run = minimize(
-            f.as_ref(),
-            opt.as_mut(),
-            &[-1.5, 2.5],
-            &RunOptions::steps(10),
-            None,
-        )
-        .unwrap();
+        let run = minimize(f.as_ref(), opt.as_mut(), &[-1.5, 2.5], &RunOptions::steps(10), None).unwrap();
         assert_eq!(run.steps, 10, "{name}");
-        assert!(
-            run.loss < f.value(&[-1.5, 2.5]),
-            "{name} did not go downhill"
-        );
+        assert!(run.loss < f.value(&[-1.5, 2.5]), "{name} did not go downhill");
     }
 }

@@ -49,14 +49,7 @@ fn non_finite_keeps_the_last_finite_point() {
     assert_eq!(run.params, vec![0.5]);
     assert!(run.detail.unwrap().contains("step 1"));
     // A start outside the domain stops at once.
-    let run = minimize(
-        &Log,
-        &mut GradientDescent::new(0.1),
-        &[-1.0],
-        &RunOptions::steps(10),
-        None,
-    )
-    .unwrap();
+    let run = minimize(&Log, &mut GradientDescent::new(0.1), &[-1.0], &RunOptions::steps(10), None).unwrap();
     assert_eq!(run.stop, StopReason::NonFinite);
     assert!(run.trajectory.is_empty());
 }
@@ -64,34 +57,14 @@ fn non_finite_keeps_the_last_finite_point() {
 #[test]
 fn diverged_records_the_point_then_stops() {
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
-    let options = RunOptions {
-        bound: Some(10.0),
-        ..RunOptions::steps(30)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(1.05),
-        &[2.5],
-        &options,
-        None,
-    )
-    .unwrap();
+    let options = RunOptions { bound: Some(10.0), ..RunOptions::steps(30) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05), &[2.5], &options, None).unwrap();
     assert_eq!(run.stop, StopReason::Diverged);
     // |x_k| = 2.5 * 1.1^k first exceeds 10 at k = 15 (2.5 * 1.1^15 = 10.44).
     assert_eq!(run.steps, 15);
     assert!(run.params[0].abs() > 10.0);
-    let options = RunOptions {
-        loss_bound: Some(50.0),
-        ..RunOptions::steps(30)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(1.05),
-        &[2.5],
-        &options,
-        None,
-    )
-    .unwrap();
+    let options = RunOptions { loss_bound: Some(50.0), ..RunOptions::steps(30) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05), &[2.5], &options, None).unwrap();
     assert_eq!(run.stop, StopReason::Diverged);
     assert!(run.loss > 50.0);
 }
@@ -100,47 +73,17 @@ fn diverged_records_the_point_then_stops() {
 fn converged_by_gradient_norm_and_by_loss_change() {
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
     // GD on x^2 with lr 0.25 halves x each step: |grad| = 2|x| = 5 / 2^k <= 1e-3 first at k = 13.
-    let options = RunOptions {
-        grad_tol: Some(1e-3),
-        ..RunOptions::steps(100)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(0.25),
-        &[2.5],
-        &options,
-        None,
-    )
-    .unwrap();
+    let options = RunOptions { grad_tol: Some(1e-3), ..RunOptions::steps(100) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25), &[2.5], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 13));
     // Loss change |f_k - f_(k-1)| = 6.25 * 3/4^k <= 1e-6 needs 4^k >= 1.875e7: first at k = 13
     // (4^12 = 1.68e7 is not enough).
-    let options = RunOptions {
-        loss_tol: Some(1e-6),
-        ..RunOptions::steps(100)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(0.25),
-        &[2.5],
-        &options,
-        None,
-    )
-    .unwrap();
+    let options = RunOptions { loss_tol: Some(1e-6), ..RunOptions::steps(100) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25), &[2.5], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 13));
     // lr 0.5 lands on 0 in one step; the start itself is checked before any step.
-    let options = RunOptions {
-        grad_tol: Some(0.0),
-        ..RunOptions::steps(100)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(0.5),
-        &[0.0],
-        &options,
-        None,
-    )
-    .unwrap();
+    let options = RunOptions { grad_tol: Some(0.0), ..RunOptions::steps(100) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.5), &[0.0], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 0));
 }
 
@@ -171,22 +114,9 @@ fn observers_watch_and_can_stop() {
 #[test]
 fn record_every_keeps_start_and_end() {
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
-    let options = RunOptions {
-        record_every: 10,
-        ..RunOptions::steps(25)
-    };
-    let run = minimize(
-        f.as_ref(),
-        &mut GradientDescent::new(0.005),
-        &[1.0, 1.0],
-        &options,
-        None,
-    )
-    .unwrap();
-    assert_eq!(
-        run.trajectory.iter().map(|p| p.step).collect::<Vec<_>>(),
-        vec![0, 10, 20, 25]
-    );
+    let options = RunOptions { record_every: 10, ..RunOptions::steps(25) };
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.005), &[1.0, 1.0], &options, None).unwrap();
+    assert_eq!(run.trajectory.iter().map(|p| p.step).collect::<Vec<_>>(), vec![0, 10, 20, 25]);
     // lr at a point is the schedule at that step.
     assert!(run.trajectory.iter().all(|p| p.lr == 0.005));
 }
@@ -196,26 +126,9 @@ fn bad_run_inputs_are_errors() {
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
     let mut gd = GradientDescent::new(0.1);
     assert!(minimize(f.as_ref(), &mut gd, &[1.0], &RunOptions::steps(5), None).is_err());
-    assert!(minimize(
-        f.as_ref(),
-        &mut gd,
-        &[1.0, f64::NAN],
-        &RunOptions::steps(5),
-        None
-    )
-    .is_err());
-    assert!(minimize(
-        f.as_ref(),
-        &mut gd,
-        &[1.0, 1.0],
-        &RunOptions::steps(0),
-        None
-    )
-    .is_err());
-    let bad_bound = RunOptions {
-        bound: Some(-1.0),
-        ..RunOptions::steps(5)
-    };
+    assert!(minimize(f.as_ref(), &mut gd, &[1.0, f64::NAN], &RunOptions::steps(5), None).is_err());
+    assert!(minimize(f.as_ref(), &mut gd, &[1.0, 1.0], &RunOptions::steps(0), None).is_err());
+    let bad_bound = RunOptions { bound: Some(-1.0), ..RunOptions::steps(5) };
     assert!(minimize(f.as_ref(), &mut gd, &[1.0, 1.0], &bad_bound, None).is_err());
 }
 
@@ -256,12 +169,7 @@ fn check_derivatives(spec: &str, points: &[Vec<f64>]) {
 
 #[test]
 fn objective_derivatives_match_central_differences() {
-    let points = vec![
-        vec![-1.5, 2.5],
-        vec![0.3, -0.7],
-        vec![1.0, 1.0],
-        vec![2.0, 0.1],
-    ];
+    let points = vec![vec![-1.5, 2.5], vec![0.3, -0.7], vec![1.0, 1.0], vec![2.0, 0.1]];
     check_derivatives("rosenbrock:a=1,b=10", &points);
     check_derivatives("rosenbrock", &points);
     check_derivatives("quadratic:a=50,b=1", &points);
@@ -270,25 +178,15 @@ fn objective_derivatives_match_central_differences() {
 
 #[test]
 fn known_minima_are_minima() {
-    for spec in [
-        "rosenbrock:a=1,b=10",
-        "rosenbrock:a=2,b=100",
-        "quadratic:a=50,b=1",
-    ] {
+    for spec in ["rosenbrock:a=1,b=10", "rosenbrock:a=2,b=100", "quadratic:a=50,b=1"] {
         let f = objectives::build::<f64>(spec).unwrap();
         let m = &f.minima()[0];
         assert_eq!(f.value(&m.point), m.value, "{spec}");
         let mut g = vec![0.0; f.dim()];
         f.gradient(&m.point, &mut g);
-        assert!(
-            g.iter().all(|x| *x == 0.0),
-            "{spec}: gradient {g:?} at the minimum"
-        );
+        assert!(g.iter().all(|x| *x == 0.0), "{spec}: gradient {g:?} at the minimum");
     }
-    assert!(
-        objectives::build::<f64>("quadratic:a=1,c=2").is_err(),
-        "gap in coefficients"
-    );
+    assert!(objectives::build::<f64>("quadratic:a=1,c=2").is_err(), "gap in coefficients");
     assert!(objectives::build::<f64>("rosenbruck")
         .err()
         .unwrap()

@@ -6,24 +6,18 @@
 //! also count and report.
 
 use downhill::optim::{Adam, GradientDescent, Momentum};
-use downhill::{minimize, objectives, Objective, Optimizer, RunOptions, Schedule, StopReason};
+use downhill::{minimize, objectives, Optimizer, RunOptions, Schedule, StopReason};
 use serde_json::Value;
 
 fn fixture() -> Value {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/seed_figures.json"
-    ))
-    .unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed_figures.json"))
+            .unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 fn as_vec(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
 }
 
 /// Largest relative difference, and how many values were not bit-identical.
@@ -49,66 +43,35 @@ fn run_2d(
     bound: Option<f64>,
 ) -> downhill::RunResult<f64> {
     let f = objectives::build::<f64>(objective).unwrap();
-    let options = RunOptions {
-        bound,
-        ..RunOptions::steps(steps)
-    };
+    let options = RunOptions { bound, ..RunOptions::steps(steps) };
     minimize(f.as_ref(), opt, &start, &options, None).unwrap()
 }
 
 fn check_path(label: &str, run: &downhill::RunResult<f64>, want: &Value) {
-    let want_path: Vec<Vec<f64>> = want["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(as_vec)
-        .collect();
-    assert_eq!(
-        run.trajectory.len(),
-        want_path.len(),
-        "{label}: number of points"
-    );
-    let got: Vec<f64> = run
-        .trajectory
-        .iter()
-        .flat_map(|p| p.params.clone())
-        .collect();
+    let want_path: Vec<Vec<f64>> = want["path"].as_array().unwrap().iter().map(as_vec).collect();
+    assert_eq!(run.trajectory.len(), want_path.len(), "{label}: number of points");
+    let got: Vec<f64> = run.trajectory.iter().flat_map(|p| p.params.clone()).collect();
     let flat: Vec<f64> = want_path.concat();
     let (worst, inexact) = compare(&got, &flat);
-    assert!(
-        worst <= 1e-12,
-        "{label}: relative difference {worst:e} in {inexact} values"
-    );
+    assert!(worst <= 1e-12, "{label}: relative difference {worst:e} in {inexact} values");
     if let Some(loss) = want.get("loss") {
         let got: Vec<f64> = run.trajectory.iter().map(|p| p.loss).collect();
         let (worst, inexact) = compare(&got, &as_vec(loss));
-        assert!(
-            worst <= 1e-12,
-            "{label} loss: relative difference {worst:e} in {inexact} values"
-        );
+        assert!(worst <= 1e-12, "{label} loss: relative difference {worst:e} in {inexact} values");
     }
-    eprintln!(
-        "{label}: {} points, {inexact} not bit-identical (max rel {worst:e})",
-        run.trajectory.len()
-    );
+    eprintln!("{label}: {} points, {inexact} not bit-identical (max rel {worst:e})", run.trajectory.len());
 }
 
 #[test]
 fn figure_1_gd_on_the_rosenbrock_like_function() {
     let fx = fixture();
-    for (lr, expect_stop) in [
-        (0.001, StopReason::MaxSteps),
-        (0.005, StopReason::MaxSteps),
-        (0.02, StopReason::Diverged),
-    ] {
+    for (lr, expect_stop) in
+        [(0.001, StopReason::MaxSteps), (0.005, StopReason::MaxSteps), (0.02, StopReason::Diverged)]
+    {
         let mut gd = GradientDescent::new(lr);
         let run = run_2d("rosenbrock:a=1,b=10", &mut gd, [-1.5, 2.5], 200, Some(10.0));
         assert_eq!(run.stop, expect_stop, "lr {lr}");
-        check_path(
-            &format!("fig1 lr={lr}"),
-            &run,
-            &fx["fig1"][format!("{lr:?}")],
-        );
+        check_path(&format!("fig1 lr={lr}"), &run, &fx["fig1"][format!("{lr:?}")]);
     }
 }
 
@@ -118,13 +81,7 @@ fn figure_2_gd_momentum_adam_on_the_ill_conditioned_quadratic() {
     let q = "quadratic:a=50,b=1";
     let run = run_2d(q, &mut GradientDescent::new(0.005), [1.0, 1.0], 100, None);
     check_path("fig2 gd", &run, &fx["fig2"]["gd"]);
-    let run = run_2d(
-        q,
-        &mut Momentum::<f64>::new(0.002, 0.9),
-        [1.0, 1.0],
-        100,
-        None,
-    );
+    let run = run_2d(q, &mut Momentum::<f64>::new(0.002, 0.9), [1.0, 1.0], 100, None);
     check_path("fig2 momentum", &run, &fx["fig2"]["momentum"]);
     let run = run_2d(q, &mut Adam::<f64>::new(0.1), [1.0, 1.0], 100, None);
     check_path("fig2 adam", &run, &fx["fig2"]["adam"]);
@@ -133,11 +90,9 @@ fn figure_2_gd_momentum_adam_on_the_ill_conditioned_quadratic() {
 #[test]
 fn figure_2_through_spec_strings_matches_too() {
     let fx = fixture();
-    for (spec, key) in [
-        ("gd:lr=0.005", "gd"),
-        ("momentum:lr=0.002,momentum=0.9", "momentum"),
-        ("adam:lr=0.1", "adam"),
-    ] {
+    for (spec, key) in
+        [("gd:lr=0.005", "gd"), ("momentum:lr=0.002,momentum=0.9", "momentum"), ("adam:lr=0.1", "adam")]
+    {
         let mut opt = downhill::optim::build::<f64>(spec, &Default::default()).unwrap();
         let run = run_2d("quadratic:a=50,b=1", opt.as_mut(), [1.0, 1.0], 100, None);
         check_path(spec, &run, &fx["fig2"][key]);
@@ -151,10 +106,7 @@ fn figure_3_learning_rates_on_x_squared() {
     assert_eq!(f.dim(), 1);
     for lr in [0.01, 0.1, 0.5, 0.9, 1.05] {
         let mut gd = GradientDescent::new(lr);
-        let options = RunOptions {
-            bound: Some(10.0),
-            ..RunOptions::steps(30)
-        };
+        let options = RunOptions { bound: Some(10.0), ..RunOptions::steps(30) };
         let run = minimize(f.as_ref(), &mut gd, &[2.5], &options, None).unwrap();
         let want = &fx["fig3"]["paths"][format!("{lr:?}")];
         let want_path = as_vec(&want["path"]);
@@ -165,11 +117,7 @@ fn figure_3_learning_rates_on_x_squared() {
         let losses: Vec<f64> = run.trajectory.iter().map(|p| p.loss).collect();
         assert!(compare(&losses, &as_vec(&want["loss"])).0 <= 1e-12);
         // 2/lambda_max = 2/2 = 1: above it GD diverges, which the seed shows with lr = 1.05.
-        let expected = if lr > 1.0 {
-            StopReason::Diverged
-        } else {
-            StopReason::MaxSteps
-        };
+        let expected = if lr > 1.0 { StopReason::Diverged } else { StopReason::MaxSteps };
         assert_eq!(run.stop, expected, "lr {lr}");
     }
 }

@@ -16,8 +16,8 @@ pub struct Quadratic {
 
 /// Keys naming the coefficients, one per dimension.
 const KEYS: [&str; 26] = [
-    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
-    "t", "u", "v", "w", "x", "y", "z",
+    "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u",
+    "v", "w", "x", "y", "z",
 ];
 
 impl Quadratic {
@@ -87,12 +87,8 @@ impl<T: Real> Objective<T> for Quadratic {
     }
 
     fn name(&self) -> String {
-        let parts: Vec<String> = self
-            .coefficients
-            .iter()
-            .zip(KEYS)
-            .map(|(c, k)| format!("{k}={c}"))
-            .collect();
+        let parts: Vec<String> =
+            self.coefficients.iter().zip(KEYS).map(|(c, k)| format!("{k}={c}")).collect();
         format!("quadratic:{}", parts.join(","))
     }
 
@@ -103,11 +99,8 @@ impl<T: Real> Objective<T> for Quadratic {
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let v = if self.coefficients.len() <= 3 {
-                    vars[i].to_string()
-                } else {
-                    format!("x{}", i + 1)
-                };
+                let v =
+                    if self.coefficients.len() <= 3 { vars[i].to_string() } else { format!("x{}", i + 1) };
                 if *c == 1.0 {
                     format!("{v}^2")
                 } else {
@@ -120,13 +113,15 @@ impl<T: Real> Objective<T> for Quadratic {
 
     fn minima(&self) -> Vec<Minimum> {
         if self.coefficients.iter().all(|&c| c > 0.0) {
-            vec![Minimum {
-                point: vec![0.0; self.coefficients.len()],
-                value: 0.0,
-            }]
+            vec![Minimum { point: vec![0.0; self.coefficients.len()], value: 0.0 }]
         } else {
             Vec::new()
         }
+    }
+
+    fn default_start(&self) -> Option<Vec<f64>> {
+        // The seed's starts: (1, 1) in figure 2, 2.5 for x^2 in figure 3.
+        Some(if self.coefficients.len() == 1 { vec![2.5] } else { vec![1.0; self.coefficients.len()] })
     }
 
     fn domain(&self) -> Option<[f64; 4]> {

@@ -25,10 +25,7 @@ impl Default for Rosenbrock {
 
 impl Rosenbrock {
     pub(crate) fn from_params(p: &mut Params) -> Result<Self> {
-        Ok(Rosenbrock {
-            a: p.number("a", 1.0, Range::Finite)?,
-            b: p.number("b", 100.0, Range::Finite)?,
-        })
+        Ok(Rosenbrock { a: p.number("a", 1.0, Range::Finite)?, b: p.number("b", 100.0, Range::Finite)? })
     }
 }
 
@@ -77,22 +74,19 @@ impl<T: Real> Objective<T> for Rosenbrock {
 
     fn minima(&self) -> Vec<Minimum> {
         if self.b > 0.0 {
-            vec![Minimum {
-                point: vec![self.a, self.a * self.a],
-                value: 0.0,
-            }]
+            vec![Minimum { point: vec![self.a, self.a * self.a], value: 0.0 }]
         } else {
             Vec::new()
         }
     }
 
+    fn default_start(&self) -> Option<Vec<f64>> {
+        // The seed's figure 1 start (-1.5, 2.5) for a = 1.
+        Some(vec![self.a - 2.5, self.a * self.a + 1.5])
+    }
+
     fn domain(&self) -> Option<[f64; 4]> {
         // The seed's figure 1 window for a = 1; shifted with a otherwise.
-        Some([
-            self.a - 3.0,
-            self.a + 1.0,
-            self.a * self.a - 2.0,
-            self.a * self.a + 2.0,
-        ])
+        Some([self.a - 3.0, self.a + 1.0, self.a * self.a - 2.0, self.a * self.a + 2.0])
     }
 }

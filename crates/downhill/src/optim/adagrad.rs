@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -71,10 +71,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
             ("lr", lr_value(&self.learning_rate)),
             ("lr_decay", self.lr_decay.into()),
             ("eps", self.eps.into()),
-            (
-                "initial_accumulator_value",
-                self.initial_accumulator_value.into(),
-            ),
+            ("initial_accumulator_value", self.initial_accumulator_value.into()),
             ("weight_decay", self.transforms.weight_decay.into()),
         ];
         self.transforms.describe(&mut h);
@@ -91,14 +88,8 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
 
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("adagrad", params.len(), grads.len())?;
-        ensure(
-            "adagrad",
-            &mut self.sum,
-            params.len(),
-            T::from_f64(self.initial_accumulator_value),
-        )?;
-        let clr =
-            T::from_f64(self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay));
+        ensure("adagrad", &mut self.sum, params.len(), T::from_f64(self.initial_accumulator_value))?;
+        let clr = T::from_f64(self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay));
         let eps = T::from_f64(self.eps);
         let pre = self.transforms.prepare(grads);
         for ((p, &g), s) in params.iter_mut().zip(grads).zip(self.sum.iter_mut()) {

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -78,11 +78,7 @@ impl<T: Real> Adam<T> {
 
     /// AdamW with PyTorch's defaults (weight decay 0.01) and the given rate.
     pub fn adamw(lr: f64) -> Self {
-        Adam {
-            weight_decay: 0.01,
-            decoupled: true,
-            ..Adam::new(lr)
-        }
+        Adam { weight_decay: 0.01, decoupled: true, ..Adam::new(lr) }
     }
 
     /// First moment `m` (empty before the first update).
@@ -97,11 +93,7 @@ impl<T: Real> Adam<T> {
 }
 
 fn common<T: Real>(p: &mut Params, o: &BuildOptions, adamw: bool) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = if adamw {
-        Adam::adamw(0.0)
-    } else {
-        Adam::new(0.0)
-    };
+    let mut a = if adamw { Adam::adamw(0.0) } else { Adam::new(0.0) };
     a.learning_rate = learning_rate(p, 1e-3, o)?;
     a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
     a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
@@ -113,17 +105,11 @@ fn common<T: Real>(p: &mut Params, o: &BuildOptions, adamw: bool) -> Result<Box<
     Ok(Box::new(a))
 }
 
-pub(crate) fn build_adam<T: Real>(
-    p: &mut Params,
-    o: &BuildOptions,
-) -> Result<Box<dyn Optimizer<T>>> {
+pub(crate) fn build_adam<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     common(p, o, false)
 }
 
-pub(crate) fn build_adamw<T: Real>(
-    p: &mut Params,
-    o: &BuildOptions,
-) -> Result<Box<dyn Optimizer<T>>> {
+pub(crate) fn build_adamw<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     common(p, o, true)
 }
 
@@ -179,16 +165,8 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         let eps_root = (self.eps_root != 0.0).then(|| T::from_f64(self.eps_root));
         let decoupled = self.decoupled && self.weight_decay != 0.0;
         let decay = decoupled.then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
-        let coupled = if self.decoupled {
-            0.0
-        } else {
-            self.weight_decay
-        };
-        let pre = GradientTransforms {
-            weight_decay: coupled,
-            ..self.transforms.clone()
-        }
-        .prepare(grads);
+        let coupled = if self.decoupled { 0.0 } else { self.weight_decay };
+        let pre = GradientTransforms { weight_decay: coupled, ..self.transforms.clone() }.prepare(grads);
         let amsgrad = self.amsgrad;
         for i in 0..n {
             let mut p = params[i];
@@ -219,24 +197,13 @@ impl<T: Real> Optimizer<T> for Adam<T> {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        save(
-            Optimizer::<T>::name(self),
-            self.t,
-            &[("m", &self.m), ("v", &self.v), ("v_max", &self.v_max)],
-        )
+        save(Optimizer::<T>::name(self), self.t, &[("m", &self.m), ("v", &self.v), ("v_max", &self.v_max)])
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
         let name = Optimizer::<T>::name(self);
-        self.t = restore(
-            name,
-            state,
-            &mut [
-                ("m", &mut self.m),
-                ("v", &mut self.v),
-                ("v_max", &mut self.v_max),
-            ],
-        )?;
+        self.t =
+            restore(name, state, &mut [("m", &mut self.m), ("v", &mut self.v), ("v_max", &mut self.v_max)])?;
         Ok(())
     }
 

@@ -42,11 +42,7 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
     let learning_rate = learning_rate(p, 1e-3, o)?;
     let mut transforms = GradientTransforms::from_params(p)?;
     transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(GradientDescent {
-        learning_rate,
-        transforms,
-        t: 0,
-    }))
+    Ok(Box::new(GradientDescent { learning_rate, transforms, t: 0 }))
 }
 
 impl<T: Real> Optimizer<T> for GradientDescent {
@@ -84,11 +80,7 @@ impl<T: Real> Optimizer<T> for GradientDescent {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState {
-            optimizer: "gd".into(),
-            step: self.t,
-            buffers: Vec::new(),
-        }
+        OptimizerState { optimizer: "gd".into(), step: self.t, buffers: Vec::new() }
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -93,11 +93,7 @@ impl<T: Real> Optimizer<T> for Lion<T> {
         let decay = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
-        let pre = GradientTransforms {
-            weight_decay: 0.0,
-            ..self.transforms.clone()
-        }
-        .prepare(grads);
+        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
         for ((p, &g), m) in params.iter_mut().zip(grads).zip(self.m.iter_mut()) {
             let g = pre.apply(g, *p);
             if let Some(d) = decay {

@@ -109,12 +109,7 @@ pub trait Optimizer<T: Real>: Send {
 
     /// One step on an objective; `grad` is the gradient at `params`. The default calls
     /// [`Optimizer::update`]; Newton and look-ahead Nesterov override it.
-    fn step_on(
-        &mut self,
-        objective: &dyn Objective<T>,
-        params: &mut [T],
-        grad: &[T],
-    ) -> Result<()> {
+    fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         let _ = objective;
         self.update(params, grad)
     }
@@ -189,11 +184,7 @@ impl GradientTransforms {
     /// Resolves the transforms for one step (reads `grads` once when clipping by norm).
     pub fn prepare<T: Real>(&self, grads: &[T]) -> Prepared<T> {
         let scale = self.clip_norm.and_then(|max_norm| {
-            let norm = grads
-                .iter()
-                .map(|g| g.to_f64() * g.to_f64())
-                .sum::<f64>()
-                .sqrt();
+            let norm = grads.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
             let coef = max_norm / (norm + 1e-6);
             (coef < 1.0).then(|| T::from_f64(coef))
         });
@@ -218,11 +209,7 @@ impl GradientTransforms {
 /// Checks that params, grads and state agree in length, allocating zeroed state on first use.
 pub(crate) fn check_lengths(name: &str, params: usize, grads: usize) -> Result<()> {
     if params != grads {
-        return Err(Error::Dimension {
-            field: format!("{name}.grads"),
-            expected: params,
-            got: grads,
-        });
+        return Err(Error::Dimension { field: format!("{name}.grads"), expected: params, got: grads });
     }
     Ok(())
 }
@@ -232,11 +219,7 @@ pub(crate) fn ensure<T: Real>(name: &str, buf: &mut Vec<T>, n: usize, fill: T) -
     if buf.is_empty() {
         buf.resize(n, fill);
     } else if buf.len() != n {
-        return Err(Error::Dimension {
-            field: format!("{name}.params"),
-            expected: buf.len(),
-            got: n,
-        });
+        return Err(Error::Dimension { field: format!("{name}.params"), expected: buf.len(), got: n });
     }
     Ok(())
 }
@@ -280,11 +263,7 @@ pub(crate) fn restore<T: Real>(
 }
 
 /// Named copies of buffers, skipping empty ones.
-pub(crate) fn save<T: Real>(
-    name: &str,
-    step: u64,
-    buffers: &[(&str, &Vec<T>)],
-) -> OptimizerState<T> {
+pub(crate) fn save<T: Real>(name: &str, step: u64, buffers: &[(&str, &Vec<T>)]) -> OptimizerState<T> {
     OptimizerState {
         optimizer: name.into(),
         step,
@@ -304,11 +283,7 @@ pub struct BuildOptions {
 }
 
 /// Reads the learning rate: the `lr` key, or the schedule from [`BuildOptions`].
-pub(crate) fn learning_rate(
-    p: &mut Params,
-    default: f64,
-    options: &BuildOptions,
-) -> Result<Schedule> {
+pub(crate) fn learning_rate(p: &mut Params, default: f64, options: &BuildOptions) -> Result<Schedule> {
     let lr = p.optional("lr", Range::Positive)?;
     match (lr, &options.schedule) {
         (Some(_), Some(_)) => Err(Error::Inconsistent {
@@ -348,13 +323,7 @@ pub struct Entry {
 
 macro_rules! entry {
     ($name:literal, $aliases:expr, $summary:literal, $build:path) => {
-        Entry {
-            name: $name,
-            aliases: $aliases,
-            summary: $summary,
-            build_f32: $build,
-            build_f64: $build,
-        }
+        Entry { name: $name, aliases: $aliases, summary: $summary, build_f32: $build, build_f64: $build }
     };
 }
 
@@ -373,10 +342,7 @@ pub const REGISTRY: &[Entry] = &[
 
 /// Every accepted optimizer name, aliases included.
 pub fn names() -> Vec<&'static str> {
-    REGISTRY
-        .iter()
-        .flat_map(|e| std::iter::once(e.name).chain(e.aliases.iter().copied()))
-        .collect()
+    REGISTRY.iter().flat_map(|e| std::iter::once(e.name).chain(e.aliases.iter().copied())).collect()
 }
 
 /// The registry entry for `name` (or alias).
@@ -402,29 +368,17 @@ pub fn build<T: Buildable>(text: &str, options: &BuildOptions) -> Result<Box<dyn
 /// Picks the registry constructor for a precision.
 pub trait Buildable: Real {
     /// Calls the right constructor of `entry`.
-    fn build(
-        entry: &Entry,
-        p: &mut Params,
-        options: &BuildOptions,
-    ) -> Result<Box<dyn Optimizer<Self>>>;
+    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<Self>>>;
 }
 
 impl Buildable for f32 {
-    fn build(
-        entry: &Entry,
-        p: &mut Params,
-        options: &BuildOptions,
-    ) -> Result<Box<dyn Optimizer<f32>>> {
+    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<f32>>> {
         (entry.build_f32)(p, options)
     }
 }
 
 impl Buildable for f64 {
-    fn build(
-        entry: &Entry,
-        p: &mut Params,
-        options: &BuildOptions,
-    ) -> Result<Box<dyn Optimizer<f64>>> {
+    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<f64>>> {
         (entry.build_f64)(p, options)
     }
 }

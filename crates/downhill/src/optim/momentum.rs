@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -77,11 +77,7 @@ pub(crate) fn momentum_pass<T: Real>(
 ) {
     for ((p, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
         let g = pre.apply(g, *p);
-        *v = if first {
-            g
-        } else {
-            beta * *v + one_minus_dampening * g
-        };
+        *v = if first { g } else { beta * *v + one_minus_dampening * g };
         apply(p, g, *v);
     }
 }
@@ -116,15 +112,9 @@ impl<T: Real> Optimizer<T> for Momentum<T> {
         let lr = T::from_f64(self.learning_rate.value(self.t));
         let pre = self.transforms.prepare(grads);
         let (beta, omd) = (T::from_f64(self.beta), T::from_f64(1.0 - self.dampening));
-        momentum_pass(
-            params,
-            grads,
-            &mut self.velocity,
-            self.t == 0,
-            (beta, omd),
-            &pre,
-            |p, _, v| *p -= lr * v,
-        );
+        momentum_pass(params, grads, &mut self.velocity, self.t == 0, (beta, omd), &pre, |p, _, v| {
+            *p -= lr * v
+        });
         self.t += 1;
         Ok(())
     }

@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use super::momentum::momentum_pass;
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::{Error, Result};
 use crate::objective::Objective;
@@ -158,12 +158,7 @@ impl<T: Real> Optimizer<T> for NesterovLookahead<T> {
         ))
     }
 
-    fn step_on(
-        &mut self,
-        objective: &dyn Objective<T>,
-        params: &mut [T],
-        grad: &[T],
-    ) -> Result<()> {
+    fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         check_lengths("nesterov", params.len(), grad.len())?;
         let n = params.len();
         ensure("nesterov", &mut self.velocity, n, T::ZERO)?;
@@ -172,20 +167,13 @@ impl<T: Real> Optimizer<T> for NesterovLookahead<T> {
         // The seed writes eta*beta*v: (eta*beta) first, as Python evaluates it left to right.
         let lr_beta = lr * T::from_f64(self.beta);
         self.point.clear();
-        self.point.extend(
-            params
-                .iter()
-                .zip(&self.velocity)
-                .map(|(&p, &v)| p - lr_beta * v),
-        );
+        self.point.extend(params.iter().zip(&self.velocity).map(|(&p, &v)| p - lr_beta * v));
         self.grad.resize(n, T::ZERO);
         objective.gradient(&self.point, &mut self.grad);
         let pre = self.transforms.prepare(&self.grad);
         let beta = T::from_f64(self.beta);
-        for ((p, v), (&g, &q)) in params
-            .iter_mut()
-            .zip(self.velocity.iter_mut())
-            .zip(self.grad.iter().zip(&self.point))
+        for ((p, v), (&g, &q)) in
+            params.iter_mut().zip(self.velocity.iter_mut()).zip(self.grad.iter().zip(&self.point))
         {
             let g = pre.apply(g, q);
             *v = beta * *v + g;
@@ -241,15 +229,9 @@ impl<T: Real> Optimizer<T> for Nesterov<T> {
         let lr = T::from_f64(self.learning_rate.value(self.t));
         let pre = self.transforms.prepare(grads);
         let (beta, omd) = (T::from_f64(self.beta), T::from_f64(1.0 - self.dampening));
-        momentum_pass(
-            params,
-            grads,
-            &mut self.velocity,
-            self.t == 0,
-            (beta, omd),
-            &pre,
-            |p, g, b| *p -= lr * (g + beta * b),
-        );
+        momentum_pass(params, grads, &mut self.velocity, self.t == 0, (beta, omd), &pre, |p, g, b| {
+            *p -= lr * (g + beta * b)
+        });
         self.t += 1;
         Ok(())
     }

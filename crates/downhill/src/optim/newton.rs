@@ -115,10 +115,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("damping", self.damping.into()),
-        ]
+        vec![("lr", lr_value(&self.learning_rate)), ("damping", self.damping.into())]
     }
 
     fn steps(&self) -> u64 {
@@ -135,12 +132,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         ))
     }
 
-    fn step_on(
-        &mut self,
-        objective: &dyn Objective<T>,
-        params: &mut [T],
-        grad: &[T],
-    ) -> Result<()> {
+    fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         check_lengths("newton", params.len(), grad.len())?;
         if !objective.has_hessian() {
             return Err(Error::Unsupported(format!(
@@ -156,17 +148,9 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         if n == 1 {
             // The notebook's lr * L'/L'', exactly, when the curvature is positive.
             let h = self.hessian[0];
-            let tau = if h.to_f64() > 0.0 {
-                0.0
-            } else {
-                beta - h.to_f64()
-            };
+            let tau = if h.to_f64() > 0.0 { 0.0 } else { beta - h.to_f64() };
             self.last_damping = tau;
-            let h = if tau == 0.0 {
-                h
-            } else {
-                T::from_f64(h.to_f64() + tau)
-            };
+            let h = if tau == 0.0 { h } else { T::from_f64(h.to_f64() + tau) };
             params[0] -= lr * (grad[0] / h);
         } else {
             let h: Vec<f64> = self.hessian.iter().map(|x| x.to_f64()).collect();
@@ -198,11 +182,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState {
-            optimizer: "newton".into(),
-            step: self.t,
-            buffers: Vec::new(),
-        }
+        OptimizerState { optimizer: "newton".into(), step: self.t, buffers: Vec::new() }
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions,
-    GradientTransforms, Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
+    Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -105,15 +105,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
             ("lr", lr_value(&self.learning_rate)),
             ("alpha", self.alpha.into()),
             ("eps", self.eps.into()),
-            (
-                "eps_mode",
-                if self.eps_mode == EpsPlacement::Inside {
-                    "inside"
-                } else {
-                    "outside"
-                }
-                .into(),
-            ),
+            ("eps_mode", if self.eps_mode == EpsPlacement::Inside { "inside" } else { "outside" }.into()),
             ("momentum", self.momentum.into()),
             ("centered", self.centered.into()),
             ("weight_decay", self.transforms.weight_decay.into()),
@@ -157,11 +149,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
                 self.grad_avg[i] = a;
                 var = s - a * a;
             }
-            let avg = if inside {
-                (var + eps).sqrt()
-            } else {
-                var.sqrt() + eps
-            };
+            let avg = if inside { (var + eps).sqrt() } else { var.sqrt() + eps };
             if with_momentum {
                 let b = mu * self.momentum_buffer[i] + g / avg;
                 self.momentum_buffer[i] = b;

@@ -1,0 +1,258 @@
+//! `downhill run`.
+
+use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::{json, Map, Value};
+
+use downhill::optim::{self, BuildOptions, Buildable};
+use downhill::{minimize, objectives, Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
+
+use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
+use crate::BadInput;
+
+/// Floating-point precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Dtype {
+    /// 32-bit floats.
+    F32,
+    /// 64-bit floats (the seed's numpy precision).
+    F64,
+}
+
+#[derive(Args, Debug)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:\n  \
+    downhill run --objective rosenbrock:a=1,b=10 --optimizer gd:lr=0.005 --start -1.5,2.5 --steps 200 --bound 10\n  \
+    downhill run --objective quadratic:a=50,b=1 --optimizer adam:lr=0.1 --start 1,1 --steps 100 --format json\n  \
+    downhill run --objective quadratic:a=1 --optimizer gd --schedule cosine:max=0.4,total=50 --steps 50 --format csv"
+)]
+pub struct RunArgs {
+    /// Objective spec: rosenbrock[:a=1,b=100], quadratic:a=50,b=1, ... (see `downhill objectives`).
+    #[arg(long, value_name = "SPEC")]
+    pub objective: String,
+    /// Optimizer spec: gd, sgd, momentum, nesterov, rmsprop, adam, adamw, adagrad, lion, newton,
+    /// with keys, e.g. adam:lr=0.1,beta1=0.9. Defaults follow PyTorch (see `downhill optimizers`).
+    #[arg(long, value_name = "SPEC")]
+    pub optimizer: String,
+    /// Learning-rate schedule replacing the optimizer's lr, e.g. warmup-cosine:max=1e-3,min=1e-5,warmup=100,total=1000.
+    #[arg(long, value_name = "SPEC")]
+    pub schedule: Option<String>,
+    /// Start point, comma-separated (default: the objective's usual start, e.g. -1.5,2.5 for rosenbrock).
+    #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true)]
+    pub start: Option<String>,
+    /// Number of updates.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Stop as diverged once any |parameter| exceeds B (the seed's figures use 10).
+    #[arg(long, value_name = "B")]
+    pub bound: Option<f64>,
+    /// Stop as diverged once the loss exceeds L.
+    #[arg(long, value_name = "L")]
+    pub loss_bound: Option<f64>,
+    /// Stop as converged once the gradient norm is at most TOL.
+    #[arg(long, value_name = "TOL")]
+    pub tol: Option<f64>,
+    /// Stop as converged once the loss changes by at most TOL in one step.
+    #[arg(long, value_name = "TOL")]
+    pub loss_tol: Option<f64>,
+    /// Precision of the run.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Keep every K-th trajectory point (the start and the end are always kept). Table output
+    /// shows about 20 rows unless this is given.
+    #[arg(long, value_name = "K")]
+    pub every: Option<u64>,
+}
+
+pub fn run(args: &RunArgs) -> Result<String> {
+    match args.dtype {
+        Dtype::F32 => run_typed::<f32>(args),
+        Dtype::F64 => run_typed::<f64>(args),
+    }
+}
+
+/// Everything about one finished run, ready to print.
+pub struct Report<T> {
+    pub objective: Box<dyn Objective<T>>,
+    pub optimizer: Box<dyn Optimizer<T>>,
+    pub start: Vec<f64>,
+    pub result: RunResult<T>,
+}
+
+pub fn execute<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<Report<T>> {
+    let objective = objectives::build::<T>(&args.objective).context("--objective")?;
+    let schedule = match &args.schedule {
+        Some(text) => Some(Schedule::parse(text).context("--schedule")?),
+        None => None,
+    };
+    let mut optimizer =
+        optim::build::<T>(&args.optimizer, &BuildOptions { schedule }).context("--optimizer")?;
+    let start = match &args.start {
+        Some(text) => output::parse_point("start", text).context("--start")?,
+        None => objective
+            .default_start()
+            .ok_or_else(|| BadInput("--start is required for this objective".into()))?,
+    };
+    if start.len() != objective.dim() {
+        return Err(downhill::Error::Dimension {
+            field: "start".into(),
+            expected: objective.dim(),
+            got: start.len(),
+        })
+        .with_context(|| format!("--start for {}", objective.name()));
+    }
+    let options = RunOptions {
+        max_steps: args.steps,
+        grad_tol: args.tol,
+        loss_tol: args.loss_tol,
+        bound: args.bound,
+        loss_bound: args.loss_bound,
+        record_every: args.every.unwrap_or(1),
+    };
+    if args.every == Some(0) {
+        return Err(downhill::Error::out_of_range("every", 0, "[1, steps]").into());
+    }
+    options.validate()?;
+    let start_t: Vec<T> = start.iter().map(|&x| T::from_f64(x)).collect();
+    let result = minimize(objective.as_ref(), optimizer.as_mut(), &start_t, &options, None)?;
+    Ok(Report { objective, optimizer, start, result })
+}
+
+fn run_typed<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<String> {
+    let report = execute::<T>(args)?;
+    Ok(match args.format {
+        Format::Json => serde_json::to_string_pretty(&to_json(&report))? + "\n",
+        Format::Csv => to_csv(&report),
+        Format::Table => to_table(&report, args.every.is_some()),
+    })
+}
+
+/// The optimizer as JSON: its name and every resolved hyperparameter.
+pub fn optimizer_json<T: Real>(opt: &dyn Optimizer<T>) -> Value {
+    let mut map = Map::new();
+    map.insert("name".into(), json!(opt.name()));
+    for (k, v) in opt.hyperparameters() {
+        map.insert(k.into(), serde_json::to_value(v).unwrap_or(Value::Null));
+    }
+    Value::Object(map)
+}
+
+/// The JSON document of `downhill run --format json`.
+pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
+    let o = &r.objective;
+    json!({
+        "objective": {
+            "name": o.name(),
+            "formula": o.formula(),
+            "dim": o.dim(),
+            "minima": o.minima(),
+        },
+        "optimizer": optimizer_json(r.optimizer.as_ref()),
+        "dtype": T::NAME,
+        "start": r.start,
+        "stop": r.result.stop.as_str(),
+        "detail": r.result.detail,
+        "steps": r.result.steps,
+        "params": r.result.params,
+        "loss": r.result.loss,
+        "grad_norm": r.result.grad_norm,
+        "distance_to_minimum": distance_to_minimum(r),
+        "trajectory": r.result.trajectory.iter().map(|p| json!({
+            "step": p.step,
+            "params": p.params,
+            "loss": p.loss,
+            "lr": p.lr,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Euclidean distance from the final point to the nearest known minimum.
+fn distance_to_minimum<T: Real>(r: &Report<T>) -> Option<f64> {
+    r.objective
+        .minima()
+        .iter()
+        .map(|m| {
+            m.point.iter().zip(&r.result.params).map(|(a, b)| (a - b.to_f64()).powi(2)).sum::<f64>().sqrt()
+        })
+        .min_by(f64::total_cmp)
+}
+
+fn to_csv<T: Real>(r: &Report<T>) -> String {
+    let mut s = format!("step,loss,lr,grad_norm,{}\n", coordinate_names(r.objective.dim()).join(","));
+    for p in &r.result.trajectory {
+        let coords: Vec<String> = p.params.iter().map(|x| x.to_string()).collect();
+        // The gradient norm is accumulated in f64; print it at the run's precision.
+        let grad_norm = T::from_f64(p.grad_norm);
+        s.push_str(&format!("{},{},{},{},{}\n", p.step, p.loss, p.lr, grad_norm, coords.join(",")));
+    }
+    s
+}
+
+fn hyper_line<T: Real>(opt: &dyn Optimizer<T>) -> String {
+    let parts: Vec<String> = opt
+        .hyperparameters()
+        .into_iter()
+        .map(|(k, v)| match v {
+            optim::Value::Number(x) => format!("{k}={x}"),
+            optim::Value::Bool(b) => format!("{k}={b}"),
+            optim::Value::Text(t) => format!("{k}={t}"),
+            optim::Value::Schedule(s) => format!("{k}={}", serde_json::to_string(&s).unwrap_or_default()),
+        })
+        .collect();
+    format!("{} ({})", opt.name(), parts.join(", "))
+}
+
+fn to_table<T: Real>(r: &Report<T>, all_rows: bool) -> String {
+    let o = &r.objective;
+    let dim = o.dim();
+    let fmt_point = |p: &[f64]| p.iter().map(|x| format!("{x}")).collect::<Vec<_>>().join(", ");
+    let mut s = format!(
+        "objective  {}  f = {}\noptimizer  {}\nstart      ({})  dtype {}\n\n",
+        o.name(),
+        o.formula(),
+        hyper_line(r.optimizer.as_ref()),
+        fmt_point(&r.start),
+        T::NAME
+    );
+    let mut header = vec!["step".to_string()];
+    let show_coords = dim <= 4;
+    if show_coords {
+        header.extend(coordinate_names(dim));
+    } else {
+        header.push("|theta|".into());
+    }
+    header.extend(["loss".into(), "|grad|".into(), "lr".into()]);
+    let traj = &r.result.trajectory;
+    let rows: Vec<usize> = if all_rows { (0..traj.len()).collect() } else { sample_rows(traj.len(), 20) };
+    let pick = |f: &dyn Fn(&downhill::Point<T>) -> f64| {
+        column(&rows.iter().map(|&i| f(&traj[i])).collect::<Vec<_>>())
+    };
+    let mut columns = vec![rows.iter().map(|&i| traj[i].step.to_string()).collect::<Vec<_>>()];
+    if show_coords {
+        for d in 0..dim {
+            columns.push(pick(&|p| p.params[d].to_f64()));
+        }
+    } else {
+        columns.push(pick(&|p| p.params.iter().map(|x| x.to_f64().powi(2)).sum::<f64>().sqrt()));
+    }
+    columns.push(pick(&|p| p.loss.to_f64()));
+    columns.push(pick(&|p| p.grad_norm));
+    columns.push(pick(&|p| p.lr));
+    let body = output::rows_from_columns(&columns);
+    s.push_str(&output::table(&header, &body));
+    s.push_str(&format!("\nstop       {} after {} steps", r.result.stop.as_str(), r.result.steps));
+    if let Some(d) = &r.result.detail {
+        s.push_str(&format!(" ({d})"));
+    }
+    let final_params: Vec<f64> = r.result.params.iter().map(|x| x.to_f64()).collect();
+    s.push_str(&format!("\nfinal      ({})  loss {}", fmt_point(&final_params), r.result.loss));
+    if let (Some(d), Some(m)) = (distance_to_minimum(r), o.minima().first()) {
+        s.push_str(&format!("\nminimum    ({}) = {}; distance {}", fmt_point(&m.point), m.value, cell(d)));
+    }
+    s.push('\n');
+    s
+}

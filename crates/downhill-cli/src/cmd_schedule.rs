@@ -1,0 +1,61 @@
+//! `downhill schedule`.
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+
+use downhill::schedule::MAX_STEPS;
+use downhill::Schedule;
+
+use crate::output::{column, rows_from_columns, sample_rows, table, Format};
+
+#[derive(Args, Debug)]
+#[command(after_help = "Schedules (steps count from 0):\n  \
+    constant:lr=                       warmup:max=,warmup=\n  \
+    cosine:max=,min=0,total=           warmup-cosine:max=,min=0,warmup=,total=   (the seed's)\n  \
+    step:lr=,gamma=0.1,every=          exponential:lr=,gamma=\n  \
+    inv-sqrt:lr=,offset=1              polynomial:lr=,end=0,power=1,total=\n  \
+    one-cycle:max=,total=,pct_start=0.3,div=25,final_div=1e4\n  \
+    join pieces with ';' and 'until STEP':  'warmup:max=0.1,warmup=100 until 100; cosine:max=0.1,total=900'\n\n\
+    Example:\n  downhill schedule warmup-cosine:max=1e-3,min=1e-5,warmup=1000,total=10000 --steps 10000 --format csv")]
+pub struct ScheduleArgs {
+    /// Schedule spec.
+    #[arg(value_name = "SPEC")]
+    pub spec: String,
+    /// Number of steps to print (0..N-1).
+    #[arg(long)]
+    pub steps: u64,
+    /// Output format. Table shows about 20 rows; csv and json have every step.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// The most rows the command prints (a schedule can be evaluated further from the library).
+const MAX_PRINTED: u64 = 10_000_000;
+
+pub fn run(args: &ScheduleArgs) -> Result<String> {
+    let schedule = Schedule::parse(&args.spec).context("schedule")?;
+    if args.steps == 0 || args.steps > MAX_PRINTED.min(MAX_STEPS) {
+        return Err(downhill::Error::out_of_range("steps", args.steps, &format!("[1, {MAX_PRINTED}]")).into());
+    }
+    let values: Vec<f64> = (0..args.steps).map(|t| schedule.value(t)).collect();
+    Ok(match args.format {
+        Format::Csv => {
+            let mut s = String::from("step,lr\n");
+            for (t, v) in values.iter().enumerate() {
+                s.push_str(&format!("{t},{v}\n"));
+            }
+            s
+        }
+        Format::Json => {
+            serde_json::to_string_pretty(&json!({"schedule": schedule, "steps": args.steps, "lr": values}))?
+                + "\n"
+        }
+        Format::Table => {
+            let picked = sample_rows(values.len(), 20);
+            let steps: Vec<String> = picked.iter().map(|t| t.to_string()).collect();
+            let lrs = column(&picked.iter().map(|&t| values[t]).collect::<Vec<_>>());
+            table(&["step".into(), "lr".into()], &rows_from_columns(&[steps, lrs]))
+        }
+    })
+}

@@ -1,0 +1,92 @@
+//! `downhill`: run, inspect and compare gradient-based optimizers from the command line.
+
+mod cmd_list;
+mod cmd_run;
+mod cmd_schedule;
+mod output;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit status for input the user can fix (as clap uses for usage errors).
+const EXIT_BAD_INPUT: u8 = 2;
+/// Exit status for everything else that failed.
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "downhill",
+    version,
+    about = "Walk down a hill, exactly: gradient-based optimizers, schedules and objectives.",
+    long_about = "Walk down a hill, exactly: gradient-based optimizers, schedules and objectives.\n\n\
+        Optimizer, objective and schedule specs are written name:key=value,key=value, e.g.\n  \
+        --optimizer adam:lr=0.1,beta1=0.9   --objective rosenbrock:a=1,b=10\n\
+        Hyperparameter defaults follow PyTorch (see `downhill optimizers`).\n\n\
+        Exit codes: 0 ok, 2 bad input, 1 other failure."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one optimizer on an objective and print its trajectory.
+    Run(cmd_run::RunArgs),
+    /// Print a learning-rate schedule, step by step.
+    Schedule(cmd_schedule::ScheduleArgs),
+    /// List the optimizers with their keys and defaults.
+    Optimizers(cmd_list::ListArgs),
+    /// List the built-in objectives.
+    Objectives(cmd_list::ListArgs),
+}
+
+/// An error caused by what the user typed (exit status 2).
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<downhill::Error>().is_some() || e.downcast_ref::<BadInput>().is_some() {
+        EXIT_BAD_INPUT
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd_run::run(&args),
+        Command::Schedule(args) => cmd_schedule::run(&args),
+        Command::Optimizers(args) => cmd_list::optimizers(&args),
+        Command::Objectives(args) => cmd_list::objectives(&args),
+    };
+    match result {
+        Ok(text) => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+                // A closed pipe (`downhill ... | head`) is not a failure.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!("error: writing output: {e}");
+                    ExitCode::from(EXIT_FAILURE)
+                }
+                _ => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            // `{:#}` keeps the context chain on one line: "--optimizer: adam.lr: 0 is not in (0, inf)".
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! The `downhill` binary end to end: output is checked against the library and against the seed's
+//! numpy fixture, never against the binary's own earlier output.
+
+use std::process::{Command, Output};
+
+use downhill::optim::{self, BuildOptions};
+use downhill::{minimize, objectives, RunOptions, Schedule};
+use serde_json::Value;
+
+fn downhill(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_downhill")).args(args).output().expect("binary runs")
+}
+
+fn stdout_json(args: &[&str]) -> Value {
+    let out = downhill(args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("valid JSON")
+}
+
+fn seed_fixture() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../downhill/tests/fixtures/seed_figures.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn run_json_reproduces_seed_figure_1() {
+    let fx = seed_fixture();
+    for lr in ["0.001", "0.005", "0.02"] {
+        let spec = format!("gd:lr={lr}");
+        let v = stdout_json(&[
+            "run",
+            "--objective",
+            "rosenbrock:a=1,b=10",
+            "--optimizer",
+            &spec,
+            "--start",
+            "-1.5,2.5",
+            "--steps",
+            "200",
+            "--bound",
+            "10",
+            "--format",
+            "json",
+        ]);
+        let want = fx["fig1"][lr]["path"].as_array().unwrap();
+        let traj = v["trajectory"].as_array().unwrap();
+        assert_eq!(traj.len(), want.len(), "lr {lr}");
+        for (p, w) in traj.iter().zip(want) {
+            assert_eq!(p["params"], *w, "lr {lr} step {}", p["step"]);
+        }
+        assert_eq!(v["steps"].as_u64().unwrap() as usize, want.len() - 1);
+        assert_eq!(v["stop"], if lr == "0.02" { "diverged" } else { "max_steps" });
+        assert_eq!(v["trajectory"][0]["step"], 0);
+    }
+}
+
+#[test]
+fn run_json_schema_and_agreement_with_the_library() {
+    let v = stdout_json(&[
+        "run",
+        "--objective",
+        "quadratic:a=50,b=1",
+        "--optimizer",
+        "adam:lr=0.1",
+        "--start",
+        "1,1",
+        "--steps",
+        "100",
+        "--format",
+        "json",
+    ]);
+    for key in ["objective", "optimizer", "stop", "steps", "params", "loss", "trajectory"] {
+        assert!(v.get(key).is_some(), "missing {key}");
+    }
+    let o = &v["optimizer"];
+    assert_eq!(
+        (o["name"].as_str(), o["lr"].as_f64(), o["beta1"].as_f64()),
+        (Some("adam"), Some(0.1), Some(0.9))
+    );
+    assert_eq!((o["beta2"].as_f64(), o["eps"].as_f64()), (Some(0.999), Some(1e-8)));
+    assert_eq!(v["trajectory"].as_array().unwrap().len(), 101);
+
+    let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
+    let mut opt = optim::build::<f64>("adam:lr=0.1", &BuildOptions::default()).unwrap();
+    let run = minimize(f.as_ref(), opt.as_mut(), &[1.0, 1.0], &RunOptions::steps(100), None).unwrap();
+    let params: Vec<f64> = v["params"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(params, run.params);
+    assert_eq!(v["loss"].as_f64().unwrap(), run.loss);
+}
+
+#[test]
+fn run_with_a_schedule_reports_it_per_step() {
+    let v = stdout_json(&[
+        "run",
+        "--objective",
+        "quadratic:a=1",
+        "--optimizer",
+        "gd",
+        "--schedule",
+        "cosine:max=0.4,min=0.01,total=20",
+        "--steps",
+        "20",
+        "--format",
+        "json",
+    ]);
+    let s = Schedule::parse("cosine:max=0.4,min=0.01,total=20").unwrap();
+    for p in v["trajectory"].as_array().unwrap() {
+        let step = p["step"].as_u64().unwrap();
+        assert_eq!(p["lr"].as_f64().unwrap(), s.value(step));
+    }
+}
+
+#[test]
+fn run_csv_and_table() {
+    let out = downhill(&[
+        "run",
+        "--objective",
+        "quadratic:a=1",
+        "--optimizer",
+        "gd:lr=0.25",
+        "--steps",
+        "4",
+        "--format",
+        "csv",
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "step,loss,lr,grad_norm,x");
+    // x_k = 2.5 / 2^k exactly, loss x^2, gradient norm 2|x|.
+    assert_eq!(lines[1], "0,6.25,0.25,5,2.5");
+    assert_eq!(lines[4], "3,0.09765625,0.25,0.625,0.3125");
+    assert_eq!(lines.len(), 6);
+
+    let out = downhill(&[
+        "run",
+        "--objective",
+        "rosenbrock:a=1,b=10",
+        "--optimizer",
+        "gd:lr=0.005",
+        "--start",
+        "-1.5,2.5",
+        "--steps",
+        "200",
+        "--bound",
+        "10",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("stop       max_steps after 200 steps"), "{text}");
+    assert!(text.contains("minimum    (1, 1)"), "{text}");
+}
+
+#[test]
+fn f32_runs_print_f32_numbers() {
+    let v = stdout_json(&[
+        "run",
+        "--objective",
+        "quadratic:a=1",
+        "--optimizer",
+        "gd:lr=0.1",
+        "--steps",
+        "2",
+        "--dtype",
+        "f32",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["dtype"], "f32");
+    // 2.5 - 0.1 * 5 in f32 is 2.0 exactly; then 2.0 - 0.1*4 = 1.6 (rounded to f32, printed shortest).
+    assert_eq!(v["trajectory"][1]["params"][0].as_f64(), Some(2.0));
+    assert_eq!(v["params"][0].as_f64().unwrap() as f32, 2.0f32 - 0.1f32 * 4.0f32);
+}
+
+#[test]
+fn schedule_command_matches_the_library() {
+    let spec = "warmup-cosine:max=1e-3,min=1e-5,warmup=1000,total=10000";
+    let out = downhill(&["schedule", spec, "--steps", "10000", "--format", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("step,lr"));
+    let s = Schedule::parse(spec).unwrap();
+    let mut n = 0;
+    for (t, line) in lines.enumerate() {
+        let (step, lr) = line.split_once(',').unwrap();
+        assert_eq!(step.parse::<usize>().unwrap(), t);
+        assert_eq!(lr.parse::<f64>().unwrap(), s.value(t as u64));
+        n += 1;
+    }
+    assert_eq!(n, 10_000);
+    let v = stdout_json(&["schedule", "step:lr=1,gamma=0.5,every=2", "--steps", "5", "--format", "json"]);
+    assert_eq!(v["lr"], serde_json::json!([1.0, 1.0, 0.5, 0.5, 0.25]));
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["run", "--objective", "rosenbrock", "--optimizer", "adma"], "did you mean 'adam'"),
+        (&["run", "--objective", "rosenbrock", "--optimizer", "adam:nope=1"], "unknown adam key 'nope'"),
+        (&["run", "--objective", "rosenbrock", "--optimizer", "gd:lr=0"], "gd.lr: 0 is not in (0, inf)"),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "gd:lr=-0.1"],
+            "gd.lr: -0.1 is not in (0, inf)",
+        ),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "momentum:beta=1"],
+            "momentum.beta: 1 is not in [0, 1)",
+        ),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "adam:eps=-1"],
+            "adam.eps: -1 is not in (0, inf)",
+        ),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "gd", "--start", "1,2,3"],
+            "expected 2 values, got 3",
+        ),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "gd", "--start", "1,nan"],
+            "start[1]: NaN is not in",
+        ),
+        (&["run", "--objective", "rosenbrock", "--optimizer", "gd", "--steps", "0"], "steps: 0 is not in"),
+        (
+            &["run", "--objective", "rosenbrock", "--optimizer", "gd", "--bound", "-3"],
+            "bound: -3 is not in (0, inf)",
+        ),
+        (&["run", "--objective", "nope", "--optimizer", "gd"], "unknown objective 'nope'"),
+        (
+            &["schedule", "warmup-cosine:max=1e-3,min=1e-5,warmup=2000,total=1000", "--steps", "10"],
+            "warmup: 2000 must not exceed total (1000)",
+        ),
+        (&["schedule", "cosine:max=1e-3,min=1,total=10", "--steps", "10"], "min: 1 must not exceed max"),
+        (&["schedule", "constant:lr=0.1", "--steps", "0"], "steps: 0 is not in"),
+        (&["run", "--objective", "rosenbrock"], "--optimizer"),
+    ];
+    for (args, needle) in cases {
+        let out = downhill(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: '{err}' lacks '{needle}'");
+        assert!(out.stdout.is_empty(), "{args:?} printed to stdout");
+        assert!(!err.contains("panicked"), "{args:?} panicked");
+        if !needle.starts_with("--") {
+            assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        }
+    }
+}
+
+#[test]
+fn non_finite_is_a_result_not_a_crash() {
+    // lr far beyond 2/lambda_max overflows quickly without a bound.
+    let v = stdout_json(&[
+        "run",
+        "--objective",
+        "quadratic:a=1",
+        "--optimizer",
+        "gd:lr=1e150",
+        "--steps",
+        "50",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["stop"], "non_finite");
+    assert!(v["detail"].as_str().unwrap().contains("step"));
+    let last = v["trajectory"].as_array().unwrap().last().unwrap().clone();
+    assert!(last["loss"].as_f64().unwrap().is_finite());
+}
+
+#[test]
+fn listings_name_every_optimizer() {
+    let out = downhill(&["optimizers"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for name in ["gd", "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "lion", "newton"]
+    {
+        assert!(text.contains(name), "{name} missing");
+    }
+    let v = stdout_json(&["objectives", "--format", "json"]);
+    assert!(v.as_array().unwrap().iter().any(|o| o["name"] == "rosenbrock"));
+}
