@@ -36,16 +36,46 @@ pub fn optimizers(args: &ListArgs) -> Result<String> {
 }
 
 pub fn objectives(args: &ListArgs) -> Result<String> {
+    let entries = objectives::catalogue();
+    let built: Vec<_> = entries
+        .iter()
+        .map(|e| objectives::build::<f64>(e.name).expect("catalogue names build with defaults"))
+        .collect();
     if args.format == Format::Json {
-        let list: Vec<_> = objectives::CATALOGUE
+        let list: Vec<_> = entries
             .iter()
-            .map(|(name, keys, about)| json!({"name": name, "keys": keys, "description": about}))
+            .zip(&built)
+            .map(|(e, o)| {
+                json!({
+                    "name": e.name,
+                    "keys": e.keys,
+                    "description": e.description,
+                    "formula": o.formula(),
+                    "dim": o.dim(),
+                    "domain": o.domain(),
+                    "minima": o.minima(),
+                })
+            })
             .collect();
         return Ok(serde_json::to_string_pretty(&list)? + "\n");
     }
-    let mut s = String::from("Objectives:\n\n");
-    for (name, keys, about) in objectives::CATALOGUE {
-        s.push_str(&format!("  {name}  ({keys})\n      {about}\n"));
+    let mut s =
+        String::from("Objectives (spec name, keys with defaults; minima shown for the defaults):\n\n");
+    for (e, o) in entries.iter().zip(&built) {
+        let keys = if e.keys.is_empty() { String::new() } else { format!("  ({})", e.keys) };
+        s.push_str(&format!("  {}{}\n      {}\n", e.name, keys, e.description));
+        let minima: Vec<String> = o
+            .minima()
+            .iter()
+            .map(|m| {
+                let p: Vec<String> = m.point.iter().map(|x| format!("{x:.6}")).collect();
+                format!("f({}) = {}", p.join(", "), m.value)
+            })
+            .collect();
+        if !minima.is_empty() {
+            s.push_str(&format!("      minima: {}\n", minima.join("; ")));
+        }
     }
+    s.push_str("\nOr give your own formula: --expr '(1-x)^2 + 10*(y-x^2)^2'\n");
     Ok(s)
 }

@@ -5,10 +5,10 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use downhill::optim::{self, BuildOptions, Buildable};
-use downhill::{minimize, objectives, Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
+use downhill::{minimize, Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
+use crate::objective_args::ObjectiveArgs;
 use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
-use crate::BadInput;
 
 /// Floating-point precision of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -28,9 +28,8 @@ pub enum Dtype {
     downhill run --objective quadratic:a=1 --optimizer gd --schedule cosine:max=0.4,total=50 --steps 50 --format csv"
 )]
 pub struct RunArgs {
-    /// Objective spec: rosenbrock[:a=1,b=100], quadratic:a=50,b=1, ... (see `downhill objectives`).
-    #[arg(long, value_name = "SPEC")]
-    pub objective: String,
+    #[command(flatten)]
+    pub landscape: ObjectiveArgs,
     /// Optimizer spec: gd, sgd, momentum, nesterov, rmsprop, adam, adamw, adagrad, lion, newton,
     /// with keys, e.g. adam:lr=0.1,beta1=0.9. Defaults follow PyTorch (see `downhill optimizers`).
     #[arg(long, value_name = "SPEC")]
@@ -84,7 +83,7 @@ pub struct Report<T> {
 }
 
 pub fn execute<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<Report<T>> {
-    let objective = objectives::build::<T>(&args.objective).context("--objective")?;
+    let objective = args.landscape.build::<T>()?;
     let schedule = match &args.schedule {
         Some(text) => Some(Schedule::parse(text).context("--schedule")?),
         None => None,
@@ -93,9 +92,8 @@ pub fn execute<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<Report
         optim::build::<T>(&args.optimizer, &BuildOptions { schedule }).context("--optimizer")?;
     let start = match &args.start {
         Some(text) => output::parse_point("start", text).context("--start")?,
-        None => objective
-            .default_start()
-            .ok_or_else(|| BadInput("--start is required for this objective".into()))?,
+        // The objective's usual start, or the origin for a formula.
+        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
     };
     if start.len() != objective.dim() {
         return Err(downhill::Error::Dimension {

@@ -1,8 +1,10 @@
 //! `downhill`: run, inspect and compare gradient-based optimizers from the command line.
 
+mod cmd_analyze;
 mod cmd_list;
 mod cmd_run;
 mod cmd_schedule;
+mod objective_args;
 mod output;
 
 use std::io::Write;
@@ -35,6 +37,8 @@ struct Cli {
 enum Command {
     /// Run one optimizer on an objective and print its trajectory.
     Run(cmd_run::RunArgs),
+    /// What the landscape's geometry means for an optimizer: Hessian, classification, step sizes.
+    Analyze(cmd_analyze::AnalyzeArgs),
     /// Print a learning-rate schedule, step by step.
     Schedule(cmd_schedule::ScheduleArgs),
     /// List the optimizers with their keys and defaults.
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => cmd_run::run(&args),
+        Command::Analyze(args) => cmd_analyze::run(&args),
         Command::Schedule(args) => cmd_schedule::run(&args),
         Command::Optimizers(args) => cmd_list::optimizers(&args),
         Command::Objectives(args) => cmd_list::objectives(&args),

@@ -276,3 +276,104 @@ fn listings_name_every_optimizer() {
     let v = stdout_json(&["objectives", "--format", "json"]);
     assert!(v.as_array().unwrap().iter().any(|o| o["name"] == "rosenbrock"));
 }
+
+#[test]
+fn analyze_reports_the_seed_quadratic_numbers() {
+    let v = stdout_json(&["analyze", "--objective", "quadratic:a=50,b=1", "--at", "1,1", "--format", "json"]);
+    let p = &v["point"];
+    assert_eq!(p["eigenvalues"], serde_json::json!([2.0, 100.0]));
+    assert_eq!(p["condition_number"].as_f64(), Some(50.0));
+    assert_eq!(p["optimal_lr"].as_f64(), Some(2.0 / 102.0));
+    assert_eq!(p["divergence_threshold"].as_f64(), Some(0.02));
+    assert_eq!(p["kind"], "not_critical");
+    let v = stdout_json(&["analyze", "--expr", "x^3 - 3*x*y^2", "--at", "0,0", "--format", "json"]);
+    assert_eq!(v["point"]["kind"], "degenerate");
+    let v = stdout_json(&["analyze", "--objective", "himmelblau", "--format", "json"]);
+    assert_eq!(v["box"]["critical_points"].as_array().unwrap().len(), 9);
+}
+
+#[test]
+fn expressions_run_like_the_catalogue() {
+    let a = stdout_json(&[
+        "run",
+        "--expr",
+        "(1-x)^2 + 10*(y-x^2)^2",
+        "--optimizer",
+        "gd:lr=0.005",
+        "--start",
+        "-1.5,2.5",
+        "--steps",
+        "200",
+        "--format",
+        "json",
+    ]);
+    let fx = seed_fixture();
+    let want = fx["fig1"]["0.005"]["path"].as_array().unwrap().last().unwrap().clone();
+    for i in 0..2 {
+        let got = a["params"][i].as_f64().unwrap();
+        let w = want[i].as_f64().unwrap();
+        assert!((got - w).abs() < 1e-12, "{got} vs {w}");
+    }
+    // --vars reorders the coordinates.
+    let b = stdout_json(&[
+        "run",
+        "--expr",
+        "(1-x)^2 + 10*(y-x^2)^2",
+        "--vars",
+        "y,x",
+        "--optimizer",
+        "gd:lr=0.005",
+        "--start",
+        "2.5,-1.5",
+        "--steps",
+        "200",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(a["params"][0], b["params"][1]);
+    // A bad formula shows where it is wrong.
+    let out = downhill(&["run", "--expr", "(1-x", "--optimizer", "gd"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expected ')'") && err.contains("(1-x\n") && err.contains("    ^"), "{err}");
+    // A formula that leaves its domain stops non_finite.
+    let v = stdout_json(&[
+        "run",
+        "--expr",
+        "log(x)",
+        "--optimizer",
+        "gd:lr=1",
+        "--start",
+        "0.5",
+        "--steps",
+        "5",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["stop"], "non_finite");
+}
+
+#[test]
+fn every_catalogue_objective_runs_and_analyzes() {
+    let list = stdout_json(&["objectives", "--format", "json"]);
+    let names: Vec<String> =
+        list.as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.len() >= 17, "{names:?}");
+    for name in &names {
+        let v = stdout_json(&[
+            "run",
+            "--objective",
+            name,
+            "--optimizer",
+            "adam:lr=0.01",
+            "--steps",
+            "20",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(v["steps"], 20, "{name}");
+        let out = downhill(&["analyze", "--objective", name, "--grid", "5"]);
+        // Ackley's default start is fine; only its minimum is not twice differentiable.
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

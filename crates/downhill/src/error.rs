@@ -58,6 +58,16 @@ pub enum Error {
         /// What is wrong, e.g. `warmup (2000) must not exceed total (1000)`.
         message: String,
     },
+    /// A formula that does not parse; the message shows it with a caret under the culprit.
+    #[error("expr: {message} at column {col}\n  {formula}\n  {caret}^", col = position + 1, caret = " ".repeat(*position))]
+    Expression {
+        /// The formula as given.
+        formula: String,
+        /// Character offset of the offending character.
+        position: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// An operation needs something the objective does not provide.
     #[error("{0}")]
     Unsupported(String),

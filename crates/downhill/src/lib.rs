@@ -31,11 +31,14 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod error;
+pub mod expr;
 pub mod objective;
 pub mod objectives;
 pub mod optim;
 pub mod real;
+pub mod rng;
 pub mod run;
 pub mod schedule;
 pub mod spec;

@@ -49,6 +49,24 @@ pub trait Real:
     fn sign(self) -> Self;
     /// Cosine.
     fn cos(self) -> Self;
+    /// Sine.
+    fn sin(self) -> Self;
+    /// Tangent.
+    fn tan(self) -> Self;
+    /// e^self.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Hyperbolic tangent.
+    fn tanh(self) -> Self;
+    /// Hyperbolic sine.
+    fn sinh(self) -> Self;
+    /// Hyperbolic cosine.
+    fn cosh(self) -> Self;
+    /// Arctangent.
+    fn atan(self) -> Self;
+    /// self^p (libm `pow`).
+    fn powf(self, p: Self) -> Self;
 }
 
 macro_rules! impl_real {
@@ -99,6 +117,42 @@ macro_rules! impl_real {
             #[inline(always)]
             fn cos(self) -> Self {
                 $t::cos(self)
+            }
+            #[inline(always)]
+            fn sin(self) -> Self {
+                $t::sin(self)
+            }
+            #[inline(always)]
+            fn tan(self) -> Self {
+                $t::tan(self)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                $t::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $t::ln(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $t::tanh(self)
+            }
+            #[inline(always)]
+            fn sinh(self) -> Self {
+                $t::sinh(self)
+            }
+            #[inline(always)]
+            fn cosh(self) -> Self {
+                $t::cosh(self)
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                $t::atan(self)
+            }
+            #[inline(always)]
+            fn powf(self, p: Self) -> Self {
+                $t::powf(self, p)
             }
         }
     };

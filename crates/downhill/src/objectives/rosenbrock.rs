@@ -1,7 +1,6 @@
 use crate::error::Result;
 use crate::objective::{Minimum, Objective};
 use crate::real::Real;
-use crate::spec::{Params, Range};
 
 /// The Rosenbrock function `f(x, y) = (a - x)^2 + b (y - x^2)^2`.
 ///
@@ -20,12 +19,6 @@ pub struct Rosenbrock {
 impl Default for Rosenbrock {
     fn default() -> Self {
         Rosenbrock { a: 1.0, b: 100.0 }
-    }
-}
-
-impl Rosenbrock {
-    pub(crate) fn from_params(p: &mut Params) -> Result<Self> {
-        Ok(Rosenbrock { a: p.number("a", 1.0, Range::Finite)?, b: p.number("b", 100.0, Range::Finite)? })
     }
 }
 

@@ -1,0 +1,37 @@
+//! `--objective SPEC | --expr FORMULA [--vars x,y]`, shared by the commands.
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use downhill::{objectives, Objective, Real};
+
+#[derive(Args, Debug, Clone)]
+#[group(skip)]
+pub struct ObjectiveArgs {
+    /// Objective spec: rosenbrock[:a=1,b=100], quadratic:a=50,b=1, himmelblau, rastrigin:dim=5, ...
+    /// (see `downhill objectives`).
+    #[arg(long, value_name = "SPEC", required_unless_present = "expr", conflicts_with = "expr")]
+    pub objective: Option<String>,
+    /// Your own formula, e.g. '(1-x)^2 + 10*(y-x^2)^2'; exact derivatives by automatic
+    /// differentiation. Variables are sorted alphabetically unless --vars gives the order.
+    #[arg(long, value_name = "FORMULA", allow_hyphen_values = true)]
+    pub expr: Option<String>,
+    /// Variable order for --expr, comma-separated (e.g. y,x).
+    #[arg(long, value_name = "NAMES", requires = "expr")]
+    pub vars: Option<String>,
+}
+
+impl ObjectiveArgs {
+    /// Builds the objective at precision `T`.
+    pub fn build<T: Real>(&self) -> Result<Box<dyn Objective<T>>> {
+        match (&self.objective, &self.expr) {
+            (Some(spec), _) => Ok(objectives::build::<T>(spec).context("--objective")?),
+            (None, Some(formula)) => {
+                let vars: Option<Vec<String>> =
+                    self.vars.as_ref().map(|v| v.split(',').map(|s| s.trim().to_string()).collect());
+                Ok(objectives::from_expression::<T>(formula, vars.as_deref()).context("--expr")?)
+            }
+            (None, None) => unreachable!("clap requires one of --objective and --expr"),
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! A compiled formula: a straight-line program (tape) in single-assignment form.
+
+use std::collections::HashMap;
+
+use super::parse::{Ast, BinOp, Func, Func2};
+use crate::real::Real;
+
+/// One instruction; operands index earlier slots.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Ins {
+    Const(f64),
+    Var(usize),
+    Neg(usize),
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    /// `a*a`, which is how numpy squares (`x**2` on arrays).
+    Square(usize),
+    /// `a^c` for a constant `c` other than 2 (libm pow).
+    PowC(usize, f64),
+    /// `a^b`, both varying.
+    Pow(usize, usize),
+    F(Func, usize),
+    Min(usize, usize),
+    Max(usize, usize),
+}
+
+/// Hashable identity of an instruction, for sharing common subexpressions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Const(u64),
+    Var(usize),
+    Neg(usize),
+    Bin(u8, usize, usize),
+    PowC(usize, u64),
+    F(Func, usize),
+}
+
+fn key(ins: &Ins) -> Key {
+    match *ins {
+        Ins::Const(c) => Key::Const(c.to_bits()),
+        Ins::Var(i) => Key::Var(i),
+        Ins::Neg(a) => Key::Neg(a),
+        Ins::Add(a, b) => Key::Bin(0, a, b),
+        Ins::Sub(a, b) => Key::Bin(1, a, b),
+        Ins::Mul(a, b) => Key::Bin(2, a, b),
+        Ins::Div(a, b) => Key::Bin(3, a, b),
+        Ins::Square(a) => Key::Bin(4, a, a),
+        Ins::Pow(a, b) => Key::Bin(5, a, b),
+        Ins::Min(a, b) => Key::Bin(6, a, b),
+        Ins::Max(a, b) => Key::Bin(7, a, b),
+        Ins::PowC(a, c) => Key::PowC(a, c.to_bits()),
+        Ins::F(f, a) => Key::F(f, a),
+    }
+}
+
+/// The compiled program; the last slot is the result.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tape {
+    pub ins: Vec<Ins>,
+    /// The slot holding the result (shared subexpressions can make it any slot).
+    pub out: usize,
+}
+
+struct Builder<'a> {
+    tape: Vec<Ins>,
+    seen: HashMap<Key, usize>,
+    vars: &'a [String],
+}
+
+fn apply_func<T: Real>(f: Func, x: T) -> T {
+    match f {
+        Func::Sin => x.sin(),
+        Func::Cos => x.cos(),
+        Func::Tan => x.tan(),
+        Func::Exp => x.exp(),
+        Func::Log => x.ln(),
+        Func::Sqrt => x.sqrt(),
+        Func::Abs => x.abs(),
+        Func::Tanh => x.tanh(),
+        Func::Sinh => x.sinh(),
+        Func::Cosh => x.cosh(),
+        Func::Atan => x.atan(),
+    }
+}
+
+/// First and second derivative of `f` at `x`, given `y = f(x)`.
+fn func_derivatives(f: Func, x: f64, y: f64) -> (f64, f64) {
+    match f {
+        Func::Sin => (x.cos(), -y),
+        Func::Cos => (-x.sin(), -y),
+        Func::Tan => (1.0 + y * y, 2.0 * y * (1.0 + y * y)),
+        Func::Exp => (y, y),
+        Func::Log => (1.0 / x, -1.0 / (x * x)),
+        Func::Sqrt => (0.5 / y, -0.25 / (y * x)),
+        Func::Abs => (x.sign_or_zero(), 0.0),
+        Func::Tanh => (1.0 - y * y, -2.0 * y * (1.0 - y * y)),
+        Func::Sinh => (x.cosh(), y),
+        Func::Cosh => (x.sinh(), y),
+        Func::Atan => (1.0 / (1.0 + x * x), -2.0 * x / ((1.0 + x * x) * (1.0 + x * x))),
+    }
+}
+
+trait SignOrZero {
+    fn sign_or_zero(self) -> Self;
+}
+
+impl SignOrZero for f64 {
+    fn sign_or_zero(self) -> f64 {
+        Real::sign(self)
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn push(&mut self, ins: Ins) -> usize {
+        // Fold instructions whose operands are all constants.
+        let c = |i: usize| match self.tape[i] {
+            Ins::Const(v) => Some(v),
+            _ => None,
+        };
+        let folded = match ins {
+            Ins::Neg(a) => c(a).map(|x| -x),
+            Ins::Add(a, b) => c(a).zip(c(b)).map(|(x, y)| x + y),
+            Ins::Sub(a, b) => c(a).zip(c(b)).map(|(x, y)| x - y),
+            Ins::Mul(a, b) => c(a).zip(c(b)).map(|(x, y)| x * y),
+            Ins::Div(a, b) => c(a).zip(c(b)).map(|(x, y)| x / y),
+            Ins::Square(a) => c(a).map(|x| x * x),
+            Ins::PowC(a, p) => c(a).map(|x| x.powf(p)),
+            Ins::Pow(a, b) => c(a).zip(c(b)).map(|(x, y)| x.powf(y)),
+            Ins::F(f, a) => c(a).map(|x| apply_func(f, x)),
+            Ins::Min(a, b) => c(a).zip(c(b)).map(|(x, y)| if x <= y { x } else { y }),
+            Ins::Max(a, b) => c(a).zip(c(b)).map(|(x, y)| if x >= y { x } else { y }),
+            Ins::Const(_) | Ins::Var(_) => None,
+        };
+        let ins = folded.map(Ins::Const).unwrap_or(ins);
+        let k = key(&ins);
+        if let Some(&i) = self.seen.get(&k) {
+            return i;
+        }
+        self.tape.push(ins);
+        let i = self.tape.len() - 1;
+        self.seen.insert(k, i);
+        i
+    }
+
+    fn build(&mut self, ast: &Ast) -> usize {
+        match ast {
+            Ast::Num(v) => self.push(Ins::Const(*v)),
+            Ast::Var(name) => {
+                let i = self
+                    .vars
+                    .iter()
+                    .position(|v| v == name)
+                    .expect("variables are collected before compiling");
+                self.push(Ins::Var(i))
+            }
+            Ast::Neg(a) => {
+                let a = self.build(a);
+                self.push(Ins::Neg(a))
+            }
+            Ast::Bin(BinOp::Pow, a, b) => {
+                let a = self.build(a);
+                let b = self.build(b);
+                match self.tape[b] {
+                    Ins::Const(2.0) => self.push(Ins::Square(a)),
+                    Ins::Const(1.0) => a,
+                    Ins::Const(p) => self.push(Ins::PowC(a, p)),
+                    _ => self.push(Ins::Pow(a, b)),
+                }
+            }
+            Ast::Bin(op, a, b) => {
+                let a = self.build(a);
+                let b = self.build(b);
+                self.push(match op {
+                    BinOp::Add => Ins::Add(a, b),
+                    BinOp::Sub => Ins::Sub(a, b),
+                    BinOp::Mul => Ins::Mul(a, b),
+                    BinOp::Div => Ins::Div(a, b),
+                    BinOp::Pow => unreachable!("handled above"),
+                })
+            }
+            Ast::Call(f, a) => {
+                let a = self.build(a);
+                self.push(Ins::F(*f, a))
+            }
+            Ast::Call2(f, a, b) => {
+                let a = self.build(a);
+                let b = self.build(b);
+                self.push(if *f == Func2::Min { Ins::Min(a, b) } else { Ins::Max(a, b) })
+            }
+        }
+    }
+}
+
+impl Tape {
+    pub fn compile(ast: &Ast, vars: &[String]) -> Tape {
+        let mut b = Builder { tape: Vec::new(), seen: HashMap::new(), vars };
+        let out = b.build(ast);
+        let mut ins = b.tape;
+        ins.truncate(out + 1);
+        Tape { ins, out }
+    }
+
+    /// Forward pass: every slot's value.
+    pub fn forward<T: Real>(&self, x: &[T], v: &mut Vec<T>) {
+        v.clear();
+        for ins in &self.ins {
+            let y = match *ins {
+                Ins::Const(c) => T::from_f64(c),
+                Ins::Var(i) => x[i],
+                Ins::Neg(a) => -v[a],
+                Ins::Add(a, b) => v[a] + v[b],
+                Ins::Sub(a, b) => v[a] - v[b],
+                Ins::Mul(a, b) => v[a] * v[b],
+                Ins::Div(a, b) => v[a] / v[b],
+                Ins::Square(a) => v[a] * v[a],
+                Ins::PowC(a, p) => v[a].powf(T::from_f64(p)),
+                Ins::Pow(a, b) => v[a].powf(v[b]),
+                Ins::F(f, a) => apply_func(f, v[a]),
+                Ins::Min(a, b) => {
+                    if v[a] <= v[b] {
+                        v[a]
+                    } else {
+                        v[b]
+                    }
+                }
+                Ins::Max(a, b) => {
+                    if v[a] >= v[b] {
+                        v[a]
+                    } else {
+                        v[b]
+                    }
+                }
+            };
+            v.push(y);
+        }
+    }
+
+    /// Value and gradient by one forward and one reverse sweep.
+    pub fn value_and_gradient<T: Real>(&self, x: &[T], grad: &mut [T]) -> T {
+        let mut v = Vec::with_capacity(self.ins.len());
+        self.forward(x, &mut v);
+        let mut adj = vec![T::ZERO; self.ins.len()];
+        let n = self.ins.len();
+        adj[n - 1] = T::ONE;
+        grad.iter_mut().for_each(|g| *g = T::ZERO);
+        for i in (0..n).rev() {
+            let g = adj[i];
+            if g == T::ZERO {
+                continue;
+            }
+            match self.ins[i] {
+                Ins::Const(_) => {}
+                Ins::Var(k) => grad[k] += g,
+                Ins::Neg(a) => adj[a] -= g,
+                Ins::Add(a, b) => {
+                    adj[a] += g;
+                    adj[b] += g;
+                }
+                Ins::Sub(a, b) => {
+                    adj[a] += g;
+                    adj[b] -= g;
+                }
+                Ins::Mul(a, b) => {
+                    adj[a] += g * v[b];
+                    adj[b] += g * v[a];
+                }
+                Ins::Div(a, b) => {
+                    adj[a] += g / v[b];
+                    adj[b] -= g * v[i] / v[b];
+                }
+                Ins::Square(a) => adj[a] += g * (T::from_f64(2.0) * v[a]),
+                Ins::PowC(a, p) => adj[a] += g * T::from_f64(p) * v[a].powf(T::from_f64(p - 1.0)),
+                Ins::Pow(a, b) => {
+                    adj[a] += g * v[b] * v[a].powf(v[b] - T::ONE);
+                    if v[i] != T::ZERO {
+                        adj[b] += g * v[i] * v[a].ln();
+                    }
+                }
+                Ins::F(f, a) => {
+                    let d = match f {
+                        Func::Sin => v[a].cos(),
+                        Func::Cos => -v[a].sin(),
+                        Func::Tan => T::ONE + v[i] * v[i],
+                        Func::Exp => v[i],
+                        Func::Log => T::ONE / v[a],
+                        Func::Sqrt => T::from_f64(0.5) / v[i],
+                        Func::Abs => v[a].sign(),
+                        Func::Tanh => T::ONE - v[i] * v[i],
+                        Func::Sinh => v[a].cosh(),
+                        Func::Cosh => v[a].sinh(),
+                        Func::Atan => T::ONE / (T::ONE + v[a] * v[a]),
+                    };
+                    adj[a] += g * d;
+                }
+                Ins::Min(a, b) => {
+                    if v[a] <= v[b] {
+                        adj[a] += g
+                    } else {
+                        adj[b] += g
+                    }
+                }
+                Ins::Max(a, b) => {
+                    if v[a] >= v[b] {
+                        adj[a] += g
+                    } else {
+                        adj[b] += g
+                    }
+                }
+            }
+        }
+        v[n - 1]
+    }
+
+    /// Value, gradient and Hessian by forward-mode second-order jets, in f64.
+    pub fn hessian(&self, x: &[f64], d: usize, grad: &mut [f64], hess: &mut [f64]) -> f64 {
+        let mut jets: Vec<Jet> = Vec::with_capacity(self.ins.len());
+        for ins in &self.ins {
+            let j = match *ins {
+                Ins::Const(c) => Jet::constant(c, d),
+                Ins::Var(i) => Jet::variable(x[i], i, d),
+                Ins::Neg(a) => jets[a].scale(-1.0),
+                Ins::Add(a, b) => jets[a].add(&jets[b], 1.0),
+                Ins::Sub(a, b) => jets[a].add(&jets[b], -1.0),
+                Ins::Mul(a, b) => jets[a].mul(&jets[b]),
+                Ins::Div(a, b) => {
+                    let r = 1.0 / jets[b].v;
+                    let inv = jets[b].chain(r, -r * r, 2.0 * r * r * r);
+                    jets[a].mul(&inv)
+                }
+                Ins::Square(a) => {
+                    let u = jets[a].v;
+                    jets[a].chain(u * u, 2.0 * u, 2.0)
+                }
+                Ins::PowC(a, p) => {
+                    let u = jets[a].v;
+                    jets[a].chain(u.powf(p), p * u.powf(p - 1.0), p * (p - 1.0) * u.powf(p - 2.0))
+                }
+                Ins::Pow(a, b) => {
+                    // a^b = exp(b * ln a)
+                    let u = jets[a].v;
+                    let ln = jets[a].chain(u.ln(), 1.0 / u, -1.0 / (u * u));
+                    let e = jets[b].mul(&ln);
+                    let y = e.v.exp();
+                    e.chain(y, y, y)
+                }
+                Ins::F(f, a) => {
+                    let u = jets[a].v;
+                    let y = apply_func(f, u);
+                    let (d1, d2) = func_derivatives(f, u, y);
+                    jets[a].chain(y, d1, d2)
+                }
+                Ins::Min(a, b) => {
+                    if jets[a].v <= jets[b].v {
+                        jets[a].clone()
+                    } else {
+                        jets[b].clone()
+                    }
+                }
+                Ins::Max(a, b) => {
+                    if jets[a].v >= jets[b].v {
+                        jets[a].clone()
+                    } else {
+                        jets[b].clone()
+                    }
+                }
+            };
+            jets.push(j);
+        }
+        let out = jets.swap_remove(self.out);
+        grad.copy_from_slice(&out.g);
+        hess.copy_from_slice(&out.h);
+        out.v
+    }
+}
+
+/// A value with its gradient and Hessian with respect to the `d` variables.
+#[derive(Debug, Clone)]
+struct Jet {
+    v: f64,
+    g: Vec<f64>,
+    h: Vec<f64>,
+}
+
+impl Jet {
+    fn constant(v: f64, d: usize) -> Jet {
+        Jet { v, g: vec![0.0; d], h: vec![0.0; d * d] }
+    }
+
+    fn variable(v: f64, i: usize, d: usize) -> Jet {
+        let mut j = Jet::constant(v, d);
+        j.g[i] = 1.0;
+        j
+    }
+
+    fn scale(&self, s: f64) -> Jet {
+        Jet {
+            v: s * self.v,
+            g: self.g.iter().map(|x| s * x).collect(),
+            h: self.h.iter().map(|x| s * x).collect(),
+        }
+    }
+
+    fn add(&self, o: &Jet, s: f64) -> Jet {
+        Jet {
+            v: self.v + s * o.v,
+            g: self.g.iter().zip(&o.g).map(|(a, b)| a + s * b).collect(),
+            h: self.h.iter().zip(&o.h).map(|(a, b)| a + s * b).collect(),
+        }
+    }
+
+    fn mul(&self, o: &Jet) -> Jet {
+        let d = self.g.len();
+        let mut h = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                h[i * d + j] = self.v * o.h[i * d + j]
+                    + o.v * self.h[i * d + j]
+                    + self.g[i] * o.g[j]
+                    + o.g[i] * self.g[j];
+            }
+        }
+        Jet { v: self.v * o.v, g: self.g.iter().zip(&o.g).map(|(a, b)| self.v * b + o.v * a).collect(), h }
+    }
+
+    /// `f(self)` given `f`, `f'` and `f''` at `self.v`.
+    fn chain(&self, y: f64, d1: f64, d2: f64) -> Jet {
+        let d = self.g.len();
+        let mut h = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                h[i * d + j] = d2 * self.g[i] * self.g[j] + d1 * self.h[i * d + j];
+            }
+        }
+        Jet { v: y, g: self.g.iter().map(|x| d1 * x).collect(), h }
+    }
+}
