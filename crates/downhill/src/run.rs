@@ -291,3 +291,94 @@ pub fn minimize<T: Real>(
     }
     Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
 }
+
+/// Stochastic minimization of a finite sum: each update uses the gradient of the next minibatch
+/// from `sampler`. Recorded points (every `record_every` steps, plus start and end) carry the
+/// full-batch loss and gradient norm, so trajectories compare across batch sizes. `bound` is checked
+/// every step; `loss_bound`, `grad_tol` and `loss_tol` at recorded points (on full-batch values).
+/// A non-finite minibatch loss or parameter stops the run with `non_finite`.
+pub fn minimize_stochastic<T: Real>(
+    problem: &dyn crate::problem::Problem<T>,
+    optimizer: &mut dyn Optimizer<T>,
+    start: &[T],
+    sampler: &mut crate::problem::Sampler,
+    options: &RunOptions,
+) -> Result<RunResult<T>> {
+    options.validate()?;
+    let dim = problem.dim();
+    if start.len() != dim {
+        return Err(Error::Dimension { field: "start".into(), expected: dim, got: start.len() });
+    }
+    let mut params = start.to_vec();
+    let mut grad = vec![T::ZERO; dim];
+    let full = |p: &[T], g: &mut [T]| {
+        let l = problem.value_and_gradient(p, g);
+        (l, norm(g))
+    };
+    let (mut loss, mut grad_norm) = full(&params, &mut grad);
+    let mut trajectory =
+        vec![Point { step: 0, params: params.clone(), loss, lr: optimizer.learning_rate(), grad_norm }];
+    let (mut stop, mut detail, mut steps) = (StopReason::MaxSteps, None, 0);
+    let mut next = params.clone();
+    for k in 1..=options.max_steps {
+        let batch = sampler.next_batch();
+        let batch_loss = problem.batch_value_and_gradient(batch, &params, &mut grad);
+        if !batch_loss.is_finite() || first_bad(&grad).is_some() {
+            stop = StopReason::NonFinite;
+            detail = Some(format!("minibatch loss or gradient is not finite at step {k}"));
+            break;
+        }
+        next.copy_from_slice(&params);
+        optimizer.update(&mut next, &grad)?;
+        steps = k;
+        if let Some(i) = first_bad(&next) {
+            stop = StopReason::NonFinite;
+            detail = Some(format!("parameter {i} is {} at step {k}", next[i]));
+            break;
+        }
+        params.copy_from_slice(&next);
+        let diverged = options.bound.and_then(|b| params.iter().position(|p| p.abs().to_f64() > b));
+        let record = k == options.max_steps
+            || diverged.is_some()
+            || (options.record_every > 0 && k % options.record_every == 0);
+        if record {
+            let previous = loss;
+            (loss, grad_norm) = full(&params, &mut grad);
+            trajectory.push(Point {
+                step: k,
+                params: params.clone(),
+                loss,
+                lr: optimizer.learning_rate(),
+                grad_norm,
+            });
+            if let Some(i) = diverged {
+                stop = StopReason::Diverged;
+                detail = Some(format!("|parameter {i}| exceeds bound at step {k}"));
+            } else if !loss.is_finite() {
+                stop = StopReason::NonFinite;
+                detail = Some(format!("full loss is {loss} at step {k}"));
+            } else if options.loss_bound.is_some_and(|lb| loss.to_f64() > lb) {
+                stop = StopReason::Diverged;
+                detail = Some(format!("loss {loss} exceeds loss_bound at step {k}"));
+            } else if options.grad_tol.is_some_and(|t| grad_norm <= t)
+                || options.loss_tol.is_some_and(|t| (loss - previous).abs().to_f64() <= t)
+            {
+                stop = StopReason::Converged;
+            }
+            if stop != StopReason::MaxSteps {
+                break;
+            }
+        }
+    }
+    if trajectory.last().map(|p| p.step) != Some(steps) {
+        (loss, grad_norm) = full(&params, &mut grad);
+        trajectory.push(Point {
+            step: steps,
+            params: params.clone(),
+            loss,
+            lr: optimizer.learning_rate(),
+            grad_norm,
+        });
+    }
+    Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
+}
