@@ -1,11 +1,16 @@
 //! `downhill`: run, inspect and compare gradient-based optimizers from the command line.
 
 mod cmd_analyze;
+mod cmd_compare;
+mod cmd_figures;
 mod cmd_list;
 mod cmd_run;
 mod cmd_schedule;
+mod cmd_tour;
+mod figures;
 mod objective_args;
 mod output;
+mod plot;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,10 +40,16 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The seeds in one command: the article's figures and every optimizer on its landscapes.
+    Tour(cmd_tour::TourArgs),
     /// Run one optimizer on an objective and print its trajectory.
     Run(cmd_run::RunArgs),
+    /// Run several optimizers from one start and compare them (table, and a plot with --plot).
+    Compare(cmd_compare::CompareArgs),
     /// What the landscape's geometry means for an optimizer: Hessian, classification, step sizes.
     Analyze(cmd_analyze::AnalyzeArgs),
+    /// Reproduce the seed article's three figures (PNG, SVG and their data as JSON).
+    Figures(cmd_figures::FiguresArgs),
     /// Print a learning-rate schedule, step by step.
     Schedule(cmd_schedule::ScheduleArgs),
     /// List the optimizers with their keys and defaults.
@@ -70,8 +81,11 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Tour(args) => cmd_tour::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
+        Command::Compare(args) => cmd_compare::run(&args),
+        Command::Figures(args) => cmd_figures::run(&args),
         Command::Schedule(args) => cmd_schedule::run(&args),
         Command::Optimizers(args) => cmd_list::optimizers(&args),
         Command::Objectives(args) => cmd_list::objectives(&args),

@@ -377,3 +377,138 @@ fn every_catalogue_objective_runs_and_analyzes() {
         assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("downhill-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn assert_png(path: &std::path::Path, min_bytes: usize) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
+    assert!(bytes.len() > min_bytes, "{} is only {} bytes", path.display(), bytes.len());
+    // Width and height from the IHDR chunk.
+    let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(w >= 1000 && h >= 700, "{}: {w}x{h}", path.display());
+}
+
+#[test]
+fn figures_are_written_with_the_seed_data() {
+    let dir = scratch("figures");
+    let out = downhill(&["figures", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for name in ["gd_learning_rate", "optimizer_comparison", "lr_schedules"] {
+        assert_png(&dir.join(format!("{name}.png")), 30_000);
+        let svg = std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.len() > 30_000, "{name}.svg");
+        let no_partial = std::fs::read_dir(&dir)
+            .unwrap()
+            .all(|e| !e.unwrap().file_name().to_string_lossy().contains("partial"));
+        assert!(no_partial, "temporary files left behind");
+    }
+    let svg = std::fs::read_to_string(dir.join("optimizer_comparison.svg")).unwrap();
+    for text in [
+        "Optimizer Comparison on Ill-Conditioned Quadratic",
+        "Momentum (η=0.002, β=0.9)",
+        "Adam (η=0.1)",
+        "Start",
+    ] {
+        assert!(svg.contains(text), "figure 2 lacks '{text}'");
+    }
+    // The data behind the figures is the seed's numpy data.
+    let fx = seed_fixture();
+    let fig1: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("gd_learning_rate.json")).unwrap()).unwrap();
+    for (i, lr) in ["0.001", "0.005", "0.02"].iter().enumerate() {
+        assert_eq!(fig1["runs"][i]["path"], fx["fig1"][*lr]["path"], "fig 1 lr {lr}");
+    }
+    let fig2: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("optimizer_comparison.json")).unwrap())
+            .unwrap();
+    for (i, key) in ["gd", "momentum", "adam"].iter().enumerate() {
+        assert_eq!(fig2["runs"][i]["path"], fx["fig2"][*key]["path"], "fig 2 {key}");
+    }
+    let fig3: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("lr_schedules.json")).unwrap()).unwrap();
+    assert_eq!(fig3["schedule"]["lr"], fx["fig3"]["schedule"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_matches_the_library_and_tunes_honestly() {
+    let dir = scratch("compare");
+    let png = dir.join("c.png");
+    let v = stdout_json(&[
+        "compare",
+        "--objective",
+        "quadratic:a=50,b=1",
+        "--start",
+        "1,0.3",
+        "--steps",
+        "60",
+        "--optimizer",
+        "gd:lr=0.005",
+        "--optimizer",
+        "momentum",
+        "--tune-lr",
+        "--plot",
+        png.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_png(&png, 20_000);
+    let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    // The tuned rate beats or ties every other rate on the grid (1e-4 .. 1, 13 values).
+    for r in results {
+        let name = r["optimizer"]["name"].as_str().unwrap().to_string();
+        let best = r["loss"].as_f64().unwrap();
+        for k in 0..=12 {
+            let lr = 10f64.powf(-4.0 + k as f64 / 3.0);
+            let mut o = optim::build::<f64>(&format!("{name}:lr={lr}"), &BuildOptions::default()).unwrap();
+            let run = minimize(
+                f.as_ref(),
+                o.as_mut(),
+                &[1.0, 0.3],
+                &RunOptions { bound: Some(1e6), ..RunOptions::steps(60) },
+                None,
+            )
+            .unwrap();
+            if run.loss.is_finite() && run.stop != downhill::StopReason::Diverged {
+                assert!(
+                    best <= run.loss * (1.0 + 1e-9) + 1e-300,
+                    "{name}: tuned {best} but lr {lr} gives {}",
+                    run.loss
+                );
+            }
+        }
+        // And the reported run is what the library produces with that rate.
+        let spec = r["spec"].as_str().unwrap();
+        let mut o = optim::build::<f64>(spec, &BuildOptions::default()).unwrap();
+        let run = minimize(f.as_ref(), o.as_mut(), &[1.0, 0.3], &RunOptions::steps(60), None).unwrap();
+        assert_eq!(r["loss"].as_f64().unwrap(), run.loss, "{spec}");
+    }
+    let out = downhill(&["compare", "--objective", "booth", "--optimizer", "adam", "--plot", "x.gif"]);
+    assert_eq!(out.status.code(), Some(2), "bad plot extension is bad input");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tour_writes_everything_it_lists() {
+    let dir = scratch("tour");
+    let out = downhill(&["tour", "--out", dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let listed: Vec<&str> =
+        text.lines().map(str::trim).filter(|l| l.starts_with(dir.to_str().unwrap())).collect();
+    assert_eq!(listed.len(), 15, "{text}");
+    for path in listed {
+        assert!(std::fs::metadata(path).unwrap().len() > 1000, "{path}");
+    }
+    assert!(text.contains("newton"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,387 @@
+//! `downhill compare`: several optimizers from one start on one landscape.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::{json, Value};
+
+use downhill::optim::{self, BuildOptions};
+use downhill::spec::Spec;
+use downhill::{minimize, Objective, RunOptions, RunResult, StopReason};
+
+use crate::cmd_run::optimizer_json;
+use crate::objective_args::ObjectiveArgs;
+use crate::output::{self, column, rows_from_columns, table, Format};
+use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Examples:\n  \
+    downhill compare --objective quadratic:a=50,b=1 --start 1,1 --steps 100 \\\n      \
+    --optimizer gd:lr=0.005 --optimizer momentum:lr=0.002 --optimizer adam:lr=0.1 --plot compare.png\n  \
+    downhill compare --objective rosenbrock:a=1,b=10 --steps 200 --tune-lr \\\n      \
+    --optimizer gd --optimizer nesterov --optimizer rmsprop --optimizer adam --optimizer lion"
+)]
+pub struct CompareArgs {
+    #[command(flatten)]
+    pub landscape: ObjectiveArgs,
+    /// An optimizer spec; repeat for each optimizer to compare.
+    #[arg(long = "optimizer", value_name = "SPEC", required = true)]
+    pub optimizers: Vec<String>,
+    /// Start point (default: the objective's usual start, or the origin).
+    #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true)]
+    pub start: Option<String>,
+    /// Updates per optimizer.
+    #[arg(long, default_value_t = 200)]
+    pub steps: u64,
+    /// Pick each optimizer's learning rate first: 13 log-spaced rates from 1e-4 to 1, keeping the
+    /// one with the lowest final loss (runs that diverge or go non-finite are discarded).
+    #[arg(long)]
+    pub tune_lr: bool,
+    /// "Reached" means f - f* <= TOL (or |grad| <= TOL when no minimum is known).
+    #[arg(long, default_value_t = 1e-6)]
+    pub tol: f64,
+    /// Stop a run as diverged once any |parameter| exceeds B.
+    #[arg(long, value_name = "B")]
+    pub bound: Option<f64>,
+    /// Draw the trajectories on the contour map (2-D) and the loss curves: a .png or .svg path.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// One optimizer's run in a comparison.
+pub struct Entry {
+    pub spec: String,
+    pub tuned: bool,
+    pub lr: f64,
+    pub optimizer: Value,
+    pub result: RunResult<f64>,
+    pub distance: Option<f64>,
+    pub reached_at: Option<u64>,
+}
+
+/// A finished comparison.
+pub struct Comparison {
+    pub objective: Box<dyn Objective<f64>>,
+    pub start: Vec<f64>,
+    pub steps: u64,
+    pub tol: f64,
+    pub entries: Vec<Entry>,
+}
+
+/// `spec` with its `lr` replaced.
+fn with_lr(spec: &str, lr: f64) -> Result<String> {
+    let parsed = Spec::parse(spec, "optimizer")?;
+    let mut parts: Vec<String> =
+        parsed.entries.iter().filter(|(k, _)| k != "lr").map(|(k, v)| format!("{k}={v}")).collect();
+    parts.insert(0, format!("lr={lr}"));
+    Ok(format!("{}:{}", parsed.name, parts.join(",")))
+}
+
+/// The rates `--tune-lr` tries: 10^(-4 + k/3), k = 0..=12, rounded to 3 significant digits
+/// (1e-4, 2.15e-4, 4.64e-4, 1e-3, ..., 1).
+pub fn lr_grid() -> Vec<f64> {
+    (0..=12)
+        .map(|k| {
+            let v = 10f64.powf(-4.0 + k as f64 / 3.0);
+            let scale = 10f64.powi(2 - v.log10().floor() as i32);
+            (v * scale).round() / scale
+        })
+        .collect()
+}
+
+fn run_one(
+    objective: &dyn Objective<f64>,
+    spec: &str,
+    start: &[f64],
+    options: &RunOptions,
+) -> Result<RunResult<f64>> {
+    let mut opt =
+        optim::build::<f64>(spec, &BuildOptions::default()).with_context(|| format!("--optimizer {spec}"))?;
+    Ok(minimize(objective, opt.as_mut(), start, options, None)?)
+}
+
+fn best_value(objective: &dyn Objective<f64>) -> Option<f64> {
+    objective.minima().iter().map(|m| m.value).min_by(f64::total_cmp)
+}
+
+/// Runs the comparison (shared by `compare` and `tour`).
+pub fn compare(args: &CompareArgs) -> Result<Comparison> {
+    let objective = args.landscape.build::<f64>()?;
+    let start = match &args.start {
+        Some(t) => output::parse_point("start", t).context("--start")?,
+        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
+    };
+    if start.len() != objective.dim() {
+        return Err(downhill::Error::Dimension {
+            field: "start".into(),
+            expected: objective.dim(),
+            got: start.len(),
+        }
+        .into());
+    }
+    downhill::spec::Range::NonNegative.check("tol", args.tol)?;
+    let options = RunOptions { bound: args.bound, ..RunOptions::steps(args.steps) };
+    options.validate()?;
+    let f_star = best_value(objective.as_ref());
+    let mut entries = Vec::new();
+    for spec in &args.optimizers {
+        // Validate the spec as given before tuning anything.
+        let probe = optim::build::<f64>(spec, &BuildOptions::default())
+            .with_context(|| format!("--optimizer {spec}"))?;
+        let mut chosen = spec.clone();
+        if args.tune_lr {
+            let tuning = RunOptions { bound: Some(args.bound.unwrap_or(1e6)), ..options.clone() };
+            let mut best: Option<(f64, String)> = None;
+            for lr in lr_grid() {
+                let candidate = with_lr(spec, lr)?;
+                let r = run_one(objective.as_ref(), &candidate, &start, &tuning)?;
+                if matches!(r.stop, StopReason::Diverged | StopReason::NonFinite) || !r.loss.is_finite() {
+                    continue;
+                }
+                if best.as_ref().is_none_or(|(l, _)| r.loss < *l) {
+                    best = Some((r.loss, candidate));
+                }
+            }
+            if let Some((_, c)) = best {
+                chosen = c;
+            }
+        }
+        let result = run_one(objective.as_ref(), &chosen, &start, &options)?;
+        let mut opt = optim::build::<f64>(&chosen, &BuildOptions::default())?;
+        let lr = opt.learning_rate();
+        let optimizer = optimizer_json(opt.as_mut());
+        let distance = objective
+            .minima()
+            .iter()
+            .map(|m| m.point.iter().zip(&result.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
+            .min_by(f64::total_cmp);
+        let reached_at = result
+            .trajectory
+            .iter()
+            .find(|p| match f_star {
+                Some(fs) => p.loss - fs <= args.tol,
+                None => p.grad_norm <= args.tol,
+            })
+            .map(|p| p.step);
+        drop(probe);
+        entries.push(Entry {
+            spec: chosen,
+            tuned: args.tune_lr,
+            lr,
+            optimizer,
+            result,
+            distance,
+            reached_at,
+        });
+    }
+    Ok(Comparison { objective, start, steps: args.steps, tol: args.tol, entries })
+}
+
+pub fn to_json(c: &Comparison) -> Value {
+    json!({
+        "objective": {"name": c.objective.name(), "formula": c.objective.formula(), "minima": c.objective.minima()},
+        "start": c.start,
+        "steps": c.steps,
+        "tol": c.tol,
+        "results": c.entries.iter().map(|e| json!({
+            "spec": e.spec,
+            "optimizer": e.optimizer,
+            "lr_tuned": e.tuned,
+            "stop": e.result.stop.as_str(),
+            "steps": e.result.steps,
+            "loss": e.result.loss,
+            "distance_to_minimum": e.distance,
+            "steps_to_tol": e.reached_at,
+            "params": e.result.params,
+            "trajectory": e.result.trajectory.iter().map(|p| json!({"step": p.step, "params": p.params, "loss": p.loss, "lr": p.lr})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub fn to_table(c: &Comparison) -> String {
+    let mut s = format!(
+        "objective  {}  f = {}\nstart      ({})  {} steps each{}\n\n",
+        c.objective.name(),
+        c.objective.formula(),
+        c.start.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+        c.steps,
+        if c.entries.iter().any(|e| e.tuned) {
+            "; learning rates tuned over 1e-4..1 (13 log-spaced)"
+        } else {
+            ""
+        }
+    );
+    let names: Vec<String> =
+        c.entries.iter().map(|e| e.spec.split(':').next().unwrap_or("").to_string()).collect();
+    let lrs = column(&c.entries.iter().map(|e| e.lr).collect::<Vec<_>>());
+    let losses = column(&c.entries.iter().map(|e| e.result.loss).collect::<Vec<_>>());
+    let dist: Vec<String> =
+        c.entries.iter().map(|e| e.distance.map(output::cell).unwrap_or_else(|| "-".into())).collect();
+    let reached: Vec<String> = c
+        .entries
+        .iter()
+        .map(|e| e.reached_at.map(|s| s.to_string()).unwrap_or_else(|| "never".into()))
+        .collect();
+    let stops: Vec<String> = c.entries.iter().map(|e| e.result.stop.as_str().to_string()).collect();
+    let header = ["optimizer", "lr", "final loss", "distance", &format!("steps to {:e}", c.tol), "stop"]
+        .map(String::from);
+    s.push_str(&table(&header, &rows_from_columns(&[names, lrs, losses, dist, reached, stops])));
+    s
+}
+
+/// The contour map with trajectories (2-D) beside loss curves on a log scale.
+pub fn figure(c: &Comparison) -> Figure {
+    let f = c.objective.as_ref();
+    let f_star = best_value(f);
+    let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
+    fig.title = Some(format!("{}: {}", f.name(), f.formula()));
+    if f.dim() == 2 {
+        let bounds = f.domain().unwrap_or_else(|| {
+            let pts =
+                c.entries.iter().flat_map(|e| e.result.trajectory.iter().map(|p| (p.params[0], p.params[1])));
+            let (mut x0, mut x1, mut y0, mut y1) =
+                (c.start[0] - 1.0, c.start[0] + 1.0, c.start[1] - 1.0, c.start[1] + 1.0);
+            for (x, y) in
+                pts.filter(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e3 && y.abs() < 1e3)
+            {
+                (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+            }
+            let (px, py) = (0.1 * (x1 - x0), 0.1 * (y1 - y0));
+            [x0 - px, x1 + px, y0 - py, y1 + py]
+        });
+        let grid = Grid::sample(|x, y| f.value(&[x, y]), bounds, 200, 200);
+        let (zmin, zmax) = grid.range();
+        let span = (zmax - zmin).max(1e-12);
+        let levels: Vec<f64> =
+            plot::logspace(span.log10() - 4.0, span.log10(), 20).into_iter().map(|l| zmin + l).collect();
+        let series = c
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(k, e)| {
+                let mut s = Series::line(
+                    e.spec.clone(),
+                    e.result.trajectory.iter().map(|p| (p.params[0], p.params[1])).collect(),
+                    plot::TAB10[k % 10],
+                );
+                s.marker = 2;
+                s
+            })
+            .collect();
+        let mut markers = vec![Marker {
+            label: Some("Start".into()),
+            at: (c.start[0], c.start[1]),
+            shape: Shape::Circle,
+            color: plot::BLACK_,
+            size: 8,
+        }];
+        for (i, m) in f.minima().iter().enumerate() {
+            markers.push(Marker {
+                label: (i == 0).then(|| "Known minima".to_string()),
+                at: (m.point[0], m.point[1]),
+                shape: Shape::Star,
+                color: plot::RED,
+                size: 10,
+            });
+        }
+        fig.panels.push(Panel::Contour(ContourPanel {
+            title: "Trajectories".into(),
+            xlabel: "θ₁".into(),
+            ylabel: "θ₂".into(),
+            bounds,
+            grid,
+            levels,
+            log_colors: false,
+            contour_alpha: 0.6,
+            series,
+            markers,
+            equal_aspect: false,
+        }));
+    }
+    // Loss panel: f - f* on a log scale when the minimum is known, else f shifted to be positive.
+    let shift = f_star.unwrap_or_else(|| {
+        let m = c
+            .entries
+            .iter()
+            .flat_map(|e| e.result.trajectory.iter().map(|p| p.loss))
+            .fold(f64::INFINITY, f64::min);
+        if m > 0.0 {
+            0.0
+        } else {
+            m - 1e-12
+        }
+    });
+    let floor = 1e-16;
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    let series: Vec<Series> = c
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(k, e)| {
+            let pts: Vec<(f64, f64)> = e
+                .result
+                .trajectory
+                .iter()
+                .map(|p| (p.step as f64, (p.loss - shift).max(floor)))
+                .filter(|(_, y)| y.is_finite())
+                .collect();
+            for &(_, y) in &pts {
+                lo = lo.min(y);
+                hi = hi.max(y);
+            }
+            Series::line(e.spec.clone(), pts, plot::TAB10[k % 10])
+        })
+        .collect();
+    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (1e-16, 1.0) };
+    let ylabel = if f_star.is_some() { "f(θ) - f*" } else { "f(θ) - min f" };
+    fig.panels.push(Panel::Lines(LinePanel {
+        title: "Loss".into(),
+        xlabel: "Step".into(),
+        ylabel: ylabel.into(),
+        x: (0.0, c.steps as f64),
+        y: (lo / 2.0, hi * 2.0),
+        log_y: true,
+        series,
+        vlines: Vec::new(),
+        grid: true,
+    }));
+    fig
+}
+
+pub fn run(args: &CompareArgs) -> Result<String> {
+    let c = compare(args)?;
+    if let Some(path) = &args.plot {
+        plot::save(&figure(&c), path)?;
+    }
+    let mut out = match args.format {
+        Format::Json => serde_json::to_string_pretty(&to_json(&c))? + "\n",
+        Format::Csv => {
+            let mut s = String::from("spec,lr,loss,distance_to_minimum,steps_to_tol,stop,steps\n");
+            for e in &c.entries {
+                s.push_str(&format!(
+                    "\"{}\",{},{},{},{},{},{}\n",
+                    e.spec,
+                    e.lr,
+                    e.result.loss,
+                    e.distance.map(|d| d.to_string()).unwrap_or_default(),
+                    e.reached_at.map(|d| d.to_string()).unwrap_or_default(),
+                    e.result.stop.as_str(),
+                    e.result.steps
+                ));
+            }
+            s
+        }
+        Format::Table => to_table(&c),
+    };
+    if let (Some(path), Format::Table) = (&args.plot, args.format) {
+        out.push_str(&format!("\nplot: {}\n", path.display()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,506 @@
+//! Figures for people: contour maps with trajectories and line charts, saved as PNG or SVG.
+//!
+//! A [`Figure`] is a row of [`Panel`]s described as data; [`save`] renders it with plotters. PNGs
+//! use the bundled DejaVu Sans, so they look the same on a machine with no fonts installed. Files
+//! are written to a temporary name and renamed, so a failure never leaves half a picture.
+
+pub mod contour;
+
+use std::path::Path;
+use std::sync::Once;
+
+use anyhow::{anyhow, bail, Context, Result};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::colors::colormaps::ViridisRGB;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::{register_font, FontStyle};
+
+pub use contour::{clip, logspace, nice_levels, Grid};
+
+const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+const FAMILY: &str = "sans-serif";
+
+fn ensure_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The bundled font is known to parse; if it ever did not, text would be skipped, not crash.
+        let _ = register_font(FAMILY, FontStyle::Normal, FONT);
+    });
+}
+
+/// matplotlib's default color cycle (tab10), so figures read like the seed's.
+pub const TAB10: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+/// matplotlib's 'r', 'b', 'g', 'k'.
+pub const RED: RGBColor = RGBColor(255, 0, 0);
+pub const BLUE: RGBColor = RGBColor(0, 0, 255);
+pub const GREEN: RGBColor = RGBColor(0, 128, 0);
+pub const BLACK_: RGBColor = RGBColor(0, 0, 0);
+
+/// A line with optional point markers.
+#[derive(Clone)]
+pub struct Series {
+    pub label: Option<String>,
+    pub points: Vec<(f64, f64)>,
+    pub color: RGBColor,
+    /// Marker radius in pixels (0: none).
+    pub marker: u32,
+    pub width: u32,
+    pub alpha: f64,
+    pub dashed: bool,
+}
+
+impl Series {
+    pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
+        Series { label: Some(label.into()), points, color, marker: 0, width: 2, alpha: 1.0, dashed: false }
+    }
+}
+
+/// Marker shapes.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Shape {
+    Circle,
+    Star,
+}
+
+/// A single labelled point (start, optimum).
+#[derive(Clone)]
+pub struct Marker {
+    pub label: Option<String>,
+    pub at: (f64, f64),
+    pub shape: Shape,
+    pub color: RGBColor,
+    pub size: u32,
+}
+
+/// A contour map with trajectories.
+pub struct ContourPanel {
+    pub title: String,
+    pub xlabel: String,
+    pub ylabel: String,
+    pub bounds: [f64; 4],
+    pub grid: Grid,
+    pub levels: Vec<f64>,
+    /// Color levels by log10 (for log-spaced levels).
+    pub log_colors: bool,
+    pub contour_alpha: f64,
+    pub series: Vec<Series>,
+    pub markers: Vec<Marker>,
+    pub equal_aspect: bool,
+}
+
+/// A line chart.
+pub struct LinePanel {
+    pub title: String,
+    pub xlabel: String,
+    pub ylabel: String,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+    pub log_y: bool,
+    pub series: Vec<Series>,
+    /// Vertical lines: x, color, label.
+    pub vlines: Vec<(f64, RGBColor, String)>,
+    pub grid: bool,
+}
+
+pub enum Panel {
+    Contour(ContourPanel),
+    Lines(LinePanel),
+}
+
+/// A row of panels under an optional title.
+pub struct Figure {
+    pub size: (u32, u32),
+    pub title: Option<String>,
+    pub panels: Vec<Panel>,
+    /// Pixels per typographic point (150 dpi / 72, as the seed's `savefig(dpi=150)`).
+    pub scale: f64,
+}
+
+impl Figure {
+    /// A figure of `width x height` inches at 150 dpi, like matplotlib's `figsize`.
+    pub fn inches(w: f64, h: f64) -> Figure {
+        Figure {
+            size: ((w * 150.0) as u32, (h * 150.0) as u32),
+            title: None,
+            panels: Vec::new(),
+            scale: 150.0 / 72.0,
+        }
+    }
+
+    fn pt(&self, points: f64) -> u32 {
+        (points * self.scale).round() as u32
+    }
+}
+
+/// Renders `figure` to `path`; the extension (`.png` or `.svg`) picks the format.
+pub fn save(figure: &Figure, path: &Path) -> Result<()> {
+    ensure_font();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
+    match ext.as_deref() {
+        Some("png") => {
+            // Same extension so the encoder knows the format; renamed into place when complete.
+            let tmp = dir.join(format!(".{name}.partial.png"));
+            {
+                let root = BitMapBackend::new(&tmp, figure.size).into_drawing_area();
+                draw(figure, &root)?;
+                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Some("svg") => {
+            let mut svg = String::new();
+            {
+                let root = SVGBackend::with_string(&mut svg, figure.size).into_drawing_area();
+                draw(figure, &root)?;
+                root.present().map_err(|e| anyhow!("rendering {}: {e}", path.display()))?;
+            }
+            crate::output::write_atomic(path, svg.as_bytes())?;
+        }
+        _ => {
+            return Err(crate::BadInput(format!(
+                "plot: {}: the file name must end in .png or .svg",
+                path.display()
+            ))
+            .into())
+        }
+    }
+    Ok(())
+}
+
+/// A tick label: no trailing zeros, no "-0".
+fn tick(v: &f64) -> String {
+    let s = format!("{:.3}", v);
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.to_string()
+    }
+}
+
+fn font(size: u32) -> FontDesc<'static> {
+    (FAMILY, size as f64).into_font()
+}
+
+fn draw<DB: DrawingBackend>(figure: &Figure, root: &DrawingArea<DB, Shift>) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let body = match &figure.title {
+        Some(t) => {
+            let (w, _) = figure.size;
+            let size = figure.pt(14.0);
+            root.draw(&Text::new(
+                t.clone(),
+                ((w / 2) as i32, (size / 2) as i32),
+                TextStyle::from(font(size)).pos(Pos::new(HPos::Center, VPos::Top)),
+            ))
+            .map_err(err)?;
+            root.margin(size * 2, 0, 0, 0)
+        }
+        None => root.clone(),
+    };
+    let n = figure.panels.len().max(1);
+    let areas = body.split_evenly((1, n));
+    for (panel, area) in figure.panels.iter().zip(areas) {
+        match panel {
+            Panel::Contour(p) => draw_contour(figure, p, &area)?,
+            Panel::Lines(p) => draw_lines(figure, p, &area)?,
+        }
+    }
+    Ok(())
+}
+
+fn level_color(levels: &[f64], i: usize, log: bool) -> RGBColor {
+    let n = levels.len().max(2);
+    let t = if log && levels.iter().all(|&l| l > 0.0) {
+        let (a, b) = (levels[0].log10(), levels[levels.len() - 1].log10());
+        if b > a {
+            (levels[i].log10() - a) / (b - a)
+        } else {
+            0.0
+        }
+    } else {
+        i as f64 / (n - 1) as f64
+    };
+    ViridisRGB::get_color(t.clamp(0.0, 1.0))
+}
+
+fn star(r: f64) -> Vec<(i32, i32)> {
+    (0..10)
+        .map(|k| {
+            let radius = if k % 2 == 0 { r } else { r * 0.42 };
+            let a = std::f64::consts::PI / 2.0 + k as f64 * std::f64::consts::PI / 5.0;
+            ((radius * a.cos()).round() as i32, (-radius * a.sin()).round() as i32)
+        })
+        .collect()
+}
+
+fn draw_contour<DB: DrawingBackend>(
+    fig: &Figure,
+    p: &ContourPanel,
+    area: &DrawingArea<DB, Shift>,
+) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let [x0, x1, y0, y1] = p.bounds;
+    let label_area = fig.pt(30.0);
+    let mut area = area.clone();
+    if p.equal_aspect {
+        // Make the plotting rectangle's pixel aspect match the data's.
+        let (w, h) = area.dim_in_pixel();
+        let (pw, ph) =
+            (w.saturating_sub(label_area + fig.pt(12.0)), h.saturating_sub(label_area + fig.pt(30.0)));
+        let want = (x1 - x0) / (y1 - y0);
+        if (pw as f64) / (ph as f64) > want {
+            let target = (ph as f64 * want) as u32;
+            let extra = (pw - target) / 2;
+            area = area.margin(0, 0, extra, extra);
+        } else {
+            let target = (pw as f64 / want) as u32;
+            let extra = (ph - target) / 2;
+            area = area.margin(extra, extra, 0, 0);
+        }
+    }
+    let mut chart = ChartBuilder::on(&area)
+        .caption(&p.title, font(fig.pt(12.0)))
+        .margin(fig.pt(8.0))
+        .x_label_area_size(label_area)
+        .y_label_area_size(label_area)
+        .build_cartesian_2d(x0..x1, y0..y1)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(&p.xlabel)
+        .y_desc(&p.ylabel)
+        .axis_desc_style(font(fig.pt(10.0)))
+        .label_style(font(fig.pt(9.0)))
+        .x_labels(9)
+        .y_labels(9)
+        .x_label_formatter(&tick)
+        .y_label_formatter(&tick)
+        .draw()
+        .map_err(err)?;
+    for (i, &level) in p.levels.iter().enumerate() {
+        let color = level_color(&p.levels, i, p.log_colors).mix(p.contour_alpha);
+        for line in p.grid.isolines(level) {
+            chart.draw_series(std::iter::once(PathElement::new(line, color.stroke_width(2)))).map_err(err)?;
+        }
+    }
+    draw_series(fig, &mut chart, &p.series, p.bounds)?;
+    for m in &p.markers {
+        let style = m.color.filled();
+        let size = m.size as i32;
+        let anno = match m.shape {
+            Shape::Circle => {
+                chart.draw_series(std::iter::once(Circle::new(m.at, size, style))).map_err(err)?
+            }
+            Shape::Star => chart
+                .draw_series(std::iter::once(
+                    EmptyElement::at(m.at) + Polygon::new(star(size as f64 * 1.3), style),
+                ))
+                .map_err(err)?,
+        };
+        if let Some(label) = &m.label {
+            let color = m.color;
+            let anno = anno.label(label.clone());
+            match m.shape {
+                Shape::Circle => {
+                    anno.legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
+                }
+                Shape::Star => {
+                    anno.legend(move |(x, y)| {
+                        EmptyElement::at((x + 10, y)) + Polygon::new(star(9.0), color.filled())
+                    });
+                }
+            }
+        }
+    }
+    legend(fig, &mut chart, best_corner(&p.series, &p.markers, p.bounds, false))?;
+    Ok(())
+}
+
+fn draw_series<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate<From = (f64, f64)>>(
+    fig: &Figure,
+    chart: &mut ChartContext<'a, DB, CT>,
+    series: &[Series],
+    bounds: [f64; 4],
+) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let _ = fig;
+    for s in series {
+        let color = s.color.mix(s.alpha);
+        let style = color.stroke_width(s.width);
+        let mut first = true;
+        for piece in clip(&s.points, bounds) {
+            let anno = if s.dashed {
+                chart.draw_series(DashedLineSeries::new(piece.clone(), 12, 8, style)).map_err(err)?
+            } else {
+                chart.draw_series(LineSeries::new(piece.clone(), style)).map_err(err)?
+            };
+            if first {
+                if let Some(label) = &s.label {
+                    let (c, w) = (color, s.width.max(2));
+                    anno.label(label.clone())
+                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(w)));
+                }
+                first = false;
+            }
+        }
+        if first {
+            // Entirely outside the axes: still list it in the legend.
+            if let Some(label) = &s.label {
+                let c = color;
+                chart
+                    .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
+                    .map_err(err)?
+                    .label(label.clone())
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            }
+        }
+        if s.marker > 0 {
+            let inside = s
+                .points
+                .iter()
+                .copied()
+                .filter(|&(x, y)| x >= bounds[0] && x <= bounds[1] && y >= bounds[2] && y <= bounds[3]);
+            chart
+                .draw_series(inside.map(|pt| Circle::new(pt, s.marker as i32, color.filled())))
+                .map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// The corner whose region (a third of the width, a quarter of the height) holds the fewest
+/// data points, as matplotlib's `loc='best'` would choose.
+fn best_corner(series: &[Series], markers: &[Marker], bounds: [f64; 4], log_y: bool) -> SeriesLabelPosition {
+    let [x0, x1, y0, y1] = bounds;
+    let ty = |y: f64| if log_y { y.max(1e-300).log10() } else { y };
+    let (ly0, ly1) = (ty(y0), ty(y1));
+    let corners = [
+        (SeriesLabelPosition::UpperRight, true, true),
+        (SeriesLabelPosition::UpperLeft, false, true),
+        (SeriesLabelPosition::LowerRight, true, false),
+        (SeriesLabelPosition::LowerLeft, false, false),
+    ];
+    let points = series.iter().flat_map(|s| s.points.iter().copied()).chain(markers.iter().map(|m| m.at));
+    let mut counts = [0usize; 4];
+    for (x, y) in points {
+        let fx = (x - x0) / (x1 - x0);
+        let fy = (ty(y) - ly0) / (ly1 - ly0);
+        for (k, &(_, right, top)) in corners.iter().enumerate() {
+            let in_x = if right { fx >= 0.62 } else { fx <= 0.38 };
+            let in_y = if top { fy >= 0.70 } else { fy <= 0.30 };
+            if in_x && in_y && (0.0..=1.0).contains(&fx) && (0.0..=1.0).contains(&fy) {
+                counts[k] += 1;
+            }
+        }
+    }
+    let best = (0..4).min_by_key(|&k| (counts[k], k)).unwrap_or(0);
+    corners[best].0.clone()
+}
+
+fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
+    fig: &Figure,
+    chart: &mut ChartContext<'a, DB, CT>,
+    corner: SeriesLabelPosition,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(corner)
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .label_font(font(fig.pt(8.5)))
+        .margin(fig.pt(5.0))
+        .draw()
+        .map_err(|e| anyhow!("drawing legend: {e:?}"))
+}
+
+fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingArea<DB, Shift>) -> Result<()> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let (x0, x1) = p.x;
+    let (y0, y1) = p.y;
+    if !(x1 > x0 && y1 > y0) || (p.log_y && y0 <= 0.0) {
+        bail!("plot '{}': empty or invalid axis range", p.title);
+    }
+    let label_area = fig.pt(34.0);
+    let mut builder = ChartBuilder::on(area);
+    builder
+        .caption(&p.title, font(fig.pt(12.0)))
+        .margin(fig.pt(8.0))
+        .x_label_area_size(label_area)
+        .y_label_area_size(label_area);
+    let bounds = [x0, x1, y0, y1];
+    let vline = |x: f64| vec![(x, y0), (x, y1)];
+    if p.log_y {
+        let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        if !p.grid {
+            mesh.disable_mesh();
+        }
+        mesh.x_desc(&p.xlabel)
+            .y_desc(&p.ylabel)
+            .axis_desc_style(font(fig.pt(10.0)))
+            .label_style(font(fig.pt(9.0)))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .x_label_formatter(&tick)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()
+            .map_err(err)?;
+        draw_series(fig, &mut chart, &p.series, bounds)?;
+        for (x, c, label) in &p.vlines {
+            let c = *c;
+            chart
+                .draw_series(DashedLineSeries::new(vline(*x), 10, 6, c.stroke_width(2)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(fig, &mut chart, best_corner(&p.series, &[], bounds, true))?;
+    } else {
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        if !p.grid {
+            mesh.disable_mesh();
+        }
+        mesh.x_desc(&p.xlabel)
+            .y_desc(&p.ylabel)
+            .axis_desc_style(font(fig.pt(10.0)))
+            .label_style(font(fig.pt(9.0)))
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .light_line_style(TRANSPARENT)
+            .bold_line_style(RGBColor(215, 215, 215))
+            .draw()
+            .map_err(err)?;
+        draw_series(fig, &mut chart, &p.series, bounds)?;
+        for (x, c, label) in &p.vlines {
+            let c = *c;
+            chart
+                .draw_series(DashedLineSeries::new(vline(*x), 10, 6, c.stroke_width(2)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        legend(fig, &mut chart, best_corner(&p.series, &[], bounds, false))?;
+    }
+    Ok(())
+}
