@@ -28,6 +28,9 @@ pub struct ScheduleArgs {
     /// Output format. Table shows about 20 rows; csv and json have every step.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Also draw the schedule to this .png or .svg file.
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// The most rows the command prints (a schedule can be evaluated further from the library).
@@ -39,6 +42,28 @@ pub fn run(args: &ScheduleArgs) -> Result<String> {
         return Err(downhill::Error::out_of_range("steps", args.steps, &format!("[1, {MAX_PRINTED}]")).into());
     }
     let values: Vec<f64> = (0..args.steps).map(|t| schedule.value(t)).collect();
+    if let Some(path) = &args.plot {
+        let top = values.iter().copied().fold(0.0f64, f64::max).max(1e-300);
+        let mut fig = crate::plot::Figure::inches(9.0, 5.0);
+        let mut line = crate::plot::Series::line(
+            "",
+            values.iter().enumerate().map(|(t, v)| (t as f64, *v)).collect(),
+            crate::plot::BLUE,
+        );
+        line.label = None;
+        fig.panels.push(crate::plot::Panel::Lines(crate::plot::LinePanel {
+            title: args.spec.clone(),
+            xlabel: "Step".into(),
+            ylabel: "Learning rate".into(),
+            x: (0.0, (args.steps.max(2) - 1) as f64),
+            y: (-0.05 * top, 1.05 * top),
+            log_y: false,
+            series: vec![line],
+            vlines: Vec::new(),
+            grid: true,
+        }));
+        crate::plot::save(&fig, path)?;
+    }
     Ok(match args.format {
         Format::Csv => {
             let mut s = String::from("step,lr\n");

@@ -4,8 +4,10 @@ mod cmd_analyze;
 mod cmd_compare;
 mod cmd_figures;
 mod cmd_list;
+mod cmd_plot;
 mod cmd_run;
 mod cmd_schedule;
+mod cmd_sweep;
 mod cmd_tour;
 mod figures;
 mod objective_args;
@@ -46,10 +48,16 @@ enum Command {
     Run(cmd_run::RunArgs),
     /// Run several optimizers from one start and compare them (table, and a plot with --plot).
     Compare(cmd_compare::CompareArgs),
+    /// Run the cartesian product of hyperparameter ranges and start points, in parallel.
+    Sweep(cmd_sweep::SweepArgs),
+    /// Join the CSV shards of one sweep, checking that no run is missing or repeated.
+    Merge(cmd_sweep::MergeArgs),
     /// What the landscape's geometry means for an optimizer: Hessian, classification, step sizes.
     Analyze(cmd_analyze::AnalyzeArgs),
     /// Reproduce the seed article's three figures (PNG, SVG and their data as JSON).
     Figures(cmd_figures::FiguresArgs),
+    /// Draw a saved run (`downhill run --format json`) as a contour map and loss curve.
+    Plot(cmd_plot::PlotArgs),
     /// Print a learning-rate schedule, step by step.
     Schedule(cmd_schedule::ScheduleArgs),
     /// List the optimizers with their keys and defaults.
@@ -84,8 +92,11 @@ fn main() -> ExitCode {
         Command::Tour(args) => cmd_tour::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
+        Command::Sweep(args) => cmd_sweep::run(&args),
+        Command::Merge(args) => cmd_sweep::merge(&args),
         Command::Compare(args) => cmd_compare::run(&args),
         Command::Figures(args) => cmd_figures::run(&args),
+        Command::Plot(args) => cmd_plot::run(&args),
         Command::Schedule(args) => cmd_schedule::run(&args),
         Command::Optimizers(args) => cmd_list::optimizers(&args),
         Command::Objectives(args) => cmd_list::objectives(&args),

@@ -512,3 +512,133 @@ fn tour_writes_everything_it_lists() {
     assert!(text.contains("newton"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn sweep_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "sweep",
+        "--objective",
+        "rosenbrock:a=1,b=10",
+        "--optimizer",
+        "adam:lr=1e-3..1e-1:log:5,beta1=0.8|0.9",
+        "--optimizer",
+        "gd:lr=0.001|0.005",
+        "--starts",
+        "grid:3x2",
+        "--steps",
+        "50",
+        "--out",
+        out,
+        "--quiet",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn sweep_rows_match_the_library_and_shards_cover_it() {
+    let dir = scratch("sweep");
+    let all = dir.join("all.csv");
+    let heat = dir.join("heat.png");
+    let out = downhill(&sweep_args(all.to_str().unwrap(), &["--heatmap", heat.to_str().unwrap()]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_png(&heat, 20_000);
+    let text = std::fs::read_to_string(&all).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "run,total,optimizer,spec,lr,beta1,start_0,start_1,loss,distance,stop,steps,final_0,final_1"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), (5 * 2 + 2) * 6);
+    // Every row is what the library gives for that spec and start.
+    let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
+    for row in &rows {
+        let spec = row.split('"').nth(1).unwrap();
+        let after: Vec<&str> = row.split('"').nth(2).unwrap().trim_start_matches(',').split(',').collect();
+        // after: lr, beta1, start_0, start_1, loss, ...
+        let start = [after[2].parse::<f64>().unwrap(), after[3].parse::<f64>().unwrap()];
+        let mut o = optim::build::<f64>(spec, &BuildOptions::default()).unwrap();
+        let run = minimize(
+            f.as_ref(),
+            o.as_mut(),
+            &start,
+            &RunOptions { bound: Some(1e6), ..RunOptions::steps(50) },
+            None,
+        )
+        .unwrap();
+        assert_eq!(after[4].parse::<f64>().unwrap(), run.loss, "{row}");
+    }
+    // Three shards, merged, equal the unsharded sweep row for row.
+    let mut parts = Vec::new();
+    for i in 0..3 {
+        let p = dir.join(format!("s{i}.csv"));
+        let shard = format!("{i}/3");
+        let out = downhill(&sweep_args(p.to_str().unwrap(), &["--shard", &shard]));
+        assert!(out.status.success());
+        parts.push(p);
+    }
+    let merged = dir.join("merged.csv");
+    let mut margs = vec!["merge".to_string()];
+    margs.extend(parts.iter().map(|p| p.to_str().unwrap().to_string()));
+    margs.extend(["-o".into(), merged.to_str().unwrap().into()]);
+    let out = downhill(&margs.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&merged).unwrap(), text);
+    // A missing shard, or one given twice, is an error.
+    let out = downhill(&[
+        "merge",
+        parts[0].to_str().unwrap(),
+        parts[1].to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+    let out = downhill(&[
+        "merge",
+        parts[0].to_str().unwrap(),
+        parts[0].to_str().unwrap(),
+        "-o",
+        merged.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than once"));
+    // Shards from the environment, as a Slurm array or a Kubernetes Indexed Job sets them.
+    let env_out = dir.join("env.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(sweep_args(env_out.to_str().unwrap(), &[]))
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&env_out).unwrap(), std::fs::read_to_string(&parts[1]).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(sweep_args(env_out.to_str().unwrap(), &["--shards", "3"]))
+        .env("JOB_COMPLETION_INDEX", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&env_out).unwrap(), std::fs::read_to_string(&parts[2]).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_sweeps_are_refused_before_running() {
+    for (extra, needle) in [
+        (vec!["--optimizer", "adam:lr=0..1:log:5"], "positive ends"),
+        (vec!["--optimizer", "adam:lr=1e-3..1:cubic:5"], "range kind"),
+        (vec!["--optimizer", "adam:beta1=0.5|1.5"], "adam.beta1: 1.5 is not in [0, 1)"),
+        (vec!["--optimizer", "adam", "--shard", "3/3"], "shard"),
+        (vec!["--optimizer", "adam", "--starts", "grid:0x3"], "grid sides"),
+    ] {
+        let mut args = vec!["sweep", "--objective", "booth", "--steps", "5", "--out", "/nonexistent/x.csv"];
+        args.extend(extra);
+        let out = downhill(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -504,3 +504,174 @@ fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingAre
     }
     Ok(())
 }
+
+/// A heatmap of `values[j * xs.len() + i]` (log10 color scale; non-finite cells grey) with a colorbar.
+pub fn heatmap(
+    path: &Path,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    xs: &[f64],
+    ys: &[f64],
+    values: &[f64],
+) -> Result<()> {
+    ensure_font();
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let size = (1500u32, 1050u32);
+    let render = |svg: bool| -> Result<Option<String>> {
+        if svg {
+            let mut s = String::new();
+            {
+                let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
+                draw_heatmap(&root, title, xlabel, ylabel, xs, ys, values)?;
+                root.present().map_err(|e| anyhow!("{e:?}"))?;
+            }
+            Ok(Some(s))
+        } else {
+            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("heatmap.png");
+            let tmp = dir.join(format!(".{name}.partial.png"));
+            {
+                let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+                draw_heatmap(&root, title, xlabel, ylabel, xs, ys, values)?;
+                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+            Ok(None)
+        }
+    };
+    match ext.as_deref() {
+        Some("png") => {
+            render(false)?;
+        }
+        Some("svg") => {
+            let s = render(true)?.unwrap_or_default();
+            crate::output::write_atomic(path, s.as_bytes())?;
+        }
+        _ => {
+            return Err(crate::BadInput(format!(
+                "heatmap: {}: the file name must end in .png or .svg",
+                path.display()
+            ))
+            .into())
+        }
+    }
+    Ok(())
+}
+
+fn draw_heatmap<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    xlabel: &str,
+    ylabel: &str,
+    xs: &[f64],
+    ys: &[f64],
+    values: &[f64],
+) -> Result<()> {
+    use plotters::coord::ranged1d::SegmentValue;
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    root.fill(&WHITE).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (main, bar) = root.split_horizontally(w - 170);
+    let positive = |v: &f64| v.is_finite() && *v > 0.0;
+    let mut logs: Vec<f64> = values.iter().map(|v| if positive(v) { v.log10() } else { f64::NAN }).collect();
+    let (lo, hi) = logs
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() { (lo, if hi > lo { hi } else { lo + 1.0 }) } else { (0.0, 1.0) };
+    // An exact zero (or negative) loss is at least as good as the best positive one.
+    for (l, v) in logs.iter_mut().zip(values) {
+        if v.is_finite() && *v <= 0.0 {
+            *l = lo;
+        }
+    }
+    let color = |l: f64| {
+        if l.is_finite() {
+            ViridisRGB::get_color((l - lo) / (hi - lo))
+        } else {
+            RGBColor(190, 190, 190)
+        }
+    };
+    let fmt = |v: f64| {
+        if v != 0.0 && (v.abs() < 1e-2 || v.abs() >= 1e4) {
+            format!("{v:.2e}")
+        } else {
+            format!("{}", (v * 1e4).round() / 1e4)
+        }
+    };
+    let (nx, ny) = (xs.len() as i32, ys.len() as i32);
+    let mut chart = ChartBuilder::on(&main)
+        .caption(title, font(28))
+        .margin(20)
+        .x_label_area_size(80)
+        .y_label_area_size(110)
+        .build_cartesian_2d((0..(nx - 1).max(0)).into_segmented(), (0..(ny - 1).max(0)).into_segmented())
+        .map_err(err)?;
+    let xf = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) if (*i as usize) < xs.len() => fmt(xs[*i as usize]),
+        _ => String::new(),
+    };
+    let yf = |v: &SegmentValue<i32>| match v {
+        SegmentValue::CenterOf(i) if (*i as usize) < ys.len() => fmt(ys[*i as usize]),
+        _ => String::new(),
+    };
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .x_desc(xlabel)
+        .y_desc(ylabel)
+        .axis_desc_style(font(24))
+        .label_style(font(17))
+        .x_labels(xs.len())
+        .y_labels(ys.len())
+        .x_label_formatter(&xf)
+        .y_label_formatter(&yf)
+        .draw()
+        .map_err(err)?;
+    let annotate = xs.len() * ys.len() <= 225;
+    for j in 0..ny {
+        for i in 0..nx {
+            let l = logs[(j * nx + i) as usize];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), SegmentValue::Exact(j)),
+                        (SegmentValue::Exact(i + 1), SegmentValue::Exact(j + 1)),
+                    ],
+                    color(l).filled(),
+                )))
+                .map_err(err)?;
+            if annotate {
+                let v = values[(j * nx + i) as usize];
+                let text = if v.is_finite() { format!("{v:.1e}") } else { "div".into() };
+                let ink = if l.is_finite() && (l - lo) / (hi - lo) > 0.6 { BLACK } else { WHITE };
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        text,
+                        (SegmentValue::CenterOf(i), SegmentValue::CenterOf(j)),
+                        TextStyle::from(font(14)).color(&ink).pos(Pos::new(HPos::Center, VPos::Center)),
+                    )))
+                    .map_err(err)?;
+            }
+        }
+    }
+    // Colorbar: log10 of the value.
+    let bar = bar.margin(90, 100, 20, 60);
+    let (bw, bh) = bar.dim_in_pixel();
+    for k in 0..bh {
+        let t = 1.0 - k as f64 / bh as f64;
+        bar.draw(&Rectangle::new(
+            [(0, k as i32), (bw as i32 / 2, k as i32 + 1)],
+            ViridisRGB::get_color(t).filled(),
+        ))
+        .map_err(err)?;
+    }
+    for (t, v) in [(0.0, hi), (0.5, 0.5 * (lo + hi)), (1.0, lo)] {
+        let y = (t * bh as f64) as i32;
+        bar.draw(&Text::new(format!("{:.0e}", 10f64.powf(v)), (bw as i32 / 2 + 6, y - 8), font(16)))
+            .map_err(err)?;
+    }
+    bar.draw(&Text::new("final loss", (-10, -70), font(18))).map_err(err)?;
+    Ok(())
+}

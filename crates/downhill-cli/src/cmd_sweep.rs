@@ -1,0 +1,550 @@
+//! `downhill sweep` and `downhill merge`: many runs, in parallel, optionally sharded across machines.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::{json, Value};
+
+use downhill::optim::{self, BuildOptions};
+use downhill::rng::Rng;
+use downhill::spec::{parse_number, Spec};
+use downhill::{minimize, Objective, RunOptions};
+
+use crate::objective_args::ObjectiveArgs;
+use crate::output::{self, write_atomic};
+use crate::plot;
+use crate::BadInput;
+
+#[derive(Args, Debug)]
+#[command(
+    allow_negative_numbers = true,
+    after_help = "Ranges in optimizer specs:\n  \
+    lr=1e-4..1e-1:log:13     13 log-spaced values, ends included\n  \
+    beta=0.5..0.99:5         5 evenly spaced values (also a..b:lin:n)\n  \
+    beta1=0.8|0.9|0.95       a list\n\
+    Starts: --start X,Y (one), --starts grid:7x7 (over the plotting domain) or random:100[:seed=1].\n\
+    Shards: --shard I/N runs every N-th configuration from I; without it, SLURM_ARRAY_TASK_ID and\n  \
+    SLURM_ARRAY_TASK_COUNT, or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs) with --shards N, are used.\n\n\
+    Example:\n  downhill sweep --objective rosenbrock:a=1,b=10 --optimizer 'adam:lr=1e-4..1e-1:log:13,beta1=0.8|0.9|0.95' \\\n      \
+    --starts grid:7x7 --steps 500 --out results.csv --heatmap heat.png"
+)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub landscape: ObjectiveArgs,
+    /// Optimizer spec with ranges; repeat to sweep several optimizers.
+    #[arg(long = "optimizer", value_name = "SPEC", required = true)]
+    pub optimizers: Vec<String>,
+    /// One start point (default: the objective's usual start).
+    #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true, conflicts_with = "starts")]
+    pub start: Option<String>,
+    /// Many start points: grid:NxM over the plotting domain, or random:N[:seed=S].
+    #[arg(long, value_name = "SPEC")]
+    pub starts: Option<String>,
+    /// Updates per run.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: u64,
+    /// Stop a run as diverged once any |parameter| exceeds B.
+    #[arg(long, value_name = "B", default_value_t = 1e6)]
+    pub bound: f64,
+    /// Output file: .csv or .json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Run only shard I of N (0-based), e.g. 3/8.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Number of shards when the index comes from JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N")]
+    pub shards: Option<usize>,
+    /// Draw the best final loss over the first two swept hyperparameters (.png or .svg).
+    #[arg(long, value_name = "FILE")]
+    pub heatmap: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// The most runs one sweep may hold.
+const MAX_RUNS: usize = 10_000_000;
+
+/// Expands one value: `a..b:log:n`, `a..b:n`, `a..b:lin:n`, `x|y|z`, or a plain value.
+fn expand_value(field: &str, text: &str) -> Result<Vec<String>> {
+    if text.contains('|') {
+        return Ok(text.split('|').map(|s| s.trim().to_string()).collect());
+    }
+    let Some((a, rest)) = text.split_once("..") else { return Ok(vec![text.to_string()]) };
+    let parts: Vec<&str> = rest.split(':').collect();
+    let (b, kind, n) = match parts.as_slice() {
+        [b, n] => (*b, "lin", *n),
+        [b, kind, n] => (*b, *kind, *n),
+        _ => {
+            return Err(BadInput(format!(
+                "{field}: '{text}' is not a range; use a..b:n, a..b:lin:n or a..b:log:n"
+            ))
+            .into())
+        }
+    };
+    let (a, b) = (parse_number(field, a)?, parse_number(field, b)?);
+    let n = n
+        .parse::<usize>()
+        .map_err(|_| BadInput(format!("{field}: '{n}' is not a whole number of points")))?;
+    if !(2..=100_000).contains(&n) {
+        return Err(downhill::Error::out_of_range(format!("{field} points"), n, "[2, 100000]").into());
+    }
+    let values: Vec<f64> = match kind {
+        "lin" => (0..n).map(|i| a + (b - a) * i as f64 / (n - 1) as f64).collect(),
+        "log" => {
+            if !(a > 0.0 && b > 0.0) {
+                return Err(
+                    BadInput(format!("{field}: a log range needs positive ends, got {a}..{b}")).into()
+                );
+            }
+            let (la, lb) = (a.log10(), b.log10());
+            (0..n).map(|i| 10f64.powf(la + (lb - la) * i as f64 / (n - 1) as f64)).collect()
+        }
+        other => {
+            return Err(
+                downhill::Error::unknown(&format!("range kind in {field}"), other, &["lin", "log"]).into()
+            )
+        }
+    };
+    Ok(values.iter().map(|v| format!("{v}")).collect())
+}
+
+/// A concrete spec and the value of each key in it.
+type Config = (String, BTreeMap<String, String>);
+
+/// One optimizer spec with ranges -> the concrete specs, and the keys that vary.
+fn expand_spec(text: &str) -> Result<(Vec<Config>, Vec<String>)> {
+    let spec = Spec::parse(text, "optimizer")?;
+    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut swept = Vec::new();
+    for (k, v) in &spec.entries {
+        let values = expand_value(&format!("{}.{k}", spec.name), v)?;
+        if values.len() > 1 {
+            swept.push(k.clone());
+        }
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |val| {
+                    let mut c = c.clone();
+                    c.push((k.clone(), val.clone()));
+                    c
+                })
+            })
+            .collect();
+        if combos.len() > MAX_RUNS {
+            return Err(downhill::Error::out_of_range(
+                "sweep size",
+                combos.len(),
+                &format!("[1, {MAX_RUNS}]"),
+            )
+            .into());
+        }
+    }
+    let out = combos
+        .into_iter()
+        .map(|c| {
+            let s = if c.is_empty() {
+                spec.name.clone()
+            } else {
+                format!(
+                    "{}:{}",
+                    spec.name,
+                    c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                )
+            };
+            (s, c.into_iter().collect())
+        })
+        .collect();
+    Ok((out, swept))
+}
+
+fn starts(args: &SweepArgs, objective: &dyn Objective<f64>) -> Result<Vec<Vec<f64>>> {
+    let dim = objective.dim();
+    if let Some(text) = &args.starts {
+        let bounds = objective
+            .domain()
+            .ok_or_else(|| BadInput("--starts needs a 2-D objective with a plotting domain".into()))?;
+        if dim != 2 {
+            return Err(BadInput("--starts works on 2-D objectives; use --start for others".into()).into());
+        }
+        if let Some(g) = text.strip_prefix("grid:") {
+            let (nx, ny) = g
+                .split_once('x')
+                .ok_or_else(|| BadInput(format!("--starts: '{text}'; expected grid:NxM")))?;
+            let parse = |s: &str| s.parse::<usize>().ok().filter(|n| (1..=1000).contains(n));
+            let (Some(nx), Some(ny)) = (parse(nx), parse(ny)) else {
+                return Err(BadInput(format!("--starts: '{text}'; grid sides must be 1..=1000")).into());
+            };
+            let at = |lo: f64, hi: f64, i: usize, n: usize| lo + (hi - lo) * (i as f64 + 0.5) / n as f64;
+            return Ok((0..ny)
+                .flat_map(|j| {
+                    (0..nx)
+                        .map(move |i| vec![at(bounds[0], bounds[1], i, nx), at(bounds[2], bounds[3], j, ny)])
+                })
+                .collect());
+        }
+        if let Some(r) = text.strip_prefix("random:") {
+            let (n, seed) = match r.split_once(":seed=") {
+                Some((n, s)) => {
+                    (n, s.parse::<u64>().map_err(|_| BadInput(format!("--starts: bad seed in '{text}'")))?)
+                }
+                None => (r, 1),
+            };
+            let n = n.parse::<usize>().ok().filter(|n| (1..=1_000_000).contains(n));
+            let n = n.ok_or_else(|| {
+                BadInput(format!("--starts: '{text}'; expected random:N[:seed=S] with N in 1..=1000000"))
+            })?;
+            let mut rng = Rng::new(seed);
+            return Ok((0..n)
+                .map(|_| vec![rng.range(bounds[0], bounds[1]), rng.range(bounds[2], bounds[3])])
+                .collect());
+        }
+        return Err(BadInput(format!("--starts: '{text}'; expected grid:NxM or random:N[:seed=S]")).into());
+    }
+    let start = match &args.start {
+        Some(t) => output::parse_point("start", t).context("--start")?,
+        None => objective.default_start().unwrap_or_else(|| vec![0.0; dim]),
+    };
+    if start.len() != dim {
+        return Err(
+            downhill::Error::Dimension { field: "start".into(), expected: dim, got: start.len() }.into()
+        );
+    }
+    Ok(vec![start])
+}
+
+/// `(index, count)` of this process's shard.
+fn shard(args: &SweepArgs) -> Result<(usize, usize)> {
+    let parse = |what: &str, s: &str| {
+        s.trim().parse::<usize>().map_err(|_| BadInput(format!("{what}: '{s}' is not a whole number")))
+    };
+    let (i, n) = if let Some(text) = &args.shard {
+        let (i, n) = text
+            .split_once('/')
+            .ok_or_else(|| BadInput(format!("--shard: '{text}'; expected I/N such as 0/4")))?;
+        (parse("--shard", i)?, parse("--shard", n)?)
+    } else if let (Ok(i), Ok(n)) =
+        (std::env::var("SLURM_ARRAY_TASK_ID"), std::env::var("SLURM_ARRAY_TASK_COUNT"))
+    {
+        (parse("SLURM_ARRAY_TASK_ID", &i)?, parse("SLURM_ARRAY_TASK_COUNT", &n)?)
+    } else if let Ok(i) = std::env::var("JOB_COMPLETION_INDEX") {
+        let n = args.shards.ok_or_else(|| {
+            BadInput("JOB_COMPLETION_INDEX is set: give the number of shards with --shards N".into())
+        })?;
+        (parse("JOB_COMPLETION_INDEX", &i)?, n)
+    } else {
+        (0, args.shards.unwrap_or(1))
+    };
+    if n == 0 || i >= n {
+        return Err(downhill::Error::out_of_range("shard index", format!("{i}/{n}"), "0 <= I < N").into());
+    }
+    Ok((i, n))
+}
+
+/// One finished run.
+struct Row {
+    index: usize,
+    spec: String,
+    name: String,
+    values: BTreeMap<String, String>,
+    start: Vec<f64>,
+    loss: f64,
+    distance: Option<f64>,
+    stop: &'static str,
+    steps: u64,
+    params: Vec<f64>,
+}
+
+pub fn run(args: &SweepArgs) -> Result<String> {
+    let objective = args.landscape.build::<f64>()?;
+    let mut configs = Vec::new();
+    let mut swept: Vec<String> = Vec::new();
+    for text in &args.optimizers {
+        let (specs, keys) = expand_spec(text).with_context(|| format!("--optimizer {text}"))?;
+        for k in keys {
+            if !swept.contains(&k) {
+                swept.push(k);
+            }
+        }
+        for (s, values) in specs {
+            // Fail on a bad spec before starting thousands of runs.
+            optim::build::<f64>(&s, &BuildOptions::default())
+                .with_context(|| format!("--optimizer {text}"))?;
+            configs.push((s, values));
+        }
+    }
+    let starts = starts(args, objective.as_ref())?;
+    let total = configs.len() * starts.len();
+    if total > MAX_RUNS {
+        return Err(downhill::Error::out_of_range("sweep size", total, &format!("[1, {MAX_RUNS}]")).into());
+    }
+    let options = RunOptions { bound: Some(args.bound), record_every: 0, ..RunOptions::steps(args.steps) };
+    options.validate()?;
+    let (shard_i, shard_n) = shard(args)?;
+    let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "csv" && ext != "json" {
+        return Err(BadInput(format!(
+            "--out: {}: the file name must end in .csv or .json",
+            args.out.display()
+        ))
+        .into());
+    }
+    let mine: Vec<usize> = (shard_i..total).step_by(shard_n).collect();
+    let minima = objective.minima();
+    let work = |index: usize| -> Result<Row> {
+        let (spec, values) = &configs[index / starts.len()];
+        let start = &starts[index % starts.len()];
+        let mut opt = optim::build::<f64>(spec, &BuildOptions::default())?;
+        let r = minimize(objective.as_ref(), opt.as_mut(), start, &options, None)?;
+        let distance = minima
+            .iter()
+            .map(|m| m.point.iter().zip(&r.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
+            .min_by(f64::total_cmp);
+        Ok(Row {
+            index,
+            spec: spec.clone(),
+            name: spec.split(':').next().unwrap_or("").to_string(),
+            values: values.clone(),
+            start: start.clone(),
+            loss: r.loss,
+            distance,
+            stop: r.stop.as_str(),
+            steps: r.steps,
+            params: r.params,
+        })
+    };
+    let t0 = std::time::Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
+    let rows: Vec<Row> = pool.install(|| mine.par_iter().map(|&i| work(i)).collect::<Result<Vec<_>>>())?;
+    let elapsed = t0.elapsed().as_secs_f64();
+
+    let dim = objective.dim();
+    let text = if ext == "csv" {
+        let mut s = String::from("run,total,optimizer,spec");
+        for k in &swept {
+            s.push_str(&format!(",{k}"));
+        }
+        for d in 0..dim {
+            s.push_str(&format!(",start_{d}"));
+        }
+        s.push_str(",loss,distance,stop,steps");
+        for d in 0..dim {
+            s.push_str(&format!(",final_{d}"));
+        }
+        s.push('\n');
+        for r in &rows {
+            s.push_str(&format!("{},{},{},\"{}\"", r.index, total, r.name, r.spec));
+            for k in &swept {
+                s.push_str(&format!(",{}", r.values.get(k).map(String::as_str).unwrap_or("")));
+            }
+            for x in &r.start {
+                s.push_str(&format!(",{x}"));
+            }
+            s.push_str(&format!(
+                ",{},{},{},{}",
+                r.loss,
+                r.distance.map(|d| d.to_string()).unwrap_or_default(),
+                r.stop,
+                r.steps
+            ));
+            for x in &r.params {
+                s.push_str(&format!(",{x}"));
+            }
+            s.push('\n');
+        }
+        s
+    } else {
+        let list: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                json!({"run": r.index, "total": total, "optimizer": r.name, "spec": r.spec, "values": r.values, "start": r.start,
+                    "loss": r.loss, "distance": r.distance, "stop": r.stop, "steps": r.steps, "params": r.params})
+            })
+            .collect();
+        serde_json::to_string_pretty(
+            &json!({"objective": objective.name(), "steps": args.steps, "shard": [shard_i, shard_n], "runs": list}),
+        )? + "\n"
+    };
+    write_atomic(&args.out, text.as_bytes())?;
+    if let Some(path) = &args.heatmap {
+        heatmap(&rows, &swept, objective.name(), path)?;
+    }
+    let best = rows.iter().filter(|r| r.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss));
+    let mut s = format!(
+        "{} runs{} ({} configurations x {} starts), {} steps each, in {:.2} s: {:.3e} steps/s\nwrote {}\n",
+        rows.len(),
+        if shard_n > 1 { format!(" of {total} (shard {shard_i}/{shard_n})") } else { String::new() },
+        configs.len(),
+        starts.len(),
+        args.steps,
+        elapsed,
+        rows.iter().map(|r| r.steps as f64).sum::<f64>() / elapsed.max(1e-9),
+        args.out.display()
+    );
+    if let Some(b) = best {
+        s.push_str(&format!(
+            "best: {} from ({}) -> loss {:e} ({})\n",
+            b.spec,
+            b.start.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", "),
+            b.loss,
+            b.stop
+        ));
+    }
+    if let Some(p) = &args.heatmap {
+        s.push_str(&format!("heatmap: {}\n", p.display()));
+    }
+    Ok(s)
+}
+
+fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path) -> Result<()> {
+    if swept.len() < 2 {
+        return Err(BadInput(format!(
+            "--heatmap needs two swept hyperparameters; this sweep varies {}",
+            if swept.is_empty() { "none".to_string() } else { swept.join(", ") }
+        ))
+        .into());
+    }
+    let (kx, ky) = (&swept[0], &swept[1]);
+    let axis = |k: &String| {
+        let mut v: Vec<f64> =
+            rows.iter().filter_map(|r| r.values.get(k)).filter_map(|s| s.parse::<f64>().ok()).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        v
+    };
+    let (xs, ys) = (axis(kx), axis(ky));
+    let mut best = vec![f64::INFINITY; xs.len() * ys.len()];
+    for r in rows {
+        let (Some(x), Some(y)) = (
+            r.values.get(kx).and_then(|s| s.parse::<f64>().ok()),
+            r.values.get(ky).and_then(|s| s.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        let (Some(i), Some(j)) = (xs.iter().position(|v| *v == x), ys.iter().position(|v| *v == y)) else {
+            continue;
+        };
+        if r.loss.is_finite() && r.stop != "diverged" {
+            best[j * xs.len() + i] = best[j * xs.len() + i].min(r.loss);
+        }
+    }
+    plot::heatmap(path, &format!("{title}: best final loss"), kx, ky, &xs, &ys, &best)
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Example:\n  downhill merge shard0.csv shard1.csv shard2.csv -o all.csv")]
+pub struct MergeArgs {
+    /// Shard outputs of one sweep (CSV).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// The merged file.
+    #[arg(short, long)]
+    pub output: PathBuf,
+}
+
+/// Joins shard CSVs, checking that together they hold every run exactly once.
+pub fn merge(args: &MergeArgs) -> Result<String> {
+    let mut header: Option<String> = None;
+    let mut rows: BTreeMap<usize, String> = BTreeMap::new();
+    let mut total: Option<usize> = None;
+    for path in &args.inputs {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut lines = text.lines();
+        let h = lines.next().ok_or_else(|| BadInput(format!("{}: empty file", path.display())))?;
+        if !h.starts_with("run,total,") {
+            return Err(
+                BadInput(format!("{}: not a downhill sweep CSV (header '{h}')", path.display())).into()
+            );
+        }
+        match &header {
+            Some(prev) if prev != h => {
+                return Err(BadInput(format!(
+                    "{}: header differs from the first file's: shards of different sweeps?",
+                    path.display()
+                ))
+                .into())
+            }
+            _ => header = Some(h.to_string()),
+        }
+        for (n, line) in lines.enumerate() {
+            let mut fields = line.splitn(3, ',');
+            let (Some(run), Some(t)) = (fields.next(), fields.next()) else {
+                return Err(BadInput(format!("{}:{}: malformed row", path.display(), n + 2)).into());
+            };
+            let run: usize = run.parse().map_err(|_| {
+                BadInput(format!("{}:{}: run '{run}' is not a number", path.display(), n + 2))
+            })?;
+            let t: usize = t.parse().map_err(|_| {
+                BadInput(format!("{}:{}: total '{t}' is not a number", path.display(), n + 2))
+            })?;
+            if *total.get_or_insert(t) != t {
+                return Err(BadInput(format!(
+                    "{}:{}: total {t} differs from {}: shards of different sweeps?",
+                    path.display(),
+                    n + 2,
+                    total.unwrap_or(0)
+                ))
+                .into());
+            }
+            if rows.insert(run, line.to_string()).is_some() {
+                return Err(BadInput(format!(
+                    "run {run} appears more than once (again in {})",
+                    path.display()
+                ))
+                .into());
+            }
+        }
+    }
+    let total = total.unwrap_or(0);
+    let missing: Vec<usize> = (0..total).filter(|i| !rows.contains_key(i)).collect();
+    if !missing.is_empty() {
+        let shown: Vec<String> = missing.iter().take(10).map(|i| i.to_string()).collect();
+        return Err(BadInput(format!(
+            "{} of {total} runs are missing (first: {}): is a shard absent?",
+            missing.len(),
+            shown.join(", ")
+        ))
+        .into());
+    }
+    let mut out = header.unwrap_or_default();
+    out.push('\n');
+    for line in rows.values() {
+        out.push_str(line);
+        out.push('\n');
+    }
+    write_atomic(&args.output, out.as_bytes())?;
+    Ok(format!(
+        "merged {} runs from {} files into {}\n",
+        rows.len(),
+        args.inputs.len(),
+        args.output.display()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_expand() {
+        assert_eq!(expand_value("lr", "1e-3..1e-1:log:3").unwrap(), vec!["0.001", "0.01", "0.1"]);
+        assert_eq!(expand_value("b", "0..1:5").unwrap(), vec!["0", "0.25", "0.5", "0.75", "1"]);
+        assert_eq!(expand_value("b", "0.8|0.9").unwrap(), vec!["0.8", "0.9"]);
+        assert_eq!(expand_value("b", "0.8").unwrap(), vec!["0.8"]);
+        assert!(expand_value("lr", "0..1:log:3").is_err());
+        assert!(expand_value("lr", "0..1:cubic:3").is_err());
+        assert!(expand_value("lr", "0..1:1").is_err());
+        let (specs, swept) = expand_spec("adam:lr=1e-3..1e-1:log:3,beta1=0.8|0.9").unwrap();
+        assert_eq!(specs.len(), 6);
+        assert_eq!(swept, vec!["lr", "beta1"]);
+        assert_eq!(specs[0].0, "adam:lr=0.001,beta1=0.8");
+    }
+}
