@@ -323,7 +323,17 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     };
     let t0 = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
-    let rows: Vec<Row> = pool.install(|| mine.par_iter().map(|&i| work(i)).collect::<Result<Vec<_>>>())?;
+    let bar = crate::output::progress(mine.len() as u64, "runs", args.quiet);
+    let rows: Vec<Row> = pool.install(|| {
+        mine.par_iter()
+            .map(|&i| {
+                let r = work(i);
+                bar.inc(1);
+                r
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    bar.finish_and_clear();
     let elapsed = t0.elapsed().as_secs_f64();
 
     let dim = objective.dim();
