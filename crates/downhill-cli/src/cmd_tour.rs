@@ -87,12 +87,22 @@ pub fn run(args: &TourArgs) -> Result<String> {
         write_atomic(&path, (serde_json::to_string_pretty(&cmd_compare::to_json(&c))? + "\n").as_bytes())?;
         files.push(path);
     }
+    let checks = crate::cmd_theory::run_checks(&[])?;
+    s.push_str(&format!(
+        "\n4. The theory lab: every claim of the seeds, checked by experiment ({}):\n\n",
+        crate::cmd_theory::summary(&checks)
+    ));
+    for c in &checks {
+        s.push_str(&format!("   {:28} {}\n", c.id, c.verdict.as_str()));
+    }
+    s.push_str("   (details: `downhill theory`; plots and reasoning in the report below)\n");
+    files.extend(crate::cmd_theory::write_report(&checks, &dir.join("theory"))?);
     s.push_str("\nFiles:\n");
     for f in &files {
         s.push_str(&format!("   {}\n", f.display()));
     }
     s.push_str(
-        "\nNext: `downhill compare --help` to race optimizers on any objective or formula, \
+        "\nNext: `downhill theory` for the verdicts in full, `downhill compare --help` to race optimizers on any objective or formula, \
          `downhill analyze --objective himmelblau` for the geometry, `downhill optimizers` for every update rule.\n",
     );
     Ok(s)

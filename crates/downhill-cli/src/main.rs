@@ -8,6 +8,7 @@ mod cmd_plot;
 mod cmd_run;
 mod cmd_schedule;
 mod cmd_sweep;
+mod cmd_theory;
 mod cmd_tour;
 mod figures;
 mod objective_args;
@@ -44,6 +45,8 @@ struct Cli {
 enum Command {
     /// The seeds in one command: the article's figures and every optimizer on its landscapes.
     Tour(cmd_tour::TourArgs),
+    /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
+    Theory(cmd_theory::TheoryArgs),
     /// Run one optimizer on an objective and print its trajectory.
     Run(cmd_run::RunArgs),
     /// Run several optimizers from one start and compare them (table, and a plot with --plot).
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tour(args) => cmd_tour::run(&args),
+        Command::Theory(args) => cmd_theory::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
         Command::Sweep(args) => cmd_sweep::run(&args),

@@ -505,7 +505,7 @@ fn tour_writes_everything_it_lists() {
     let text = String::from_utf8(out.stdout).unwrap();
     let listed: Vec<&str> =
         text.lines().map(str::trim).filter(|l| l.starts_with(dir.to_str().unwrap())).collect();
-    assert_eq!(listed.len(), 15, "{text}");
+    assert_eq!(listed.len(), 15 + 14 + 2, "{text}");
     for path in listed {
         assert!(std::fs::metadata(path).unwrap().len() > 1000, "{path}");
     }
@@ -641,4 +641,27 @@ fn bad_sweeps_are_refused_before_running() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+#[test]
+fn theory_json_lists_every_check_and_the_report_renders() {
+    let dir = scratch("theory");
+    let v = stdout_json(&["theory", "--format", "json", "--report", dir.to_str().unwrap()]);
+    let checks = v["checks"].as_array().unwrap();
+    let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    for id in downhill::theory::IDS {
+        assert!(ids.contains(id), "{id} missing");
+    }
+    for c in checks {
+        for key in ["id", "claim", "source", "verdict", "predicted", "measured", "details"] {
+            assert!(c.get(key).is_some(), "{}: no {key}", c["id"]);
+        }
+        assert!(["holds", "holds-with-caveat", "fails"].contains(&c["verdict"].as_str().unwrap()));
+    }
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("saddle-fraction") && html.contains("<img"));
+    assert_png(&dir.join("saddle-fraction.png"), 20_000);
+    let out = downhill(&["theory", "--check", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -43,6 +43,7 @@ pub mod rng;
 pub mod run;
 pub mod schedule;
 pub mod spec;
+pub mod theory;
 
 pub use error::{Error, Result};
 pub use objective::{Minimum, Objective};
