@@ -1,6 +1,7 @@
 //! `downhill`: run, inspect and compare gradient-based optimizers from the command line.
 
 mod cmd_analyze;
+mod cmd_bench;
 mod cmd_compare;
 mod cmd_figures;
 mod cmd_list;
@@ -45,6 +46,8 @@ struct Cli {
 enum Command {
     /// The seeds in one command: the article's figures and every optimizer on its landscapes.
     Tour(cmd_tour::TourArgs),
+    /// Measure speed: optimizer steps against memory bandwidth, small problems, sweeps.
+    Bench(cmd_bench::BenchArgs),
     /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
     Theory(cmd_theory::TheoryArgs),
     /// Run one optimizer on an objective and print its trajectory.
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tour(args) => cmd_tour::run(&args),
         Command::Theory(args) => cmd_theory::run(&args),
+        Command::Bench(args) => cmd_bench::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
         Command::Sweep(args) => cmd_sweep::run(&args),

@@ -197,8 +197,8 @@ pub fn minimize<T: Real>(
             detail: Some(format!("{what} is not finite at the start point")),
         });
     }
-    let mut last = make(0, &params, loss, optimizer.learning_rate(), grad_norm);
-    trajectory.push(last.clone());
+    let first = make(0, &params, loss, optimizer.learning_rate(), grad_norm);
+    trajectory.push(first.clone());
     if options.grad_tol.is_some_and(|tol| grad_norm <= tol) {
         return Ok(RunResult {
             stop: StopReason::Converged,
@@ -211,7 +211,7 @@ pub fn minimize<T: Real>(
         });
     }
     if let Some(obs) = observer.as_deref_mut() {
-        if obs.observe(&last).is_break() {
+        if obs.observe(&first).is_break() {
             return Ok(RunResult {
                 stop: StopReason::Stopped,
                 steps: 0,
@@ -227,6 +227,8 @@ pub fn minimize<T: Real>(
     let mut stop = StopReason::MaxSteps;
     let mut detail = None;
     let mut steps = 0;
+    // The step of the last accepted (finite) point.
+    let mut accepted = 0;
     let mut next = params.clone();
     for k in 1..=options.max_steps {
         next.copy_from_slice(&params);
@@ -247,10 +249,10 @@ pub fn minimize<T: Real>(
         }
         let previous_loss = loss;
         params.copy_from_slice(&next);
+        accepted = k;
         loss = new_loss;
         grad_norm = norm(&grad);
         let record = k == options.max_steps || (options.record_every > 0 && k % options.record_every == 0);
-        last = make(k, &params, loss, optimizer.learning_rate(), grad_norm);
         if let Some(bound) = options.bound {
             if let Some(i) = params.iter().position(|p| p.abs().to_f64() > bound) {
                 stop = StopReason::Diverged;
@@ -272,22 +274,27 @@ pub fn minimize<T: Real>(
         {
             stop = StopReason::Converged;
         }
+        // Points are built only when someone looks at them: no allocation on unrecorded steps.
+        let mut point = None;
         if stop == StopReason::MaxSteps {
             if let Some(obs) = observer.as_deref_mut() {
-                if obs.observe(&last).is_break() {
+                let p = make(k, &params, loss, optimizer.learning_rate(), grad_norm);
+                if obs.observe(&p).is_break() {
                     stop = StopReason::Stopped;
                 }
+                point = Some(p);
             }
         }
         if record || stop != StopReason::MaxSteps {
-            trajectory.push(last.clone());
+            trajectory
+                .push(point.unwrap_or_else(|| make(k, &params, loss, optimizer.learning_rate(), grad_norm)));
         }
         if stop != StopReason::MaxSteps {
             break;
         }
     }
-    if trajectory.last().map(|p| p.step) != Some(last.step) {
-        trajectory.push(last);
+    if trajectory.last().map(|p| p.step) != Some(accepted) {
+        trajectory.push(make(accepted, &params, loss, optimizer.learning_rate(), grad_norm));
     }
     Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
 }

@@ -167,30 +167,36 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         let decay = decoupled.then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
         let coupled = if self.decoupled { 0.0 } else { self.weight_decay };
         let pre = GradientTransforms { weight_decay: coupled, ..self.transforms.clone() }.prepare(grads);
-        let amsgrad = self.amsgrad;
-        for i in 0..n {
-            let mut p = params[i];
-            let g = pre.apply(grads[i], p);
-            if let Some(d) = decay {
-                p *= d;
-            }
-            let m = b1 * self.m[i] + omb1 * g;
-            let v = b2 * self.v[i] + omb2 * (g * g);
-            self.m[i] = m;
-            self.v[i] = v;
-            let v_used = if amsgrad {
-                let vm = self.v_max[i].max(v);
-                self.v_max[i] = vm;
-                vm
-            } else {
-                v
-            };
-            let m_hat = m / bc1;
-            let mut v_hat = v_used / bc2;
-            if let Some(er) = eps_root {
-                v_hat += er;
-            }
-            params[i] = p - lr * m_hat / (v_hat.sqrt() + eps);
+        let c = Coeffs {
+            lr,
+            b1,
+            omb1,
+            b2,
+            omb2,
+            bc1,
+            bc2,
+            eps,
+            eps_root: eps_root.unwrap_or(T::ZERO),
+            decay: decay.unwrap_or(T::ONE),
+        };
+        if self.amsgrad {
+            // AMSGrad keeps a fourth buffer; it runs on one thread.
+            kernel::<T, true>(
+                params,
+                grads,
+                &mut self.m,
+                &mut self.v,
+                &mut self.v_max,
+                &c,
+                &pre,
+                decay.is_some(),
+                eps_root.is_some(),
+            );
+        } else {
+            let (has_decay, has_root) = (decay.is_some(), eps_root.is_some());
+            super::parallel::for_chunks4(params, grads, &mut self.m, &mut self.v, |p, g, m, v| {
+                dispatch(p, g, m, v, &c, &pre, has_decay, has_root)
+            });
         }
         self.t += 1;
         Ok(())
@@ -212,5 +218,112 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         self.m.clear();
         self.v.clear();
         self.v_max.clear();
+    }
+}
+
+/// Per-step scalars, converted to the parameter type once.
+#[derive(Clone, Copy)]
+struct Coeffs<T> {
+    lr: T,
+    b1: T,
+    omb1: T,
+    b2: T,
+    omb2: T,
+    bc1: T,
+    bc2: T,
+    eps: T,
+    eps_root: T,
+    decay: T,
+}
+
+/// Runs [`kernel`] compiled for AVX2 when the CPU has it (detected once, at run time), else the
+/// portable build. The arithmetic is the same IEEE operations in the same order either way (Rust
+/// never fuses a multiply and an add on its own), so results are bit-identical; only the vector
+/// width changes.
+#[allow(clippy::too_many_arguments)]
+fn dispatch<T: Real>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    c: &Coeffs<T>,
+    pre: &super::Prepared<T>,
+    decay: bool,
+    root: bool,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            unsafe { kernel_avx2(p, g, m, v, c, pre, decay, root) };
+            return;
+        }
+    }
+    kernel::<T, false>(p, g, m, v, &mut [], c, pre, decay, root)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn kernel_avx2<T: Real>(
+    p: &mut [T],
+    g: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    c: &Coeffs<T>,
+    pre: &super::Prepared<T>,
+    decay: bool,
+    root: bool,
+) {
+    kernel::<T, false>(p, g, m, v, &mut [], c, pre, decay, root)
+}
+
+/// The whole Adam step for a slice: one pass reading p, g, m, v and writing p, m, v.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn kernel<T: Real, const AMS: bool>(
+    params: &mut [T],
+    grads: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    v_max: &mut [T],
+    c: &Coeffs<T>,
+    pre: &super::Prepared<T>,
+    decay: bool,
+    root: bool,
+) {
+    // Specialize the loop on the options so the common case has no branches in it.
+    macro_rules! body {
+        ($pre:expr, $decay:expr, $root:expr) => {
+            for i in 0..params.len() {
+                let mut p = params[i];
+                let g = if $pre { pre.apply(grads[i], p) } else { grads[i] };
+                if $decay {
+                    p *= c.decay;
+                }
+                let mi = c.b1 * m[i] + c.omb1 * g;
+                let vi = c.b2 * v[i] + c.omb2 * (g * g);
+                m[i] = mi;
+                v[i] = vi;
+                let v_used = if AMS {
+                    let vm = v_max[i].max(vi);
+                    v_max[i] = vm;
+                    vm
+                } else {
+                    vi
+                };
+                let m_hat = mi / c.bc1;
+                let mut v_hat = v_used / c.bc2;
+                if $root {
+                    v_hat += c.eps_root;
+                }
+                params[i] = p - c.lr * m_hat / (v_hat.sqrt() + c.eps);
+            }
+        };
+    }
+    match (pre.is_identity(), decay, root) {
+        (true, false, false) => body!(false, false, false),
+        (true, true, false) => body!(false, true, false),
+        _ => body!(!pre.is_identity(), decay, root),
     }
 }

@@ -71,10 +71,18 @@ impl<T: Real> Optimizer<T> for GradientDescent {
         check_lengths("gd", params.len(), grads.len())?;
         let lr = T::from_f64(self.learning_rate.value(self.t));
         let pre = self.transforms.prepare(grads);
-        for (p, &g) in params.iter_mut().zip(grads) {
-            let g = pre.apply(g, *p);
-            *p -= lr * g;
-        }
+        super::parallel::for_chunks2(params, grads, |params, grads| {
+            if pre.is_identity() {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    *p -= lr * g;
+                }
+            } else {
+                for (p, &g) in params.iter_mut().zip(grads) {
+                    let g = pre.apply(g, *p);
+                    *p -= lr * g;
+                }
+            }
+        });
         self.t += 1;
         Ok(())
     }

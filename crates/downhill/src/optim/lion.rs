@@ -94,15 +94,28 @@ impl<T: Real> Optimizer<T> for Lion<T> {
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
-        for ((p, &g), m) in params.iter_mut().zip(grads).zip(self.m.iter_mut()) {
-            let g = pre.apply(g, *p);
-            if let Some(d) = decay {
-                *p *= d;
+        let d = decay.unwrap_or(T::ONE);
+        super::parallel::for_chunks3(params, grads, &mut self.m, |params, grads, ms| {
+            if pre.is_identity() {
+                // The common case, with no per-element branches; multiplying by d = 1 is exact.
+                for ((p, &g), m) in params.iter_mut().zip(grads).zip(ms.iter_mut()) {
+                    *p *= d;
+                    let c = b1 * *m + omb1 * g;
+                    *p -= lr * c.sign();
+                    *m = b2 * *m + omb2 * g;
+                }
+                return;
             }
-            let c = b1 * *m + omb1 * g;
-            *p -= lr * c.sign();
-            *m = b2 * *m + omb2 * g;
-        }
+            for ((p, &g), m) in params.iter_mut().zip(grads).zip(ms.iter_mut()) {
+                let g = pre.apply(g, *p);
+                if let Some(d) = decay {
+                    *p *= d;
+                }
+                let c = b1 * *m + omb1 * g;
+                *p -= lr * c.sign();
+                *m = b2 * *m + omb2 * g;
+            }
+        });
         self.t += 1;
         Ok(())
     }

@@ -24,6 +24,7 @@ mod lion;
 mod momentum;
 mod nesterov;
 mod newton;
+pub(crate) mod parallel;
 mod rmsprop;
 
 pub use adagrad::AdaGrad;

@@ -73,13 +73,24 @@ pub(crate) fn momentum_pass<T: Real>(
     first: bool,
     (beta, one_minus_dampening): (T, T),
     pre: &super::Prepared<T>,
-    apply: impl Fn(&mut T, T, T),
+    apply: impl Fn(&mut T, T, T) + Sync + Send,
 ) {
-    for ((p, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
-        let g = pre.apply(g, *p);
-        *v = if first { g } else { beta * *v + one_minus_dampening * g };
-        apply(p, g, *v);
-    }
+    let pre = *pre;
+    super::parallel::for_chunks3(params, grads, velocity, |params, grads, velocity| {
+        if pre.is_identity() && !first {
+            // The common case, with no per-element branches.
+            for ((p, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
+                *v = beta * *v + one_minus_dampening * g;
+                apply(p, g, *v);
+            }
+        } else {
+            for ((p, &g), v) in params.iter_mut().zip(grads).zip(velocity.iter_mut()) {
+                let g = pre.apply(g, *p);
+                *v = if first { g } else { beta * *v + one_minus_dampening * g };
+                apply(p, g, *v);
+            }
+        }
+    });
 }
 
 impl<T: Real> Optimizer<T> for Momentum<T> {

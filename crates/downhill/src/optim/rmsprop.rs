@@ -139,6 +139,18 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         let mu = T::from_f64(self.momentum);
         let inside = self.eps_mode == EpsPlacement::Inside;
         let (centered, with_momentum) = (self.centered, self.momentum > 0.0);
+        if !centered && !with_momentum && !inside && pre.is_identity() {
+            // The default configuration: one branch-free pass, split across threads when large.
+            super::parallel::for_chunks3(params, grads, &mut self.square_avg, |params, grads, sq| {
+                for ((p, &g), s) in params.iter_mut().zip(grads).zip(sq.iter_mut()) {
+                    let si = alpha * *s + one_minus_alpha * (g * g);
+                    *s = si;
+                    *p -= lr * (g / (si.sqrt() + eps));
+                }
+            });
+            self.t += 1;
+            return Ok(());
+        }
         for i in 0..n {
             let g = pre.apply(grads[i], params[i]);
             let s = alpha * self.square_avg[i] + one_minus_alpha * (g * g);

@@ -1,0 +1,330 @@
+//! `downhill bench`: speed, as ratios against references measured in the same run.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use downhill::objectives::Rosenbrock;
+use downhill::optim::{self, Adam, BuildOptions, Buildable, GradientDescent};
+use downhill::{minimize, objectives, Objective, Optimizer, Real, RunOptions};
+
+use crate::cmd_run::Dtype;
+use crate::BadInput;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub what: BenchWhat,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchWhat {
+    /// One optimizer step on a large tensor, against a memory-bandwidth probe with the same access pattern.
+    Step(StepArgs),
+    /// 2-D Rosenbrock through the library API and a formula, against a hand-written loop.
+    Small(SmallArgs),
+    /// The 10,000-configuration x 1,000-step Adam sweep on Rosenbrock.
+    Sweep(SweepBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StepArgs {
+    /// Optimizer spec.
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    /// Number of parameters.
+    #[arg(long, default_value_t = 10_000_000)]
+    pub size: usize,
+    #[arg(long, value_enum, default_value_t = Dtype::F32)]
+    pub dtype: Dtype,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SmallArgs {
+    /// Steps per measurement.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub steps: u64,
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepBenchArgs {
+    /// Configurations.
+    #[arg(long, default_value_t = 10_000)]
+    pub configs: usize,
+    /// Steps per configuration.
+    #[arg(long, default_value_t = 1_000)]
+    pub steps: u64,
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+/// Best of `reps` timings of `f`, in seconds (the minimum is the least disturbed by the machine).
+fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// (arrays read, arrays written) per element for each optimizer's step.
+fn access_pattern(name: &str, amsgrad: bool) -> (usize, usize) {
+    match name {
+        "gd" => (2, 1),
+        // AMSGrad reads and writes a fourth buffer; the probe approximates it with Adam's pattern.
+        "adam" | "adamw" if amsgrad => (4, 3),
+        "adam" | "adamw" => (4, 3),
+        _ => (3, 2),
+    }
+}
+
+/// Reads `reads` arrays and writes `writes` of them with trivial arithmetic, in the same chunks and
+/// on the same threads as the optimizer: the memory traffic of a step and nothing else.
+fn probe<T: Real>(arrays: &mut [Vec<T>], reads: usize, writes: usize) {
+    use rayon::prelude::*;
+    let c = T::from_f64(0.999);
+    let chunk = 1 << 15;
+    let parallel = arrays[0].len() >= (1 << 17) && rayon::current_num_threads() > 1;
+    macro_rules! run {
+        ($iter:expr, $body:expr) => {
+            if parallel {
+                $iter.for_each($body)
+            } else {
+                $iter.collect::<Vec<_>>().into_iter().for_each($body)
+            }
+        };
+    }
+    match (reads, writes) {
+        (2, 1) => {
+            let (a, rest) = arrays.split_at_mut(1);
+            let (p, g) = (&mut a[0], &rest[0]);
+            run!(p.par_chunks_mut(chunk).zip(g.par_chunks(chunk)), |(p, g): (&mut [T], &[T])| {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    *p = *p * c + g;
+                }
+            });
+        }
+        (3, 2) => {
+            let (a, rest) = arrays.split_at_mut(1);
+            let (b, rest) = rest.split_at_mut(1);
+            let (p, m, g) = (&mut a[0], &mut b[0], &rest[0]);
+            run!(
+                p.par_chunks_mut(chunk).zip(m.par_chunks_mut(chunk)).zip(g.par_chunks(chunk)),
+                |((p, m), g): ((&mut [T], &mut [T]), &[T])| {
+                    for ((p, m), &g) in p.iter_mut().zip(m.iter_mut()).zip(g) {
+                        *m = *m * c + g;
+                        *p = *p * c + *m;
+                    }
+                }
+            );
+        }
+        (4, 3) | (5, 4) => {
+            let (a, rest) = arrays.split_at_mut(1);
+            let (b, rest) = rest.split_at_mut(1);
+            let (d, rest) = rest.split_at_mut(1);
+            let (p, m, v, g) = (&mut a[0], &mut b[0], &mut d[0], &rest[rest.len() - 1]);
+            run!(
+                p.par_chunks_mut(chunk)
+                    .zip(m.par_chunks_mut(chunk))
+                    .zip(v.par_chunks_mut(chunk))
+                    .zip(g.par_chunks(chunk)),
+                |(((p, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+                    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+                        *m = *m * c + g;
+                        *v = *v * c + g;
+                        *p = *p * c + *m + *v;
+                    }
+                }
+            );
+        }
+        _ => unreachable!("access patterns come from access_pattern()"),
+    }
+}
+
+fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
+    let n = args.size;
+    if !(1_000..=1_000_000_000).contains(&n) {
+        return Err(downhill::Error::out_of_range("size", n, "[1000, 1e9]").into());
+    }
+    let mut opt = optim::build::<T>(&args.optimizer, &BuildOptions::default())?;
+    let name = opt.name();
+    if name == "newton"
+        || args.optimizer.contains("lookahead")
+        || (name == "nesterov" && !args.optimizer.contains("pytorch"))
+    {
+        return Err(BadInput(format!(
+            "bench step: {} needs the objective; use a gradient-only optimizer (nesterov:form=pytorch)",
+            args.optimizer
+        ))
+        .into());
+    }
+    let amsgrad = args.optimizer.contains("amsgrad=true");
+    let mut params: Vec<T> = (0..n).map(|i| T::from_f64(((i % 1000) as f64 - 500.0) * 1e-3)).collect();
+    let grads: Vec<T> = (0..n).map(|i| T::from_f64(((i % 997) as f64 - 498.0) * 1e-4)).collect();
+    opt.update(&mut params, &grads)?; // allocate state
+    let reps = if n >= 5_000_000 { 9 } else { 31 };
+    let (r, w) = access_pattern(name, amsgrad);
+    let mut arrays: Vec<Vec<T>> = (0..r).map(|k| vec![T::from_f64(0.001 * k as f64); n]).collect();
+    // Interleave the two so that drift in the machine's speed affects both alike; keep each one's best.
+    let (mut t_opt, mut t_probe) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..reps {
+        t_opt = t_opt.min(best_of(1, || {
+            opt.update(&mut params, &grads).expect("sizes match");
+            black_box(&params);
+        }));
+        t_probe = t_probe.min(best_of(1, || {
+            probe(&mut arrays, r, w);
+            black_box(&arrays);
+        }));
+    }
+    let bytes = ((r + w) * n * std::mem::size_of::<T>()) as f64;
+    Ok(json!({
+        "optimizer": args.optimizer, "dtype": T::NAME, "size": n, "threads": rayon::current_num_threads(),
+        "reads": r, "writes": w,
+        "step_ms": t_opt * 1e3, "step_gb_per_s": bytes / t_opt / 1e9,
+        "probe_ms": t_probe * 1e3, "probe_gb_per_s": bytes / t_probe / 1e9,
+        "ratio_vs_probe": t_probe / t_opt,
+    }))
+}
+
+fn small(args: &SmallArgs) -> Result<serde_json::Value> {
+    let steps = args.steps;
+    if !(1_000..=1_000_000_000).contains(&steps) {
+        return Err(downhill::Error::out_of_range("steps", steps, "[1000, 1e9]").into());
+    }
+    let f = Rosenbrock { a: 1.0, b: 100.0 };
+    let start = [-1.2, 1.0];
+    let options = RunOptions { record_every: 0, ..RunOptions::steps(steps) };
+    let expr = objectives::from_expression::<f64>("(1-x)^2 + 100*(y-x^2)^2", None)?;
+    // Hand-written references: the seed's loop, with the closed-form gradient.
+    let hand_gd = || {
+        let (mut x, mut y) = (start[0], start[1]);
+        for _ in 0..steps {
+            let r = y - x * x;
+            let gx = -2.0 * (1.0 - x) - 400.0 * x * r;
+            let gy = 200.0 * r;
+            x -= 1e-4 * gx;
+            y -= 1e-4 * gy;
+        }
+        black_box((x, y));
+    };
+    let hand_adam = || {
+        let (mut p, mut m, mut v) = ([start[0], start[1]], [0.0f64; 2], [0.0f64; 2]);
+        let (b1, b2) = (0.9f64, 0.999f64);
+        for t in 1..=steps {
+            let r = p[1] - p[0] * p[0];
+            let g = [-2.0 * (1.0 - p[0]) - 400.0 * p[0] * r, 200.0 * r];
+            let (bc1, bc2) = (1.0 - b1.powf(t as f64), 1.0 - b2.powf(t as f64));
+            for i in 0..2 {
+                m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+                v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+                p[i] -= 1e-3 * (m[i] / bc1) / ((v[i] / bc2).sqrt() + 1e-8);
+            }
+        }
+        black_box(p);
+    };
+    let api = |obj: &dyn Objective<f64>, adam: bool| {
+        let mut o: Box<dyn Optimizer<f64>> =
+            if adam { Box::new(Adam::new(1e-3)) } else { Box::new(GradientDescent::new(1e-4)) };
+        black_box(minimize(obj, o.as_mut(), &start, &options, None).expect("valid"));
+    };
+    let reps = 3;
+    let rate = |t: f64| steps as f64 / t;
+    let (h_gd, h_adam) = (rate(best_of(reps, hand_gd)), rate(best_of(reps, hand_adam)));
+    let (a_gd, a_adam) = (rate(best_of(reps, || api(&f, false))), rate(best_of(reps, || api(&f, true))));
+    let (e_gd, e_adam) =
+        (rate(best_of(reps, || api(expr.as_ref(), false))), rate(best_of(reps, || api(expr.as_ref(), true))));
+    Ok(json!({
+        "steps": steps,
+        "gd": {"hand_written": h_gd, "library": a_gd, "expression": e_gd, "library_ratio": a_gd / h_gd, "expression_ratio": e_gd / h_gd},
+        "adam": {"hand_written": h_adam, "library": a_adam, "expression": e_adam, "library_ratio": a_adam / h_adam, "expression_ratio": e_adam / h_adam},
+    }))
+}
+
+fn sweep(args: &SweepBenchArgs) -> Result<serde_json::Value> {
+    use rayon::prelude::*;
+    let f = Rosenbrock { a: 1.0, b: 100.0 };
+    let options = RunOptions { bound: Some(1e6), record_every: 0, ..RunOptions::steps(args.steps) };
+    let lrs: Vec<f64> =
+        (0..args.configs).map(|i| 10f64.powf(-4.0 + 3.0 * i as f64 / args.configs.max(2) as f64)).collect();
+    let t = Instant::now();
+    let losses: Vec<f64> = lrs
+        .par_iter()
+        .map(|&lr| {
+            let mut o = Adam::<f64>::new(lr);
+            minimize(&f, &mut o, &[-1.2, 1.0], &options, None).map(|r| r.loss).unwrap_or(f64::NAN)
+        })
+        .collect();
+    let secs = t.elapsed().as_secs_f64();
+    black_box(losses);
+    let config_steps = args.configs as f64 * args.steps as f64;
+    Ok(
+        json!({"configs": args.configs, "steps": args.steps, "threads": rayon::current_num_threads(), "seconds": secs, "config_steps_per_s": config_steps / secs}),
+    )
+}
+
+pub fn run(args: &BenchArgs) -> Result<String> {
+    let (threads, format) = match &args.what {
+        BenchWhat::Step(a) => (a.threads, a.format.clone()),
+        BenchWhat::Small(a) => (Some(1), a.format.clone()),
+        BenchWhat::Sweep(a) => (a.threads, a.format.clone()),
+    };
+    if format != "table" && format != "json" {
+        return Err(downhill::Error::unknown("format", &format, &["table", "json"]).into());
+    }
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.unwrap_or(0)).build()?;
+    let v = pool.install(|| -> Result<serde_json::Value> {
+        Ok(match &args.what {
+            BenchWhat::Step(a) => match a.dtype {
+                Dtype::F32 => step_typed::<f32>(a)?,
+                Dtype::F64 => step_typed::<f64>(a)?,
+            },
+            BenchWhat::Small(a) => small(a)?,
+            BenchWhat::Sweep(a) => sweep(a)?,
+        })
+    })?;
+    if format == "json" {
+        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+    }
+    Ok(match &args.what {
+        BenchWhat::Step(_) => format!(
+            "{} step, {} x {} elements, {} thread(s)\n  optimizer      {:8.2} ms  {:6.1} GB/s\n  bandwidth probe {:7.2} ms  {:6.1} GB/s  (reads {}, writes {} arrays, same as the step)\n  ratio (probe time / step time): {:.2}\n",
+            v["optimizer"].as_str().unwrap_or(""), v["dtype"].as_str().unwrap_or(""), v["size"], v["threads"],
+            v["step_ms"].as_f64().unwrap_or(0.0), v["step_gb_per_s"].as_f64().unwrap_or(0.0),
+            v["probe_ms"].as_f64().unwrap_or(0.0), v["probe_gb_per_s"].as_f64().unwrap_or(0.0), v["reads"], v["writes"],
+            v["ratio_vs_probe"].as_f64().unwrap_or(0.0)
+        ),
+        BenchWhat::Small(_) => {
+            let row = |k: &str| {
+                format!(
+                    "  {k:5} hand-written {:>7.1} M/s   library {:>7.1} M/s ({:.2}x)   expression {:>6.1} M/s ({:.2}x)\n",
+                    v[k]["hand_written"].as_f64().unwrap_or(0.0) / 1e6,
+                    v[k]["library"].as_f64().unwrap_or(0.0) / 1e6,
+                    v[k]["library_ratio"].as_f64().unwrap_or(0.0),
+                    v[k]["expression"].as_f64().unwrap_or(0.0) / 1e6,
+                    v[k]["expression_ratio"].as_f64().unwrap_or(0.0)
+                )
+            };
+            format!("2-D Rosenbrock, {} steps, steps per second (1 thread):\n{}{}", v["steps"], row("gd"), row("adam"))
+        }
+        BenchWhat::Sweep(_) => format!(
+            "Adam sweep on Rosenbrock: {} configs x {} steps in {:.3} s on {} thread(s): {:.3e} config-steps/s\n",
+            v["configs"], v["steps"], v["seconds"].as_f64().unwrap_or(0.0), v["threads"], v["config_steps_per_s"].as_f64().unwrap_or(0.0)
+        ),
+    })
+}

@@ -1,0 +1,61 @@
+//! Splitting element-wise optimizer steps across threads.
+//!
+//! Each element's arithmetic is the same whichever thread does it, so results are bit-identical
+//! to the single-threaded loop. Small tensors stay on the calling thread: below [`PARALLEL_MIN`]
+//! elements the cost of waking threads exceeds the work.
+
+/// Elements below which a step runs on the calling thread.
+pub const PARALLEL_MIN: usize = 1 << 17;
+/// Elements per task: large enough to amortize scheduling, small enough to balance.
+pub const CHUNK: usize = 1 << 15;
+
+/// Runs `f` over matching chunks of four equally long slices, in parallel when they are large.
+pub fn for_chunks4<A: Send, B: Sync, C: Send, D: Send>(
+    a: &mut [A],
+    b: &[B],
+    c: &mut [C],
+    d: &mut [D],
+    f: impl Fn(&mut [A], &[B], &mut [C], &mut [D]) + Sync + Send,
+) {
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .zip(c.par_chunks_mut(CHUNK))
+            .zip(d.par_chunks_mut(CHUNK))
+            .for_each(|(((a, b), c), d)| f(a, b, c, d));
+        return;
+    }
+    f(a, b, c, d)
+}
+
+/// Runs `f` over matching chunks of two slices, in parallel when they are large.
+pub fn for_chunks2<A: Send, B: Sync>(a: &mut [A], b: &[B], f: impl Fn(&mut [A], &[B]) + Sync + Send) {
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        a.par_chunks_mut(CHUNK).zip(b.par_chunks(CHUNK)).for_each(|(a, b)| f(a, b));
+        return;
+    }
+    f(a, b)
+}
+
+/// Runs `f` over matching chunks of three slices, in parallel when they are large.
+pub fn for_chunks3<A: Send, B: Sync, C: Send>(
+    a: &mut [A],
+    b: &[B],
+    c: &mut [C],
+    f: impl Fn(&mut [A], &[B], &mut [C]) + Sync + Send,
+) {
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .zip(c.par_chunks_mut(CHUNK))
+            .for_each(|((a, b), c)| f(a, b, c));
+        return;
+    }
+    f(a, b, c)
+}
