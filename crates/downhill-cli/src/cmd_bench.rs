@@ -93,6 +93,9 @@ fn access_pattern(name: &str, amsgrad: bool) -> (usize, usize) {
     }
 }
 
+/// Four matching chunks: params, first and second moments (written) and gradients (read).
+type Chunk4<'a, T> = (((&'a mut [T], &'a mut [T]), &'a mut [T]), &'a [T]);
+
 /// Reads `reads` arrays and writes `writes` of them with trivial arithmetic, in the same chunks and
 /// on the same threads as the optimizer: the memory traffic of a step and nothing else.
 fn probe<T: Real>(arrays: &mut [Vec<T>], reads: usize, writes: usize) {
@@ -143,7 +146,7 @@ fn probe<T: Real>(arrays: &mut [Vec<T>], reads: usize, writes: usize) {
                     .zip(m.par_chunks_mut(chunk))
                     .zip(v.par_chunks_mut(chunk))
                     .zip(g.par_chunks(chunk)),
-                |(((p, m), v), g): (((&mut [T], &mut [T]), &mut [T]), &[T])| {
+                |(((p, m), v), g): Chunk4<T>| {
                     for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
                         *m = *m * c + g;
                         *v = *v * c + g;
