@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -78,10 +78,6 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay)
     }
@@ -101,17 +97,5 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save("adagrad", self.t, &[("sum", &self.sum)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("adagrad", state, &mut [("sum", &mut self.sum)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.sum.clear();
-    }
+    super::bookkeeping!(|_: &AdaGrad<T>| "adagrad"; sum);
 }

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -136,10 +136,6 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -202,23 +198,7 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save(Optimizer::<T>::name(self), self.t, &[("m", &self.m), ("v", &self.v), ("v_max", &self.v_max)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        let name = Optimizer::<T>::name(self);
-        self.t =
-            restore(name, state, &mut [("m", &mut self.m), ("v", &mut self.v), ("v_max", &mut self.v_max)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.m.clear();
-        self.v.clear();
-        self.v_max.clear();
-    }
+    super::bookkeeping!(|o: &Adam<T>| Optimizer::<T>::name(o); m, v, v_max);
 }
 
 /// Per-step scalars, converted to the parameter type once.

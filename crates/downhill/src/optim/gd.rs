@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, learning_rate, lr_value, restore, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
+    check_lengths, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
+    Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -59,10 +59,6 @@ impl<T: Real> Optimizer<T> for GradientDescent {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -87,16 +83,5 @@ impl<T: Real> Optimizer<T> for GradientDescent {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        OptimizerState { optimizer: "gd".into(), step: self.t, buffers: Vec::new() }
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("gd", state, &mut [])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-    }
+    super::bookkeeping!(|_: &GradientDescent| "gd"; );
 }

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -77,10 +77,6 @@ impl<T: Real> Optimizer<T> for Lion<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -120,17 +116,5 @@ impl<T: Real> Optimizer<T> for Lion<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save("lion", self.t, &[("m", &self.m)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("lion", state, &mut [("m", &mut self.m)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.m.clear();
-    }
+    super::bookkeeping!(|_: &Lion<T>| "lion"; m);
 }

@@ -276,6 +276,33 @@ pub(crate) fn save<T: Real>(name: &str, step: u64, buffers: &[(&str, &Vec<T>)]) 
     }
 }
 
+/// The bookkeeping every optimizer with a step counter `t` and `Vec` state buffers shares:
+/// `steps`, `state`, `load_state` and `reset`, from the optimizer's name and its buffer fields.
+macro_rules! bookkeeping {
+    ($name:expr; $($buf:ident),*) => {
+        fn steps(&self) -> u64 {
+            self.t
+        }
+
+        fn state(&self) -> OptimizerState<T> {
+            let name: &'static str = $name(self);
+            $crate::optim::save(name, self.t, &[$((stringify!($buf), &self.$buf)),*])
+        }
+
+        fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
+            let name: &'static str = $name(self);
+            self.t = $crate::optim::restore(name, state, &mut [$((stringify!($buf), &mut self.$buf)),*])?;
+            Ok(())
+        }
+
+        fn reset(&mut self) {
+            self.t = 0;
+            $(self.$buf.clear();)*
+        }
+    };
+}
+pub(crate) use bookkeeping;
+
 /// What a spec needs beyond its own keys.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {

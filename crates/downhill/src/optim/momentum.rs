@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -109,10 +109,6 @@ impl<T: Real> Optimizer<T> for Momentum<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -130,17 +126,5 @@ impl<T: Real> Optimizer<T> for Momentum<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save("momentum", self.t, &[("velocity", &self.velocity)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("momentum", state, &mut [("velocity", &mut self.velocity)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.velocity.clear();
-    }
+    super::bookkeeping!(|_: &Momentum<T>| "momentum"; velocity);
 }

@@ -2,8 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use super::momentum::momentum_pass;
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::{Error, Result};
 use crate::objective::Objective;
@@ -142,10 +142,6 @@ impl<T: Real> Optimizer<T> for NesterovLookahead<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -183,19 +179,7 @@ impl<T: Real> Optimizer<T> for NesterovLookahead<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save("nesterov", self.t, &[("velocity", &self.velocity)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("nesterov", state, &mut [("velocity", &mut self.velocity)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.velocity.clear();
-    }
+    super::bookkeeping!(|_: &NesterovLookahead<T>| "nesterov"; velocity);
 }
 
 impl<T: Real> Optimizer<T> for Nesterov<T> {
@@ -215,10 +199,6 @@ impl<T: Real> Optimizer<T> for Nesterov<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -236,17 +216,5 @@ impl<T: Real> Optimizer<T> for Nesterov<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save("nesterov", self.t, &[("velocity", &self.velocity)])
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore("nesterov", state, &mut [("velocity", &mut self.velocity)])?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.velocity.clear();
-    }
+    super::bookkeeping!(|_: &Nesterov<T>| "nesterov"; velocity);
 }

@@ -1,8 +1,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, restore, save, BuildOptions, GradientTransforms,
-    Optimizer, OptimizerState, Value,
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -114,10 +114,6 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         h
     }
 
-    fn steps(&self) -> u64 {
-        self.t
-    }
-
     fn learning_rate(&self) -> f64 {
         self.learning_rate.value(self.t)
     }
@@ -174,35 +170,5 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         Ok(())
     }
 
-    fn state(&self) -> OptimizerState<T> {
-        save(
-            "rmsprop",
-            self.t,
-            &[
-                ("square_avg", &self.square_avg),
-                ("grad_avg", &self.grad_avg),
-                ("momentum_buffer", &self.momentum_buffer),
-            ],
-        )
-    }
-
-    fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
-        self.t = restore(
-            "rmsprop",
-            state,
-            &mut [
-                ("square_avg", &mut self.square_avg),
-                ("grad_avg", &mut self.grad_avg),
-                ("momentum_buffer", &mut self.momentum_buffer),
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.t = 0;
-        self.square_avg.clear();
-        self.grad_avg.clear();
-        self.momentum_buffer.clear();
-    }
+    super::bookkeeping!(|_: &RmsProp<T>| "rmsprop"; square_avg, grad_avg, momentum_buffer);
 }
