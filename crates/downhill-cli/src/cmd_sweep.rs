@@ -49,7 +49,7 @@ pub struct SweepArgs {
     /// Stop a run as diverged once any |parameter| exceeds B.
     #[arg(long, value_name = "B", default_value_t = 1e6)]
     pub bound: f64,
-    /// Output file: .csv or .json.
+    /// Output file: .csv, .json or .parquet.
     #[arg(long)]
     pub out: PathBuf,
     /// Run only shard I of N (0-based), e.g. 3/8.
@@ -290,9 +290,9 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     options.validate()?;
     let (shard_i, shard_n) = shard(args)?;
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    if ext != "csv" && ext != "json" {
+    if !["csv", "json", "parquet"].contains(&ext.as_str()) {
         return Err(BadInput(format!(
-            "--out: {}: the file name must end in .csv or .json",
+            "--out: {}: the file name must end in .csv, .json or .parquet",
             args.out.display()
         ))
         .into());
@@ -337,7 +337,12 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     let elapsed = t0.elapsed().as_secs_f64();
 
     let dim = objective.dim();
-    let text = if ext == "csv" {
+    if ext == "parquet" {
+        write_atomic(&args.out, &parquet_bytes(&rows, &swept, total, dim))?;
+    }
+    let text = if ext == "parquet" {
+        String::new()
+    } else if ext == "csv" {
         let mut s = String::from("run,total,optimizer,spec");
         for k in &swept {
             s.push_str(&format!(",{k}"));
@@ -383,7 +388,9 @@ pub fn run(args: &SweepArgs) -> Result<String> {
             &json!({"objective": objective.name(), "steps": args.steps, "shard": [shard_i, shard_n], "runs": list}),
         )? + "\n"
     };
-    write_atomic(&args.out, text.as_bytes())?;
+    if ext != "parquet" {
+        write_atomic(&args.out, text.as_bytes())?;
+    }
     if let Some(path) = &args.heatmap {
         heatmap(&rows, &swept, objective.name(), path)?;
     }
@@ -412,6 +419,42 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         s.push_str(&format!("heatmap: {}\n", p.display()));
     }
     Ok(s)
+}
+
+/// The same columns as the CSV, as a Parquet file.
+fn parquet_bytes(rows: &[Row], swept: &[String], total: usize, dim: usize) -> Vec<u8> {
+    use crate::parquet::{encode, Column};
+    let mut cols: Vec<(String, Column)> = vec![
+        ("run".into(), Column::Int64(rows.iter().map(|r| r.index as i64).collect())),
+        ("total".into(), Column::Int64(rows.iter().map(|_| total as i64).collect())),
+        ("optimizer".into(), Column::Text(rows.iter().map(|r| r.name.clone()).collect())),
+        ("spec".into(), Column::Text(rows.iter().map(|r| r.spec.clone()).collect())),
+    ];
+    for k in swept {
+        let raw: Vec<String> = rows.iter().map(|r| r.values.get(k).cloned().unwrap_or_default()).collect();
+        let nums: Option<Vec<f64>> = raw.iter().map(|v| v.parse::<f64>().ok()).collect();
+        cols.push((
+            k.clone(),
+            match nums {
+                Some(v) => Column::Double(v),
+                None => Column::Text(raw),
+            },
+        ));
+    }
+    for d in 0..dim {
+        cols.push((format!("start_{d}"), Column::Double(rows.iter().map(|r| r.start[d]).collect())));
+    }
+    cols.push(("loss".into(), Column::Double(rows.iter().map(|r| r.loss).collect())));
+    cols.push((
+        "distance".into(),
+        Column::Double(rows.iter().map(|r| r.distance.unwrap_or(f64::NAN)).collect()),
+    ));
+    cols.push(("stop".into(), Column::Text(rows.iter().map(|r| r.stop.to_string()).collect())));
+    cols.push(("steps".into(), Column::Int64(rows.iter().map(|r| r.steps as i64).collect())));
+    for d in 0..dim {
+        cols.push((format!("final_{d}"), Column::Double(rows.iter().map(|r| r.params[d]).collect())));
+    }
+    encode(&cols)
 }
 
 fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path) -> Result<()> {

@@ -14,6 +14,7 @@ mod cmd_tour;
 mod figures;
 mod objective_args;
 mod output;
+mod parquet;
 mod plot;
 
 use std::io::Write;

@@ -668,3 +668,36 @@ fn theory_json_lists_every_check_and_the_report_renders() {
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn sweep_writes_parquet_that_readers_accept() {
+    let dir = scratch("parquet");
+    let (pq, csv) = (dir.join("s.parquet"), dir.join("s.csv"));
+    for out in [&pq, &csv] {
+        let o = downhill(&sweep_args(out.to_str().unwrap(), &[]));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let bytes = std::fs::read(&pq).unwrap();
+    assert_eq!((&bytes[..4], &bytes[bytes.len() - 4..]), (&b"PAR1"[..], &b"PAR1"[..]));
+    let footer = u32::from_le_bytes(bytes[bytes.len() - 8..bytes.len() - 4].try_into().unwrap()) as usize;
+    assert!(footer > 100 && footer < bytes.len());
+    // With pyarrow installed, read it back independently and compare with the CSV row by row.
+    let has_pyarrow = Command::new("python3")
+        .args(["-c", "import pyarrow"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if has_pyarrow {
+        let script = format!(
+            "import pyarrow.parquet as pq, csv\nt = pq.read_table('{}').to_pylist()\nrows = list(csv.DictReader(open('{}')))\n\
+             assert len(t) == len(rows) == 72\nfor r, x in zip(rows, t):\n    assert int(r['run']) == x['run'] and r['spec'] == x['spec'] and float(r['loss']) == x['loss'], (r, x)\nprint('ok')",
+            pq.display(),
+            csv.display()
+        );
+        let o = Command::new("python3").args(["-c", &script]).output().unwrap();
+        assert!(o.status.success(), "pyarrow: {}", String::from_utf8_lossy(&o.stderr));
+    } else {
+        eprintln!("pyarrow not installed: checked the Parquet structure only");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
