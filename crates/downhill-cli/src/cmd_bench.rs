@@ -260,24 +260,41 @@ fn small(args: &SmallArgs) -> Result<serde_json::Value> {
 }
 
 fn sweep(args: &SweepBenchArgs) -> Result<serde_json::Value> {
-    use rayon::prelude::*;
+    if args.configs == 0 || args.steps == 0 {
+        return Err(downhill::Error::out_of_range("configs and steps", 0, "[1, inf)").into());
+    }
     let f = Rosenbrock { a: 1.0, b: 100.0 };
-    let options = RunOptions { bound: Some(1e6), record_every: 0, ..RunOptions::steps(args.steps) };
     let lrs: Vec<f64> =
         (0..args.configs).map(|i| 10f64.powf(-4.0 + 3.0 * i as f64 / args.configs.max(2) as f64)).collect();
     let t = Instant::now();
-    let losses: Vec<f64> = lrs
-        .par_iter()
-        .map(|&lr| {
-            let mut o = Adam::<f64>::new(lr);
-            minimize(&f, &mut o, &[-1.2, 1.0], &options, None).map(|r| r.loss).unwrap_or(f64::NAN)
-        })
-        .collect();
+    let opts: Vec<Adam<f64>> = lrs.iter().map(|&lr| Adam::new(lr)).collect();
+    let refs: Vec<&dyn Optimizer<f64>> = opts.iter().map(|o| o as &dyn Optimizer<f64>).collect();
+    let starts = vec![vec![-1.2, 1.0]; args.configs];
+    let results =
+        downhill::batch::minimize_batch(&f, &refs, &starts, args.steps, Some(1e6)).expect("Adam batches");
     let secs = t.elapsed().as_secs_f64();
-    black_box(losses);
+    black_box(results);
+    // The same work one run at a time through `minimize`, for the ratio (a tenth of it, scaled).
+    let sample = (args.configs / 10).max(1);
+    let options = RunOptions { bound: Some(1e6), record_every: 0, ..RunOptions::steps(args.steps) };
+    let t1 = Instant::now();
+    {
+        use rayon::prelude::*;
+        let r: Vec<f64> = lrs[..sample]
+            .par_iter()
+            .map(|&lr| {
+                minimize(&f, &mut Adam::<f64>::new(lr), &[-1.2, 1.0], &options, None)
+                    .map(|r| r.loss)
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        black_box(r);
+    }
+    let per_run = t1.elapsed().as_secs_f64() * args.configs as f64 / sample as f64;
     let config_steps = args.configs as f64 * args.steps as f64;
     Ok(
-        json!({"configs": args.configs, "steps": args.steps, "threads": rayon::current_num_threads(), "seconds": secs, "config_steps_per_s": config_steps / secs}),
+        json!({"configs": args.configs, "steps": args.steps, "threads": rayon::current_num_threads(), "seconds": secs,
+        "config_steps_per_s": config_steps / secs, "one_at_a_time_seconds": per_run, "speedup_vs_one_at_a_time": per_run / secs}),
     )
 }
 
@@ -326,8 +343,9 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             format!("2-D Rosenbrock, {} steps, steps per second (1 thread):\n{}{}", v["steps"], row("gd"), row("adam"))
         }
         BenchWhat::Sweep(_) => format!(
-            "Adam sweep on Rosenbrock: {} configs x {} steps in {:.3} s on {} thread(s): {:.3e} config-steps/s\n",
-            v["configs"], v["steps"], v["seconds"].as_f64().unwrap_or(0.0), v["threads"], v["config_steps_per_s"].as_f64().unwrap_or(0.0)
+            "Adam sweep on Rosenbrock: {} configs x {} steps in {:.3} s on {} thread(s): {:.3e} config-steps/s\n  one run at a time through minimize: {:.3} s ({:.1}x slower)\n",
+            v["configs"], v["steps"], v["seconds"].as_f64().unwrap_or(0.0), v["threads"], v["config_steps_per_s"].as_f64().unwrap_or(0.0),
+            v["one_at_a_time_seconds"].as_f64().unwrap_or(0.0), v["speedup_vs_one_at_a_time"].as_f64().unwrap_or(0.0)
         ),
     })
 }

@@ -42,6 +42,17 @@ impl<T: Real> Objective<T> for Rosenbrock {
         grad[1] = two_b * (y - x * x);
     }
 
+    fn value_and_gradient(&self, v: &[T], grad: &mut [T]) -> T {
+        // The same operations as `value` and `gradient`, sharing the loads and conversions.
+        let (a, b, two_b) = (T::from_f64(self.a), T::from_f64(self.b), T::from_f64(self.b * 2.0));
+        let two = T::from_f64(2.0);
+        let (x, y) = (v[0], v[1]);
+        grad[0] = -two * (a - x) + two_b * (y - x * x) * (-two * x);
+        grad[1] = two_b * (y - x * x);
+        let r = y - x * x;
+        (a - x) * (a - x) + b * (r * r)
+    }
+
     fn has_hessian(&self) -> bool {
         true
     }

@@ -89,7 +89,7 @@ pub struct OptimizerState<T> {
 }
 
 /// Gradient-only or objective-aware optimizer with explicit, saveable state.
-pub trait Optimizer<T: Real>: Send {
+pub trait Optimizer<T: Real>: Send + Sync {
     /// Registry name, e.g. `adam`.
     fn name(&self) -> &'static str;
 
