@@ -47,22 +47,20 @@ struct Cli {
 enum Command {
     /// The seeds in one command: the article's figures and every optimizer on its landscapes.
     Tour(cmd_tour::TourArgs),
-    /// Measure speed: optimizer steps against memory bandwidth, small problems, sweeps.
-    Bench(cmd_bench::BenchArgs),
-    /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
-    Theory(cmd_theory::TheoryArgs),
     /// Run one optimizer on an objective and print its trajectory.
     Run(cmd_run::RunArgs),
     /// Run several optimizers from one start and compare them (table, and a plot with --plot).
     Compare(cmd_compare::CompareArgs),
+    /// Reproduce the seed article's three figures (PNG, SVG and their data as JSON).
+    Figures(cmd_figures::FiguresArgs),
+    /// What the landscape's geometry means for an optimizer: Hessian, classification, step sizes.
+    Analyze(cmd_analyze::AnalyzeArgs),
+    /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
+    Theory(cmd_theory::TheoryArgs),
     /// Run the cartesian product of hyperparameter ranges and start points, in parallel.
     Sweep(cmd_sweep::SweepArgs),
     /// Join the CSV shards of one sweep, checking that no run is missing or repeated.
     Merge(cmd_sweep::MergeArgs),
-    /// What the landscape's geometry means for an optimizer: Hessian, classification, step sizes.
-    Analyze(cmd_analyze::AnalyzeArgs),
-    /// Reproduce the seed article's three figures (PNG, SVG and their data as JSON).
-    Figures(cmd_figures::FiguresArgs),
     /// Draw a saved run (`downhill run --format json`) as a contour map and loss curve.
     Plot(cmd_plot::PlotArgs),
     /// Print a learning-rate schedule, step by step.
@@ -71,6 +69,8 @@ enum Command {
     Optimizers(cmd_list::ListArgs),
     /// List the built-in objectives.
     Objectives(cmd_list::ListArgs),
+    /// Measure speed: optimizer steps against memory bandwidth, small problems, sweeps.
+    Bench(cmd_bench::BenchArgs),
 }
 
 /// An error caused by what the user typed (exit status 2).
