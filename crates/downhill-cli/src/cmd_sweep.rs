@@ -250,17 +250,113 @@ fn shard(args: &SweepArgs) -> Result<(usize, usize)> {
 }
 
 /// One finished run.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct Row {
     index: usize,
     spec: String,
     name: String,
     values: BTreeMap<String, String>,
     start: Vec<f64>,
+    #[serde(with = "nan_as_null")]
     loss: f64,
     distance: Option<f64>,
-    stop: &'static str,
+    stop: String,
     steps: u64,
     params: Vec<f64>,
+}
+
+/// JSON has no NaN; a run that starts where the loss is undefined stores it as null.
+mod nan_as_null {
+    pub fn serialize<S: serde::Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if v.is_finite() {
+            s.serialize_f64(*v)
+        } else {
+            s.serialize_none()
+        }
+    }
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let v: Option<f64> = serde::Deserialize::deserialize(d)?;
+        Ok(v.unwrap_or(f64::NAN))
+    }
+}
+
+/// Finished runs of an interrupted sweep, beside its output: `<out>.journal`. Its first line names
+/// the sweep (a hash of everything that determines the results); each further line is one finished
+/// run as JSON. Runs are appended in chunks with one write and an fsync, so a kill loses at most the
+/// chunk in flight, and a torn last line is cut off when the journal is read back.
+struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+const JOURNAL_VERSION: &str = "downhill-sweep-journal-v1";
+
+fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+impl Journal {
+    /// Opens (or starts) the journal for the sweep named `signature`; returns the runs it already holds.
+    fn open(out: &std::path::Path, signature: &str) -> Result<(Journal, Vec<Row>)> {
+        use std::io::{Read, Seek, Write};
+        let mut path = out.as_os_str().to_owned();
+        path.push(".journal");
+        let path = PathBuf::from(path);
+        let header = format!("{JOURNAL_VERSION} {signature}\n");
+        let mut done = Vec::new();
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).with_context(|| format!("reading {}", path.display()))?;
+        let mut good = 0usize;
+        if text.starts_with(&header) {
+            good = header.len();
+            for line in text[header.len()..].split_inclusive('\n') {
+                if !line.ends_with('\n') {
+                    break; // torn by a kill mid-write
+                }
+                match serde_json::from_str::<Row>(line.trim_end()) {
+                    Ok(row) => {
+                        done.push(row);
+                        good += line.len();
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        if good == 0 {
+            // New, or left by a different sweep: start it afresh.
+            file.set_len(0)?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            file.write_all(header.as_bytes())?;
+        } else {
+            file.set_len(good as u64)?;
+            file.seek(std::io::SeekFrom::End(0))?;
+        }
+        file.sync_all()?;
+        Ok((Journal { path, file }, done))
+    }
+
+    fn append(&mut self, rows: &[Row]) -> Result<()> {
+        use std::io::Write;
+        let mut chunk = String::new();
+        for r in rows {
+            chunk.push_str(&serde_json::to_string(r)?);
+            chunk.push('\n');
+        }
+        self.file.write_all(chunk.as_bytes())?;
+        self.file.sync_data()?;
+        Ok(())
+    }
+
+    fn finish(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 pub fn run(args: &SweepArgs) -> Result<String> {
@@ -316,70 +412,101 @@ pub fn run(args: &SweepArgs) -> Result<String> {
             start: start.clone(),
             loss: r.loss,
             distance,
-            stop: r.stop.as_str(),
+            stop: r.stop.as_str().to_string(),
             steps: r.steps,
             params: r.params,
         })
     };
     let t0 = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
+    // Resume from the journal of an interrupted run of the same sweep, if there is one.
+    let signature = format!(
+        "{:016x}",
+        fnv1a(&format!(
+            "{}|{:?}|{:?}|{:?}|{}|{}|{}/{}",
+            objective.name(),
+            args.optimizers,
+            args.start,
+            args.starts,
+            args.steps,
+            args.bound,
+            shard_i,
+            shard_n
+        ))
+    );
+    let (mut journal, resumed) = Journal::open(&args.out, &signature)?;
+    let already: std::collections::BTreeSet<usize> = resumed.iter().map(|r| r.index).collect();
+    let todo: Vec<usize> = mine.iter().copied().filter(|i| !already.contains(i)).collect();
+    let resumed_count = resumed.len();
+    let mut rows: Vec<Row> = resumed;
     let bar = crate::output::progress(mine.len() as u64, "runs", args.quiet);
+    bar.inc(resumed_count as u64);
     // Runs of one optimizer kind go through the batched engine (bit-identical to `minimize`, much
     // faster); whatever it declines (schedules, clipping, other optimizers) runs one at a time.
     let built: Vec<Box<dyn optim::Optimizer<f64>>> = configs
         .iter()
         .map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default()))
         .collect::<Result<_, _>>()?;
-    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for &i in &mine {
-        groups.entry(built[i / starts.len()].name()).or_default().push(i);
-    }
-    let mut rows: Vec<Row> = Vec::with_capacity(mine.len());
-    for (_, idx) in groups {
-        let opts: Vec<&dyn optim::Optimizer<f64>> =
-            idx.iter().map(|&i| built[i / starts.len()].as_ref()).collect();
-        let st: Vec<Vec<f64>> = idx.iter().map(|&i| starts[i % starts.len()].clone()).collect();
-        let batched = pool.install(|| {
-            downhill::batch::minimize_batch(objective.as_ref(), &opts, &st, args.steps, Some(args.bound))
-        });
-        match batched {
-            Some(results) => {
-                for (&index, r) in idx.iter().zip(results) {
-                    let (spec, values) = &configs[index / starts.len()];
-                    let distance = minima
-                        .iter()
-                        .map(|m| {
-                            m.point.iter().zip(&r.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt()
-                        })
-                        .min_by(f64::total_cmp);
-                    rows.push(Row {
-                        index,
-                        spec: spec.clone(),
-                        name: spec.split(':').next().unwrap_or("").to_string(),
-                        values: values.clone(),
-                        start: starts[index % starts.len()].clone(),
-                        loss: r.loss,
-                        distance,
-                        stop: r.stop.as_str(),
-                        steps: r.steps,
-                        params: r.params,
-                    });
+    const CHUNK: usize = 1024;
+    for chunk in todo.chunks(CHUNK) {
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in chunk {
+            groups.entry(built[i / starts.len()].name()).or_default().push(i);
+        }
+        let mut fresh: Vec<Row> = Vec::with_capacity(chunk.len());
+        for (_, idx) in groups {
+            let opts: Vec<&dyn optim::Optimizer<f64>> =
+                idx.iter().map(|&i| built[i / starts.len()].as_ref()).collect();
+            let st: Vec<Vec<f64>> = idx.iter().map(|&i| starts[i % starts.len()].clone()).collect();
+            let batched = pool.install(|| {
+                downhill::batch::minimize_batch(objective.as_ref(), &opts, &st, args.steps, Some(args.bound))
+            });
+            match batched {
+                Some(results) => {
+                    for (&index, r) in idx.iter().zip(results) {
+                        let (spec, values) = &configs[index / starts.len()];
+                        let distance = minima
+                            .iter()
+                            .map(|m| {
+                                m.point
+                                    .iter()
+                                    .zip(&r.params)
+                                    .map(|(a, b)| (a - b).powi(2))
+                                    .sum::<f64>()
+                                    .sqrt()
+                            })
+                            .min_by(f64::total_cmp);
+                        fresh.push(Row {
+                            index,
+                            spec: spec.clone(),
+                            name: spec.split(':').next().unwrap_or("").to_string(),
+                            values: values.clone(),
+                            start: starts[index % starts.len()].clone(),
+                            loss: r.loss,
+                            distance,
+                            stop: r.stop.as_str().to_string(),
+                            steps: r.steps,
+                            params: r.params,
+                        });
+                    }
+                    bar.inc(idx.len() as u64);
                 }
-                bar.inc(idx.len() as u64);
-            }
-            None => {
-                let part = pool.install(|| {
-                    idx.par_iter()
-                        .map(|&i| {
-                            let r = work(i);
-                            bar.inc(1);
-                            r
-                        })
-                        .collect::<Result<Vec<_>>>()
-                })?;
-                rows.extend(part);
+                None => {
+                    let part = pool.install(|| {
+                        idx.par_iter()
+                            .map(|&i| {
+                                let r = work(i);
+                                bar.inc(1);
+                                r
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })?;
+                    fresh.extend(part);
+                }
             }
         }
+        journal.append(&fresh)?;
+        rows.extend(fresh);
     }
     rows.sort_by_key(|r| r.index);
     bar.finish_and_clear();
@@ -440,11 +567,19 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     if ext != "parquet" {
         write_atomic(&args.out, text.as_bytes())?;
     }
+    journal.finish();
     if let Some(path) = &args.heatmap {
         heatmap(&rows, &swept, objective.name(), path)?;
     }
     let best = rows.iter().filter(|r| r.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss));
-    let mut s = format!(
+    let mut s = String::new();
+    if resumed_count > 0 {
+        s.push_str(&format!(
+            "resumed: {resumed_count} runs were already done (from {}.journal)\n",
+            args.out.display()
+        ));
+    }
+    s.push_str(&format!(
         "{} runs{} ({} configurations x {} starts), {} steps each, in {:.2} s: {:.3e} steps/s\nwrote {}\n",
         rows.len(),
         if shard_n > 1 { format!(" of {total} (shard {shard_i}/{shard_n})") } else { String::new() },
@@ -454,7 +589,7 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         elapsed,
         rows.iter().map(|r| r.steps as f64).sum::<f64>() / elapsed.max(1e-9),
         args.out.display()
-    );
+    ));
     if let Some(b) = best {
         s.push_str(&format!(
             "best: {} from ({}) -> loss {:e} ({})\n",

@@ -701,3 +701,66 @@ fn sweep_writes_parquet_that_readers_accept() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_killed_sweep_resumes_to_the_same_result() {
+    let dir = scratch("fault");
+    let sweep = |out: &std::path::Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_downhill"));
+        c.args([
+            "sweep",
+            "--objective",
+            "rosenbrock",
+            "--optimizer",
+            "adam:lr=1e-4..1e-1:log:100,beta1=0.5..0.99:100",
+            "--optimizer",
+            "rmsprop:lr=1e-3|1e-2",
+            "--starts",
+            "random:3:seed=7",
+            "--steps",
+            "1500",
+            "--quiet",
+            "--out",
+        ]);
+        c.arg(out);
+        c
+    };
+    let reference = dir.join("ref.csv");
+    assert!(sweep(&reference).status().unwrap().success());
+    // Kill the same sweep with SIGKILL at several points, resuming each time.
+    let out = dir.join("out.csv");
+    let journal = dir.join("out.csv.journal");
+    let mut rng = downhill::rng::Rng::new(2026);
+    let mut journal_lines = Vec::new();
+    for _ in 0..4 {
+        let mut child = sweep(&out).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(rng.range(150.0, 700.0) as u64));
+        let _ = child.kill();
+        let _ = child.wait();
+        if let Ok(j) = std::fs::read_to_string(&journal) {
+            journal_lines.push(j.lines().count());
+        }
+        assert!(
+            !out.exists() || std::fs::read(&out).unwrap() == std::fs::read(&reference).unwrap(),
+            "a partial output was left"
+        );
+    }
+    let done = sweep(&out).output().unwrap();
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&reference).unwrap(), "resumed sweep differs");
+    assert!(!journal.exists(), "journal left after completion");
+    eprintln!("journal lines after each kill: {journal_lines:?}");
+    // A torn journal line (a kill mid-write) is dropped, not misread.
+    let mut child = sweep(&out).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let _ = child.kill();
+    let _ = child.wait();
+    if journal.exists() {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&journal).unwrap();
+        f.write_all(b"{\"index\": 12, \"spec\": \"ada").unwrap();
+    }
+    assert!(sweep(&out).status().unwrap().success());
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&reference).unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
