@@ -65,6 +65,16 @@ pub struct RunArgs {
     /// shows about 20 rows unless this is given.
     #[arg(long, value_name = "K")]
     pub every: Option<u64>,
+    /// Save the run's exact state to FILE (every --checkpoint-every steps, and at the end).
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Steps between checkpoints (default: only at the end).
+    #[arg(long, value_name = "N", requires = "checkpoint")]
+    pub checkpoint_every: Option<u64>,
+    /// Continue a run from a checkpoint written by --checkpoint; the other options must match it.
+    /// The result is bit-for-bit what the uninterrupted run gives.
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<std::path::PathBuf>,
 }
 
 pub fn run(args: &RunArgs) -> Result<String> {
@@ -82,7 +92,9 @@ pub struct Report<T> {
     pub result: RunResult<T>,
 }
 
-pub fn execute<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<Report<T>> {
+pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
+    args: &RunArgs,
+) -> Result<Report<T>> {
     let objective = args.landscape.build::<T>()?;
     let schedule = match &args.schedule {
         Some(text) => Some(Schedule::parse(text).context("--schedule")?),
@@ -116,11 +128,17 @@ pub fn execute<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<Report
     }
     options.validate()?;
     let start_t: Vec<T> = start.iter().map(|&x| T::from_f64(x)).collect();
-    let result = minimize(objective.as_ref(), optimizer.as_mut(), &start_t, &options, None)?;
+    let result = if args.checkpoint.is_none() && args.resume.is_none() {
+        minimize(objective.as_ref(), optimizer.as_mut(), &start_t, &options, None)?
+    } else {
+        crate::checkpoint::run_in_segments(args, objective.as_ref(), optimizer.as_mut(), &start, &options)?
+    };
     Ok(Report { objective, optimizer, start, result })
 }
 
-fn run_typed<T: Buildable + serde::Serialize>(args: &RunArgs) -> Result<String> {
+fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
+    args: &RunArgs,
+) -> Result<String> {
     let report = execute::<T>(args)?;
     Ok(match args.format {
         Format::Json => serde_json::to_string_pretty(&to_json(&report))? + "\n",

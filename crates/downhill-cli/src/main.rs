@@ -1,5 +1,6 @@
 //! `downhill`: run, inspect and compare gradient-based optimizers from the command line.
 
+mod checkpoint;
 mod cmd_analyze;
 mod cmd_bench;
 mod cmd_compare;

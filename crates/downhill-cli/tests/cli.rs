@@ -764,3 +764,80 @@ fn a_killed_sweep_resumes_to_the_same_result() {
     assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&reference).unwrap());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_checkpoints_resume_exactly_and_refuse_damage() {
+    let dir = scratch("checkpoint");
+    let ck = dir.join("run.ck");
+    let base = [
+        "run",
+        "--objective",
+        "rosenbrock",
+        "--optimizer",
+        "adam:lr=0.001",
+        "--format",
+        "json",
+        "--every",
+        "1000000",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+    let run = |args: &[String]| downhill(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // Segments with checkpoints give exactly the uninterrupted output.
+    let plain = run(&with(&["--steps", "3000000"]));
+    assert!(plain.status.success());
+    // Kill a checkpointing run part-way, then resume it.
+    let args =
+        with(&["--steps", "3000000", "--checkpoint", ck.to_str().unwrap(), "--checkpoint-every", "150000"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(450));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(ck.exists(), "no checkpoint written in 450 ms");
+    let header = std::fs::read_to_string(&ck).unwrap().lines().next().unwrap().to_string();
+    assert!(header.starts_with("DOWNHILL-CHECKPOINT 1 run fnv1a64="), "{header}");
+    let resumed = run(&with(&["--steps", "3000000", "--resume", ck.to_str().unwrap()]));
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    assert_eq!(resumed.stdout, plain.stdout, "resumed run differs from the uninterrupted one");
+    // Damage is refused with a clear error and exit 2.
+    let good = std::fs::read(&ck).unwrap();
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            {
+                let mut b = good.clone();
+                let n = b.len();
+                b[n - 10] ^= 1;
+                b
+            },
+            "checksum",
+        ),
+        (good[..good.len() - 7].to_vec(), "truncated"),
+        (
+            String::from_utf8(good.clone())
+                .unwrap()
+                .replacen("CHECKPOINT 1 ", "CHECKPOINT 7 ", 1)
+                .into_bytes(),
+            "version 7",
+        ),
+        (b"hello".to_vec(), "not a downhill checkpoint"),
+    ];
+    for (bytes, needle) in cases {
+        std::fs::write(&ck, bytes).unwrap();
+        let out = run(&with(&["--steps", "3000000", "--resume", ck.to_str().unwrap()]));
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle) && err.lines().count() == 1, "{needle}: {err}");
+    }
+    std::fs::write(&ck, &good).unwrap();
+    let other = base
+        .iter()
+        .map(|s| s.replace("adam:lr=0.001", "adam:lr=0.002"))
+        .chain(["--steps", "3000000", "--resume", ck.to_str().unwrap()].map(String::from))
+        .collect::<Vec<_>>();
+    let out = run(&other);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different run"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

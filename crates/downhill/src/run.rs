@@ -11,7 +11,7 @@ use crate::real::Real;
 use crate::schedule::MAX_STEPS;
 
 /// Why a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// Took `max_steps` updates.
@@ -96,7 +96,7 @@ impl RunOptions {
 }
 
 /// One recorded point of a trajectory.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Point<T> {
     /// Updates taken to reach it (0 is the start).
     pub step: u64,
