@@ -127,7 +127,12 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
         loss_tol: options.loss_tol,
         every: options.record_every,
     };
-    let every_ck = args.checkpoint_every.unwrap_or(options.max_steps);
+    // Segments: between checkpoints, or 1% of the run for the progress bar.
+    let every_ck = args.checkpoint_every.unwrap_or(if args.checkpoint.is_some() {
+        options.max_steps
+    } else {
+        options.max_steps.div_ceil(100)
+    });
     if every_ck == 0 {
         return Err(downhill::Error::out_of_range("checkpoint-every", 0, "[1, steps]").into());
     }
@@ -149,6 +154,8 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
         None => (start.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>(), Vec::new(), 0, None, None),
     };
     let every = options.record_every;
+    let bar = crate::output::progress(options.max_steps, "steps", args.quiet);
+    bar.set_position(done);
     while stop.is_none() && done < options.max_steps {
         let seg = every_ck.min(options.max_steps - done);
         // Record every point of the segment and keep those the whole run would (steps are global).
@@ -174,6 +181,7 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
             }
         }
         done = last_global;
+        bar.set_position(done);
         params = r.params;
         if r.stop != StopReason::MaxSteps {
             stop = Some(r.stop);
@@ -195,6 +203,7 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
             break;
         }
     }
+    bar.finish_and_clear();
     let last = trajectory.last().cloned().ok_or_else(|| anyhow::anyhow!("empty trajectory"))?;
     Ok(RunResult {
         stop: stop.unwrap_or(StopReason::MaxSteps),

@@ -71,6 +71,9 @@ pub struct RunArgs {
     /// Steps between checkpoints (default: only at the end).
     #[arg(long, value_name = "N", requires = "checkpoint")]
     pub checkpoint_every: Option<u64>,
+    /// No progress bar (it shows on a terminal for runs of 100,000 steps or more).
+    #[arg(long)]
+    pub quiet: bool,
     /// Continue a run from a checkpoint written by --checkpoint; the other options must match it.
     /// The result is bit-for-bit what the uninterrupted run gives.
     #[arg(long, value_name = "FILE")]
@@ -128,7 +131,8 @@ pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
     }
     options.validate()?;
     let start_t: Vec<T> = start.iter().map(|&x| T::from_f64(x)).collect();
-    let result = if args.checkpoint.is_none() && args.resume.is_none() {
+    let long = args.steps >= 100_000 && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let result = if args.checkpoint.is_none() && args.resume.is_none() && !long {
         minimize(objective.as_ref(), optimizer.as_mut(), &start_t, &options, None)?
     } else {
         crate::checkpoint::run_in_segments(args, objective.as_ref(), optimizer.as_mut(), &start, &options)?
