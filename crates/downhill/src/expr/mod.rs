@@ -123,9 +123,10 @@ impl<T: Real> Objective<T> for Expression {
     }
 
     fn value(&self, x: &[T]) -> T {
-        let mut v = Vec::with_capacity(self.tape.ins.len());
-        self.tape.forward(x, &mut v);
-        v[self.tape.out]
+        self.tape.with_scratch(|v: &mut [T], _| {
+            self.tape.forward(x, v);
+            v[self.tape.out]
+        })
     }
 
     fn gradient(&self, x: &[T], grad: &mut [T]) {

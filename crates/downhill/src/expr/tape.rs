@@ -55,6 +55,9 @@ fn key(ins: &Ins) -> Key {
     }
 }
 
+/// Tapes up to this many slots evaluate with stack buffers.
+pub(crate) const STACK_SLOTS: usize = 64;
+
 /// The compiled program; the last slot is the result.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tape {
@@ -202,10 +205,9 @@ impl Tape {
         Tape { ins, out }
     }
 
-    /// Forward pass: every slot's value.
-    pub fn forward<T: Real>(&self, x: &[T], v: &mut Vec<T>) {
-        v.clear();
-        for ins in &self.ins {
+    /// Forward pass: every slot's value, into `v` (at least as long as the tape).
+    pub fn forward<T: Real>(&self, x: &[T], v: &mut [T]) {
+        for (slot, ins) in self.ins.iter().enumerate() {
             let y = match *ins {
                 Ins::Const(c) => T::from_f64(c),
                 Ins::Var(i) => x[i],
@@ -233,15 +235,30 @@ impl Tape {
                     }
                 }
             };
-            v.push(y);
+            v[slot] = y;
+        }
+    }
+
+    /// Runs `f` with two zeroed scratch buffers of the tape's length: on the stack for tapes of up
+    /// to [`STACK_SLOTS`] slots (no allocation per evaluation), on the heap beyond.
+    pub fn with_scratch<T: Real, R>(&self, f: impl FnOnce(&mut [T], &mut [T]) -> R) -> R {
+        let n = self.ins.len();
+        if n <= STACK_SLOTS {
+            let (mut a, mut b) = ([T::ZERO; STACK_SLOTS], [T::ZERO; STACK_SLOTS]);
+            f(&mut a[..n], &mut b[..n])
+        } else {
+            let (mut a, mut b) = (vec![T::ZERO; n], vec![T::ZERO; n]);
+            f(&mut a, &mut b)
         }
     }
 
     /// Value and gradient by one forward and one reverse sweep.
     pub fn value_and_gradient<T: Real>(&self, x: &[T], grad: &mut [T]) -> T {
-        let mut v = Vec::with_capacity(self.ins.len());
-        self.forward(x, &mut v);
-        let mut adj = vec![T::ZERO; self.ins.len()];
+        self.with_scratch(|v, adj| self.sweep(x, grad, v, adj))
+    }
+
+    fn sweep<T: Real>(&self, x: &[T], grad: &mut [T], v: &mut [T], adj: &mut [T]) -> T {
+        self.forward(x, v);
         let n = self.ins.len();
         adj[n - 1] = T::ONE;
         grad.iter_mut().for_each(|g| *g = T::ZERO);
