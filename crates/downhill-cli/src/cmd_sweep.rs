@@ -67,6 +67,10 @@ pub struct SweepArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+    /// Seconds between journal writes, which let a killed sweep resume; a kill loses at most this
+    /// much work. 0 writes after every chunk of 1024 runs.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    pub journal_secs: f64,
 }
 
 /// The most runs one sweep may hold.
@@ -286,7 +290,11 @@ mod nan_as_null {
 /// chunk in flight, and a torn last line is cut off when the journal is read back.
 struct Journal {
     path: PathBuf,
-    file: std::fs::File,
+    header: String,
+    /// Opened on the first write (a sweep that finishes quickly never writes one).
+    file: Option<std::fs::File>,
+    /// Bytes of valid content in an existing journal to keep.
+    keep: Option<u64>,
 }
 
 const JOURNAL_VERSION: &str = "downhill-sweep-journal-v1";
@@ -296,61 +304,71 @@ fn fnv1a(text: &str) -> u64 {
 }
 
 impl Journal {
-    /// Opens (or starts) the journal for the sweep named `signature`; returns the runs it already holds.
+    /// Reads the journal of an interrupted run of the sweep named `signature`, if any; returns the
+    /// runs it holds. The file itself is (re)written only when there is something to add.
     fn open(out: &std::path::Path, signature: &str) -> Result<(Journal, Vec<Row>)> {
-        use std::io::{Read, Seek, Write};
         let mut path = out.as_os_str().to_owned();
         path.push(".journal");
         let path = PathBuf::from(path);
         let header = format!("{JOURNAL_VERSION} {signature}\n");
         let mut done = Vec::new();
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).with_context(|| format!("reading {}", path.display()))?;
-        let mut good = 0usize;
-        if text.starts_with(&header) {
-            good = header.len();
-            for line in text[header.len()..].split_inclusive('\n') {
-                if !line.ends_with('\n') {
-                    break; // torn by a kill mid-write
-                }
-                match serde_json::from_str::<Row>(line.trim_end()) {
-                    Ok(row) => {
-                        done.push(row);
-                        good += line.len();
+        let mut keep = None;
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            if text.starts_with(&header) {
+                let mut good = header.len();
+                for line in text[header.len()..].split_inclusive('\n') {
+                    if !line.ends_with('\n') {
+                        break; // torn by a kill mid-write
                     }
-                    Err(_) => break,
+                    match serde_json::from_str::<Row>(line.trim_end()) {
+                        Ok(row) => {
+                            done.push(row);
+                            good += line.len();
+                        }
+                        Err(_) => break,
+                    }
                 }
+                keep = Some(good as u64);
             }
         }
-        if good == 0 {
-            // New, or left by a different sweep: start it afresh.
-            file.set_len(0)?;
-            file.seek(std::io::SeekFrom::Start(0))?;
-            file.write_all(header.as_bytes())?;
-        } else {
-            file.set_len(good as u64)?;
-            file.seek(std::io::SeekFrom::End(0))?;
-        }
-        file.sync_all()?;
-        Ok((Journal { path, file }, done))
+        Ok((Journal { path, header, file: None, keep }, done))
     }
 
     fn append(&mut self, rows: &[Row]) -> Result<()> {
-        use std::io::Write;
+        use std::io::{Seek, Write};
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let mut file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&self.path)
+                .with_context(|| format!("opening {}", self.path.display()))?;
+            match self.keep {
+                // Continue an interrupted journal after its last whole line.
+                Some(len) => {
+                    file.set_len(len)?;
+                    file.seek(std::io::SeekFrom::End(0))?;
+                }
+                // New, or left by a different sweep: start afresh.
+                None => {
+                    file.set_len(0)?;
+                    file.write_all(self.header.as_bytes())?;
+                }
+            }
+            self.file = Some(file);
+        }
         let mut chunk = String::new();
         for r in rows {
             chunk.push_str(&serde_json::to_string(r)?);
             chunk.push('\n');
         }
-        self.file.write_all(chunk.as_bytes())?;
-        self.file.sync_data()?;
+        let file = self.file.as_mut().expect("opened above");
+        file.write_all(chunk.as_bytes())?;
+        file.sync_data()?;
         Ok(())
     }
 
@@ -362,6 +380,7 @@ impl Journal {
 pub fn run(args: &SweepArgs) -> Result<String> {
     let objective = args.landscape.build::<f64>()?;
     let mut configs = Vec::new();
+    let mut built: Vec<Box<dyn optim::Optimizer<f64>>> = Vec::new();
     let mut swept: Vec<String> = Vec::new();
     for text in &args.optimizers {
         let (specs, keys) = expand_spec(text).with_context(|| format!("--optimizer {text}"))?;
@@ -371,9 +390,11 @@ pub fn run(args: &SweepArgs) -> Result<String> {
             }
         }
         for (s, values) in specs {
-            // Fail on a bad spec before starting thousands of runs.
-            optim::build::<f64>(&s, &BuildOptions::default())
-                .with_context(|| format!("--optimizer {text}"))?;
+            // Built once, here: a bad spec fails before thousands of runs start.
+            built.push(
+                optim::build::<f64>(&s, &BuildOptions::default())
+                    .with_context(|| format!("--optimizer {text}"))?,
+            );
             configs.push((s, values));
         }
     }
@@ -435,6 +456,11 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         ))
     );
     let (mut journal, resumed) = Journal::open(&args.out, &signature)?;
+    if !(args.journal_secs >= 0.0 && args.journal_secs.is_finite()) {
+        return Err(downhill::Error::out_of_range("journal-secs", args.journal_secs, "[0, inf)").into());
+    }
+    let mut unsaved: Vec<Row> = Vec::new();
+    let mut last_save = std::time::Instant::now();
     let already: std::collections::BTreeSet<usize> = resumed.iter().map(|r| r.index).collect();
     let todo: Vec<usize> = mine.iter().copied().filter(|i| !already.contains(i)).collect();
     let resumed_count = resumed.len();
@@ -443,10 +469,6 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     bar.inc(resumed_count as u64);
     // Runs of one optimizer kind go through the batched engine (bit-identical to `minimize`, much
     // faster); whatever it declines (schedules, clipping, other optimizers) runs one at a time.
-    let built: Vec<Box<dyn optim::Optimizer<f64>>> = configs
-        .iter()
-        .map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default()))
-        .collect::<Result<_, _>>()?;
     const CHUNK: usize = 1024;
     for chunk in todo.chunks(CHUNK) {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -505,9 +527,14 @@ pub fn run(args: &SweepArgs) -> Result<String> {
                 }
             }
         }
-        journal.append(&fresh)?;
-        rows.extend(fresh);
+        unsaved.extend(fresh);
+        if last_save.elapsed().as_secs_f64() >= args.journal_secs {
+            journal.append(&unsaved)?;
+            rows.append(&mut unsaved);
+            last_save = std::time::Instant::now();
+        }
     }
+    rows.append(&mut unsaved);
     rows.sort_by_key(|r| r.index);
     bar.finish_and_clear();
     let elapsed = t0.elapsed().as_secs_f64();

@@ -33,6 +33,16 @@ pub trait Objective<T: Real>: Send + Sync {
         self.value(x)
     }
 
+    /// Values and gradients at many points at once, for batched sweeps. `points` is
+    /// coordinate-major (`points[i * n + r]` is coordinate `i` of point `r`, with `n = values.len()`),
+    /// and so is `grads`. Must perform, per point, exactly the operations of
+    /// [`Objective::value_and_gradient`]. Returns `false` when not implemented (the default), and
+    /// callers then evaluate point by point.
+    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) -> bool {
+        let _ = (points, values, grads);
+        false
+    }
+
     /// Whether [`Objective::hessian`] is implemented.
     fn has_hessian(&self) -> bool {
         false

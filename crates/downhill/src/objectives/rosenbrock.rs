@@ -53,6 +53,22 @@ impl<T: Real> Objective<T> for Rosenbrock {
         (a - x) * (a - x) + b * (r * r)
     }
 
+    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) -> bool {
+        let n = values.len();
+        let (a, b, two_b) = (T::from_f64(self.a), T::from_f64(self.b), T::from_f64(self.b * 2.0));
+        let two = T::from_f64(2.0);
+        let (xs, ys) = points.split_at(n);
+        let (gx, gy) = grads.split_at_mut(n);
+        for r in 0..n {
+            let (x, y) = (xs[r], ys[r]);
+            gx[r] = -two * (a - x) + two_b * (y - x * x) * (-two * x);
+            gy[r] = two_b * (y - x * x);
+            let q = y - x * x;
+            values[r] = (a - x) * (a - x) + b * (q * q);
+        }
+        true
+    }
+
     fn has_hessian(&self) -> bool {
         true
     }
