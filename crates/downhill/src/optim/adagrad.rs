@@ -88,11 +88,21 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
         let clr = T::from_f64(self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay));
         let eps = T::from_f64(self.eps);
         let pre = self.transforms.prepare(grads);
-        for ((p, &g), s) in params.iter_mut().zip(grads).zip(self.sum.iter_mut()) {
-            let g = pre.apply(g, *p);
-            *s += g * g;
-            *p -= clr * (g / (s.sqrt() + eps));
-        }
+        super::parallel::for_chunks3(params, grads, &mut self.sum, |params, grads, sums| {
+            if pre.is_identity() {
+                // The common case, with no per-element branches.
+                for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums.iter_mut()) {
+                    *s += g * g;
+                    *p -= clr * (g / (s.sqrt() + eps));
+                }
+            } else {
+                for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums.iter_mut()) {
+                    let g = pre.apply(g, *p);
+                    *s += g * g;
+                    *p -= clr * (g / (s.sqrt() + eps));
+                }
+            }
+        });
         self.t += 1;
         Ok(())
     }
