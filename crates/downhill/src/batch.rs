@@ -106,7 +106,6 @@ pub fn minimize_batch(
     let hypers: Vec<Hyper> = kinds.into_iter().map(|(_, h)| h).collect();
     let run_range = |lo: usize, hi: usize| -> Vec<BatchResult> {
         advance_soa_dispatch(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound)
-            .unwrap_or_else(|| advance(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound))
     };
     #[cfg(feature = "parallel")]
     {
@@ -139,116 +138,6 @@ fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<usize>) {
     (uniq, idx)
 }
 
-fn advance(
-    f: &dyn Objective<f64>,
-    kind: Kind,
-    hypers: &[Hyper],
-    starts: &[Vec<f64>],
-    max_steps: u64,
-    bound: Option<f64>,
-) -> Vec<BatchResult> {
-    let (n, d) = (starts.len(), f.dim());
-    let mut x: Vec<f64> = starts.concat();
-    let mut g = vec![0.0; n * d];
-    let mut loss = vec![0.0; n];
-    let mut m = vec![0.0; n * d];
-    let mut v = vec![0.0; n * d];
-    let mut old = vec![0.0; d];
-    let mut stop = vec![StopReason::MaxSteps; n];
-    let mut steps = vec![0u64; n];
-    let mut active: Vec<usize> = Vec::with_capacity(n);
-    for r in 0..n {
-        loss[r] = f.value_and_gradient(&x[r * d..(r + 1) * d], &mut g[r * d..(r + 1) * d]);
-        if !loss[r].is_finite() || g[r * d..(r + 1) * d].iter().any(|v| !v.is_finite()) {
-            stop[r] = StopReason::NonFinite;
-        } else {
-            active.push(r);
-        }
-    }
-    let (b1s, b1_of) = distinct(hypers.iter().map(|h| h.beta1));
-    let (b2s, b2_of) = distinct(hypers.iter().map(|h| h.beta2));
-    let mut bc1 = vec![0.0; b1s.len()];
-    let mut bc2 = vec![0.0; b2s.len()];
-    for k in 1..=max_steps {
-        if active.is_empty() {
-            break;
-        }
-        if matches!(kind, Kind::Adam { .. }) {
-            let t = k as f64;
-            for (c, b) in bc1.iter_mut().zip(&b1s) {
-                *c = 1.0 - b.powf(t);
-            }
-            for (c, b) in bc2.iter_mut().zip(&b2s) {
-                *c = 1.0 - b.powf(t);
-            }
-        }
-        let mut still = 0;
-        for a in 0..active.len() {
-            let r = active[a];
-            let h = hypers[r];
-            let (xs, gs) = (&mut x[r * d..(r + 1) * d], &mut g[r * d..(r + 1) * d]);
-            let (ms, vs) = (&mut m[r * d..(r + 1) * d], &mut v[r * d..(r + 1) * d]);
-            // Update in place; keep the old point to restore if the new one is not finite.
-            old.copy_from_slice(xs);
-            match kind {
-                Kind::Gd => {
-                    for i in 0..d {
-                        xs[i] -= h.lr * gs[i];
-                    }
-                }
-                Kind::Momentum => {
-                    for i in 0..d {
-                        // First step: v = g (PyTorch); afterwards the seed's v = beta v + (1 - 0) g.
-                        ms[i] = if k == 1 { gs[i] } else { h.beta1 * ms[i] + 1.0 * gs[i] };
-                        xs[i] -= h.lr * ms[i];
-                    }
-                }
-                Kind::Adam { decoupled } => {
-                    let (c1, c2) = (bc1[b1_of[r]], bc2[b2_of[r]]);
-                    let (omb1, omb2) = (1.0 - h.beta1, 1.0 - h.beta2);
-                    let decay = 1.0 - h.lr * h.wd;
-                    for i in 0..d {
-                        let mut p = xs[i];
-                        if decoupled && h.wd != 0.0 {
-                            p *= decay;
-                        }
-                        let gi = gs[i];
-                        let mi = h.beta1 * ms[i] + omb1 * gi;
-                        let vi = h.beta2 * vs[i] + omb2 * (gi * gi);
-                        ms[i] = mi;
-                        vs[i] = vi;
-                        xs[i] = p - h.lr * (mi / c1) / ((vi / c2).sqrt() + h.eps);
-                    }
-                }
-            }
-            steps[r] = k;
-            let new_loss = f.value_and_gradient(xs, gs);
-            if xs.iter().any(|v| !v.is_finite()) || !new_loss.is_finite() || gs.iter().any(|v| !v.is_finite())
-            {
-                stop[r] = StopReason::NonFinite;
-                xs.copy_from_slice(&old);
-                continue;
-            }
-            loss[r] = new_loss;
-            if bound.is_some_and(|b| xs.iter().any(|p| p.abs() > b)) {
-                stop[r] = StopReason::Diverged;
-                continue;
-            }
-            active[still] = r;
-            still += 1;
-        }
-        active.truncate(still);
-    }
-    (0..n)
-        .map(|r| BatchResult {
-            params: x[r * d..(r + 1) * d].to_vec(),
-            loss: loss[r],
-            stop: stop[r],
-            steps: steps[r],
-        })
-        .collect()
-}
-
 /// [`advance_soa`] compiled for AVX2 when the CPU has it: the same IEEE operations in the same
 /// order (no FMA contraction), so bit-identical results, with twice the vector width.
 fn advance_soa_dispatch(
@@ -258,7 +147,7 @@ fn advance_soa_dispatch(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
-) -> Option<Vec<BatchResult>> {
+) -> Vec<BatchResult> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -278,14 +167,14 @@ unsafe fn advance_soa_avx2(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
-) -> Option<Vec<BatchResult>> {
+) -> Vec<BatchResult> {
     advance_soa(f, kind, hypers, starts, max_steps, bound)
 }
 
 /// The structure-of-arrays path: every array is coordinate-major (`a[i * n + r]`), each step is one
 /// loop per coordinate over all runs (which the compiler vectorizes), and the objective evaluates all
 /// runs at once through [`Objective::value_and_gradient_many`]. Stopped runs keep being computed but
-/// are never committed. `None` when the objective has no batched evaluation.
+/// are never committed.
 #[inline(always)]
 fn advance_soa(
     f: &dyn Objective<f64>,
@@ -294,7 +183,7 @@ fn advance_soa(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
-) -> Option<Vec<BatchResult>> {
+) -> Vec<BatchResult> {
     let (n, d) = (starts.len(), f.dim());
     let mut x = vec![0.0; n * d];
     for (r, s) in starts.iter().enumerate() {
@@ -304,9 +193,7 @@ fn advance_soa(
     }
     let mut g = vec![0.0; n * d];
     let mut loss = vec![0.0; n];
-    if !f.value_and_gradient_many(&x, &mut loss, &mut g) {
-        return None;
-    }
+    f.value_and_gradient_many(&x, &mut loss, &mut g);
     let mut stop = vec![StopReason::MaxSteps; n];
     let mut steps = vec![0u64; n];
     let mut alive: Vec<bool> =
@@ -409,14 +296,12 @@ fn advance_soa(
             }
         }
     }
-    Some(
-        (0..n)
-            .map(|r| BatchResult {
-                params: (0..d).map(|i| x[i * n + r]).collect(),
-                loss: loss[r],
-                stop: stop[r],
-                steps: steps[r],
-            })
-            .collect(),
-    )
+    (0..n)
+        .map(|r| BatchResult {
+            params: (0..d).map(|i| x[i * n + r]).collect(),
+            loss: loss[r],
+            stop: stop[r],
+            steps: steps[r],
+        })
+        .collect()
 }

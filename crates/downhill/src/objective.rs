@@ -35,12 +35,22 @@ pub trait Objective<T: Real>: Send + Sync {
 
     /// Values and gradients at many points at once, for batched sweeps. `points` is
     /// coordinate-major (`points[i * n + r]` is coordinate `i` of point `r`, with `n = values.len()`),
-    /// and so is `grads`. Must perform, per point, exactly the operations of
-    /// [`Objective::value_and_gradient`]. Returns `false` when not implemented (the default), and
-    /// callers then evaluate point by point.
-    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) -> bool {
-        let _ = (points, values, grads);
-        false
+    /// and so is `grads`. Implementations must perform, per point, exactly the operations of
+    /// [`Objective::value_and_gradient`]; the default does so one point at a time. Override it with a
+    /// loop over points that the compiler can vectorize (see `Rosenbrock`).
+    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) {
+        let n = values.len();
+        let d = self.dim();
+        let (mut x, mut g) = (vec![T::ZERO; d], vec![T::ZERO; d]);
+        for r in 0..n {
+            for i in 0..d {
+                x[i] = points[i * n + r];
+            }
+            values[r] = self.value_and_gradient(&x, &mut g);
+            for i in 0..d {
+                grads[i * n + r] = g[i];
+            }
+        }
     }
 
     /// Whether [`Objective::hessian`] is implemented.

@@ -53,7 +53,7 @@ impl<T: Real> Objective<T> for Rosenbrock {
         (a - x) * (a - x) + b * (r * r)
     }
 
-    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) -> bool {
+    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) {
         let n = values.len();
         let (a, b, two_b) = (T::from_f64(self.a), T::from_f64(self.b), T::from_f64(self.b * 2.0));
         let two = T::from_f64(2.0);
@@ -66,7 +66,6 @@ impl<T: Real> Objective<T> for Rosenbrock {
             let q = y - x * x;
             values[r] = (a - x) * (a - x) + b * (q * q);
         }
-        true
     }
 
     fn has_hessian(&self) -> bool {
