@@ -6,7 +6,7 @@ use serde_json::json;
 
 use downhill::analysis::{analyze_box, analyze_point, BoxAnalysis, PointAnalysis};
 
-use crate::objective_args::ObjectiveArgs;
+use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
 
 #[derive(Args, Debug)]
@@ -38,13 +38,7 @@ pub struct AnalyzeArgs {
 pub fn run(args: &AnalyzeArgs) -> Result<String> {
     let objective = args.landscape.build::<f64>()?;
     let n = objective.dim();
-    let at = match &args.at {
-        Some(text) => output::parse_point("at", text).context("--at")?,
-        None => objective.default_start().unwrap_or_else(|| vec![0.0; n]),
-    };
-    if at.len() != n {
-        return Err(downhill::Error::Dimension { field: "at".into(), expected: n, got: at.len() }.into());
-    }
+    let at = point_or_default("at", args.at.as_deref(), objective.as_ref())?;
     if !(2..=1000).contains(&args.grid) {
         return Err(downhill::Error::out_of_range("grid", args.grid, "[2, 1000]").into());
     }

@@ -11,7 +11,7 @@ use downhill::spec::Spec;
 use downhill::{minimize, Objective, RunOptions, RunResult, StopReason};
 
 use crate::cmd_run::optimizer_json;
-use crate::objective_args::ObjectiveArgs;
+use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
 use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
 
@@ -113,18 +113,7 @@ fn best_value(objective: &dyn Objective<f64>) -> Option<f64> {
 /// Runs the comparison (shared by `compare` and `tour`).
 pub fn compare(args: &CompareArgs) -> Result<Comparison> {
     let objective = args.landscape.build::<f64>()?;
-    let start = match &args.start {
-        Some(t) => output::parse_point("start", t).context("--start")?,
-        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
-    };
-    if start.len() != objective.dim() {
-        return Err(downhill::Error::Dimension {
-            field: "start".into(),
-            expected: objective.dim(),
-            got: start.len(),
-        }
-        .into());
-    }
+    let start = point_or_default("start", args.start.as_deref(), objective.as_ref())?;
     downhill::spec::Range::NonNegative.check("tol", args.tol)?;
     let options = RunOptions { bound: args.bound, ..RunOptions::steps(args.steps) };
     options.validate()?;

@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::{minimize, Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
-use crate::objective_args::ObjectiveArgs;
+use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
 
 /// Floating-point precision of a run.
@@ -105,19 +105,7 @@ pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
     };
     let mut optimizer =
         optim::build::<T>(&args.optimizer, &BuildOptions { schedule }).context("--optimizer")?;
-    let start = match &args.start {
-        Some(text) => output::parse_point("start", text).context("--start")?,
-        // The objective's usual start, or the origin for a formula.
-        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
-    };
-    if start.len() != objective.dim() {
-        return Err(downhill::Error::Dimension {
-            field: "start".into(),
-            expected: objective.dim(),
-            got: start.len(),
-        })
-        .with_context(|| format!("--start for {}", objective.name()));
-    }
+    let start = point_or_default("start", args.start.as_deref(), objective.as_ref())?;
     let options = RunOptions {
         max_steps: args.steps,
         grad_tol: args.tol,

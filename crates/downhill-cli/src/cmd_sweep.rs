@@ -13,8 +13,8 @@ use downhill::rng::Rng;
 use downhill::spec::{parse_number, Spec};
 use downhill::{minimize, Objective, RunOptions};
 
-use crate::objective_args::ObjectiveArgs;
-use crate::output::{self, write_atomic};
+use crate::objective_args::{point_or_default, ObjectiveArgs};
+use crate::output::write_atomic;
 use crate::plot;
 use crate::BadInput;
 
@@ -213,16 +213,7 @@ fn starts(args: &SweepArgs, objective: &dyn Objective<f64>) -> Result<Vec<Vec<f6
         }
         return Err(BadInput(format!("--starts: '{text}'; expected grid:NxM or random:N[:seed=S]")).into());
     }
-    let start = match &args.start {
-        Some(t) => output::parse_point("start", t).context("--start")?,
-        None => objective.default_start().unwrap_or_else(|| vec![0.0; dim]),
-    };
-    if start.len() != dim {
-        return Err(
-            downhill::Error::Dimension { field: "start".into(), expected: dim, got: start.len() }.into()
-        );
-    }
-    Ok(vec![start])
+    Ok(vec![point_or_default("start", args.start.as_deref(), objective)?])
 }
 
 /// `(index, count)` of this process's shard.

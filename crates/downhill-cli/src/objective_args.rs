@@ -5,6 +5,8 @@ use clap::Args;
 
 use downhill::{objectives, Objective, Real};
 
+use crate::output;
+
 #[derive(Args, Debug, Clone)]
 #[group(skip)]
 pub struct ObjectiveArgs {
@@ -34,4 +36,26 @@ impl ObjectiveArgs {
             (None, None) => unreachable!("clap requires one of --objective and --expr"),
         }
     }
+}
+
+/// The point given as `--<field> X,Y,...`, or else the objective's usual start (the origin for a
+/// formula), checked against the objective's dimension.
+pub fn point_or_default<T: Real>(
+    field: &str,
+    text: Option<&str>,
+    objective: &dyn Objective<T>,
+) -> Result<Vec<f64>> {
+    let point = match text {
+        Some(text) => output::parse_point(field, text).with_context(|| format!("--{field}"))?,
+        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
+    };
+    if point.len() != objective.dim() {
+        return Err(downhill::Error::Dimension {
+            field: field.into(),
+            expected: objective.dim(),
+            got: point.len(),
+        })
+        .with_context(|| format!("--{field} for {}", objective.name()));
+    }
+    Ok(point)
 }
