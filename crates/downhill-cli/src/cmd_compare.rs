@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions};
 use downhill::spec::Spec;
-use downhill::{minimize, Objective, RunOptions, RunResult, StopReason};
+use downhill::{minimize, Objective, Point, RunOptions, RunResult, StopReason};
 
 use crate::cmd_run::optimizer_json;
 use crate::objective_args::{point_or_default, ObjectiveArgs};
@@ -224,18 +224,23 @@ pub fn to_table(c: &Comparison) -> String {
     s
 }
 
-/// The contour map with trajectories (2-D) beside loss curves on a log scale.
-pub fn figure(c: &Comparison) -> Figure {
-    let f = c.objective.as_ref();
+/// One trajectory to draw: a legend label and its recorded points.
+pub struct Track<'a> {
+    pub label: String,
+    pub points: &'a [Point<f64>],
+}
+
+/// The contour map with trajectories (2-D) beside loss curves on a log scale: the picture of
+/// `compare --plot` and of `plot run.json`.
+pub fn trajectory_figure(f: &dyn Objective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
     let f_star = best_value(f);
     let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
     fig.title = Some(format!("{}: {}", f.name(), f.formula()));
     if f.dim() == 2 {
         let bounds = f.domain().unwrap_or_else(|| {
-            let pts =
-                c.entries.iter().flat_map(|e| e.result.trajectory.iter().map(|p| (p.params[0], p.params[1])));
+            let pts = tracks.iter().flat_map(|t| t.points.iter().map(|p| (p.params[0], p.params[1])));
             let (mut x0, mut x1, mut y0, mut y1) =
-                (c.start[0] - 1.0, c.start[0] + 1.0, c.start[1] - 1.0, c.start[1] + 1.0);
+                (start[0] - 1.0, start[0] + 1.0, start[1] - 1.0, start[1] + 1.0);
             for (x, y) in
                 pts.filter(|(x, y)| x.is_finite() && y.is_finite() && x.abs() < 1e3 && y.abs() < 1e3)
             {
@@ -249,14 +254,13 @@ pub fn figure(c: &Comparison) -> Figure {
         let span = (zmax - zmin).max(1e-12);
         let levels: Vec<f64> =
             plot::logspace(span.log10() - 4.0, span.log10(), 20).into_iter().map(|l| zmin + l).collect();
-        let series = c
-            .entries
+        let series = tracks
             .iter()
             .enumerate()
-            .map(|(k, e)| {
+            .map(|(k, t)| {
                 let mut s = Series::line(
-                    e.spec.clone(),
-                    e.result.trajectory.iter().map(|p| (p.params[0], p.params[1])).collect(),
+                    t.label.clone(),
+                    t.points.iter().map(|p| (p.params[0], p.params[1])).collect(),
                     plot::TAB10[k % 10],
                 );
                 s.marker = 2;
@@ -265,7 +269,7 @@ pub fn figure(c: &Comparison) -> Figure {
             .collect();
         let mut markers = vec![Marker {
             label: Some("Start".into()),
-            at: (c.start[0], c.start[1]),
+            at: (start[0], start[1]),
             shape: Shape::Circle,
             color: plot::BLACK_,
             size: 8,
@@ -295,11 +299,7 @@ pub fn figure(c: &Comparison) -> Figure {
     }
     // Loss panel: f - f* on a log scale when the minimum is known, else f shifted to be positive.
     let shift = f_star.unwrap_or_else(|| {
-        let m = c
-            .entries
-            .iter()
-            .flat_map(|e| e.result.trajectory.iter().map(|p| p.loss))
-            .fold(f64::INFINITY, f64::min);
+        let m = tracks.iter().flat_map(|t| t.points.iter().map(|p| p.loss)).fold(f64::INFINITY, f64::min);
         if m > 0.0 {
             0.0
         } else {
@@ -309,14 +309,12 @@ pub fn figure(c: &Comparison) -> Figure {
     let floor = 1e-16;
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
-    let series: Vec<Series> = c
-        .entries
+    let series: Vec<Series> = tracks
         .iter()
         .enumerate()
-        .map(|(k, e)| {
-            let pts: Vec<(f64, f64)> = e
-                .result
-                .trajectory
+        .map(|(k, t)| {
+            let pts: Vec<(f64, f64)> = t
+                .points
                 .iter()
                 .map(|p| (p.step as f64, (p.loss - shift).max(floor)))
                 .filter(|(_, y)| y.is_finite())
@@ -325,23 +323,36 @@ pub fn figure(c: &Comparison) -> Figure {
                 lo = lo.min(y);
                 hi = hi.max(y);
             }
-            Series::line(e.spec.clone(), pts, plot::TAB10[k % 10])
+            Series::line(t.label.clone(), pts, plot::TAB10[k % 10])
         })
         .collect();
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (1e-16, 1.0) };
+    let y = if hi > lo {
+        (lo / 2.0, hi * 2.0)
+    } else if lo.is_finite() {
+        (lo / 10.0, lo * 10.0 + floor)
+    } else {
+        (floor, 1.0)
+    };
     let ylabel = if f_star.is_some() { "f(θ) - f*" } else { "f(θ) - min f" };
     fig.panels.push(Panel::Lines(LinePanel {
         title: "Loss".into(),
         xlabel: "Step".into(),
         ylabel: ylabel.into(),
-        x: (0.0, c.steps as f64),
-        y: (lo / 2.0, hi * 2.0),
+        x: (0.0, steps.max(1) as f64),
+        y,
         log_y: true,
         series,
         vlines: Vec::new(),
         grid: true,
     }));
     fig
+}
+
+/// The picture of a comparison.
+pub fn figure(c: &Comparison) -> Figure {
+    let tracks: Vec<Track> =
+        c.entries.iter().map(|e| Track { label: e.spec.clone(), points: &e.result.trajectory }).collect();
+    trajectory_figure(c.objective.as_ref(), &c.start, &tracks, c.steps)
 }
 
 pub fn run(args: &CompareArgs) -> Result<String> {

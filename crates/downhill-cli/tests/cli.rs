@@ -845,3 +845,34 @@ fn run_checkpoints_resume_exactly_and_refuse_damage() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("different run"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn plot_draws_a_saved_run_and_refuses_a_malformed_one() {
+    let dir = scratch("plot");
+    let v = stdout_json(&[
+        "run",
+        "--objective",
+        "himmelblau",
+        "--optimizer",
+        "adam:lr=0.05",
+        "--steps",
+        "100",
+        "--format",
+        "json",
+    ]);
+    let run = dir.join("run.json");
+    std::fs::write(&run, v.to_string()).unwrap();
+    let png = dir.join("run.png");
+    let out = downhill(&["plot", run.to_str().unwrap(), "-o", png.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_png(&png, 20_000);
+    let mut bad = v.clone();
+    bad["trajectory"][3]["params"] = serde_json::json!([1.0]);
+    std::fs::write(&run, bad.to_string()).unwrap();
+    let bad_png = dir.join("bad.png");
+    let out = downhill(&["plot", run.to_str().unwrap(), "-o", bad_png.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must have 2 coordinates"));
+    assert!(!bad_png.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
