@@ -448,7 +448,6 @@ fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingAre
         .x_label_area_size(label_area)
         .y_label_area_size(label_area);
     let bounds = [x0, x1, y0, y1];
-    let vline = |x: f64| vec![(x, y0), (x, y1)];
     if p.log_y {
         let mut chart = builder.build_cartesian_2d(x0..x1, (y0..y1).log_scale()).map_err(err)?;
         let mut mesh = chart.configure_mesh();
@@ -465,16 +464,7 @@ fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingAre
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(err)?;
-        draw_series(fig, &mut chart, &p.series, bounds)?;
-        for (x, c, label) in &p.vlines {
-            let c = *c;
-            chart
-                .draw_series(DashedLineSeries::new(vline(*x), 10, 6, c.stroke_width(2)))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
-        legend(fig, &mut chart, best_corner(&p.series, &[], bounds, true))?;
+        series_lines_legend(fig, &mut chart, p, bounds, true)?;
     } else {
         let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
         let mut mesh = chart.configure_mesh();
@@ -491,18 +481,39 @@ fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingAre
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()
             .map_err(err)?;
-        draw_series(fig, &mut chart, &p.series, bounds)?;
-        for (x, c, label) in &p.vlines {
-            let c = *c;
-            chart
-                .draw_series(DashedLineSeries::new(vline(*x), 10, 6, c.stroke_width(2)))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
-        }
-        legend(fig, &mut chart, best_corner(&p.series, &[], bounds, false))?;
+        series_lines_legend(fig, &mut chart, p, bounds, false)?;
     }
     Ok(())
+}
+
+/// What a line panel draws on its axes, linear or logarithmic: the series, dashed vertical lines,
+/// and the legend in the emptiest corner.
+fn series_lines_legend<
+    'a,
+    DB: DrawingBackend + 'a,
+    CT: plotters::coord::CoordTranslate<From = (f64, f64)>,
+>(
+    fig: &Figure,
+    chart: &mut ChartContext<'a, DB, CT>,
+    p: &LinePanel,
+    bounds: [f64; 4],
+    log_y: bool,
+) -> Result<()> {
+    draw_series(fig, chart, &p.series, bounds)?;
+    for (x, c, label) in &p.vlines {
+        let c = *c;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(*x, bounds[2]), (*x, bounds[3])],
+                10,
+                6,
+                c.stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("drawing: {e:?}"))?
+            .label(label.clone())
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+    }
+    legend(fig, chart, best_corner(&p.series, &[], bounds, log_y))
 }
 
 /// A heatmap of `values[j * xs.len() + i]` (log10 color scale; non-finite cells grey) with a colorbar.
