@@ -129,6 +129,23 @@ impl Matrix {
     }
 }
 
+/// `value`, `gradient` and `value_and_gradient` of a finite sum: its batch over every term.
+macro_rules! full_batch_objective {
+    () => {
+        fn value(&self, x: &[T]) -> T {
+            let mut g = vec![T::ZERO; Objective::<T>::dim(self)];
+            self.value_and_gradient(x, &mut g)
+        }
+        fn gradient(&self, x: &[T], grad: &mut [T]) {
+            self.value_and_gradient(x, grad);
+        }
+        fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+            let all: Vec<usize> = (0..Problem::<T>::len(self)).collect();
+            Problem::batch_value_and_gradient(self, &all, x, grad)
+        }
+    };
+}
+
 fn dot<T: Real>(a: &[f64], x: &[T]) -> T {
     a.iter().zip(x).fold(T::ZERO, |s, (&ai, &xi)| s + T::from_f64(ai) * xi)
 }
@@ -249,18 +266,7 @@ impl<T: Real> Objective<T> for LeastSquares {
     fn dim(&self) -> usize {
         self.a.cols
     }
-    fn value(&self, x: &[T]) -> T {
-        let all: Vec<usize> = (0..self.a.rows).collect();
-        let mut g = vec![T::ZERO; self.a.cols];
-        Problem::batch_value_and_gradient(self, &all, x, &mut g)
-    }
-    fn gradient(&self, x: &[T], grad: &mut [T]) {
-        self.value_and_gradient(x, grad);
-    }
-    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
-        let all: Vec<usize> = (0..self.a.rows).collect();
-        Problem::batch_value_and_gradient(self, &all, x, grad)
-    }
+    full_batch_objective!();
     fn has_hessian(&self) -> bool {
         true
     }
@@ -328,17 +334,7 @@ impl<T: Real> Objective<T> for Logistic {
     fn dim(&self) -> usize {
         self.a.cols
     }
-    fn value(&self, x: &[T]) -> T {
-        let mut g = vec![T::ZERO; self.a.cols];
-        self.value_and_gradient(x, &mut g)
-    }
-    fn gradient(&self, x: &[T], grad: &mut [T]) {
-        self.value_and_gradient(x, grad);
-    }
-    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
-        let all: Vec<usize> = (0..self.a.rows).collect();
-        Problem::batch_value_and_gradient(self, &all, x, grad)
-    }
+    full_batch_objective!();
     fn name(&self) -> String {
         format!("logistic:n={},dim={}", self.a.rows, self.a.cols)
     }
@@ -392,17 +388,7 @@ impl<T: Real> Objective<T> for Softmax {
     fn dim(&self) -> usize {
         self.a.cols * self.classes
     }
-    fn value(&self, x: &[T]) -> T {
-        let mut g = vec![T::ZERO; Objective::<T>::dim(self)];
-        self.value_and_gradient(x, &mut g)
-    }
-    fn gradient(&self, x: &[T], grad: &mut [T]) {
-        self.value_and_gradient(x, grad);
-    }
-    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
-        let all: Vec<usize> = (0..self.a.rows).collect();
-        Problem::batch_value_and_gradient(self, &all, x, grad)
-    }
+    full_batch_objective!();
     fn name(&self) -> String {
         format!("softmax:n={},dim={},classes={}", self.a.rows, self.a.cols, self.classes)
     }
