@@ -356,6 +356,9 @@ pub fn figure(c: &Comparison) -> Figure {
 }
 
 pub fn run(args: &CompareArgs) -> Result<String> {
+    if let Some(path) = &args.plot {
+        plot::check_extension(path, "plot")?;
+    }
     let c = compare(args)?;
     if let Some(path) = &args.plot {
         plot::save(&figure(&c), path)?;

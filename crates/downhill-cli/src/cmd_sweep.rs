@@ -397,6 +397,9 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     let options = RunOptions { bound: Some(args.bound), record_every: 0, ..RunOptions::steps(args.steps) };
     options.validate()?;
     let (shard_i, shard_n) = shard(args)?;
+    if let Some(path) = &args.heatmap {
+        plot::check_extension(path, "heatmap")?;
+    }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if !["csv", "json", "parquet"].contains(&ext.as_str()) {
         return Err(BadInput(format!(
@@ -691,7 +694,9 @@ fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path
             best[j * xs.len() + i] = best[j * xs.len() + i].min(r.loss);
         }
     }
-    plot::heatmap(path, &format!("{title}: best final loss"), kx, ky, &xs, &ys, &best)
+    let title = format!("{title}: best final loss");
+    let picture = plot::Heatmap { title: &title, xlabel: kx, ylabel: ky, xs: &xs, ys: &ys, values: &best };
+    plot::save(&picture, path)
 }
 
 #[derive(Args, Debug)]

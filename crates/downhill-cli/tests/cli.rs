@@ -633,6 +633,10 @@ fn bad_sweeps_are_refused_before_running() {
         (vec!["--optimizer", "adam:beta1=0.5|1.5"], "adam.beta1: 1.5 is not in [0, 1)"),
         (vec!["--optimizer", "adam", "--shard", "3/3"], "shard"),
         (vec!["--optimizer", "adam", "--starts", "grid:0x3"], "grid sides"),
+        (
+            vec!["--optimizer", "adam:lr=1e-3|1e-2,beta1=0.8|0.9", "--heatmap", "h.gif"],
+            "must end in .png or .svg",
+        ),
     ] {
         let mut args = vec!["sweep", "--objective", "booth", "--steps", "5", "--out", "/nonexistent/x.csv"];
         args.extend(extra);

@@ -144,8 +144,43 @@ impl Figure {
     }
 }
 
+/// Anything that draws itself on a drawing area of a fixed size: a [`Figure`] or a [`Heatmap`].
+pub trait Picture {
+    /// Size in pixels.
+    fn size(&self) -> (u32, u32);
+    /// What to call it in error messages (`plot`, `heatmap`).
+    fn kind(&self) -> &'static str;
+    /// Draws onto `root`.
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>;
+}
+
+impl Picture for Figure {
+    fn size(&self) -> (u32, u32) {
+        self.size
+    }
+    fn kind(&self) -> &'static str {
+        "plot"
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw(self, root)
+    }
+}
+
 /// Renders `figure` to `path`; the extension (`.png` or `.svg`) picks the format.
-pub fn save(figure: &Figure, path: &Path) -> Result<()> {
+/// Checks that `path` ends in `.png` or `.svg` (call it before long work whose result will be drawn).
+pub fn check_extension(path: &Path, kind: &str) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("png" | "svg") => Ok(()),
+        _ => Err(crate::BadInput(format!(
+            "{kind}: {}: the file name must end in .png or .svg",
+            path.display()
+        ))
+        .into()),
+    }
+}
+
+pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
+    check_extension(path, figure.kind())?;
     ensure_font();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -154,31 +189,25 @@ pub fn save(figure: &Figure, path: &Path) -> Result<()> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
     match ext.as_deref() {
-        Some("png") => {
-            // Same extension so the encoder knows the format; renamed into place when complete.
-            let tmp = dir.join(format!(".{name}.partial.png"));
-            {
-                let root = BitMapBackend::new(&tmp, figure.size).into_drawing_area();
-                draw(figure, &root)?;
-                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-            }
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        }
         Some("svg") => {
             let mut svg = String::new();
             {
-                let root = SVGBackend::with_string(&mut svg, figure.size).into_drawing_area();
-                draw(figure, &root)?;
+                let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
+                figure.draw_on(&root)?;
                 root.present().map_err(|e| anyhow!("rendering {}: {e}", path.display()))?;
             }
             crate::output::write_atomic(path, svg.as_bytes())?;
         }
+        // check_extension let only .png and .svg through.
         _ => {
-            return Err(crate::BadInput(format!(
-                "plot: {}: the file name must end in .png or .svg",
-                path.display()
-            ))
-            .into())
+            // Same extension so the encoder knows the format; renamed into place when complete.
+            let tmp = dir.join(format!(".{name}.partial.png"));
+            {
+                let root = BitMapBackend::new(&tmp, figure.size()).into_drawing_area();
+                figure.draw_on(&root)?;
+                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+            }
+            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())
@@ -516,58 +545,27 @@ fn series_lines_legend<
     legend(fig, chart, best_corner(&p.series, &[], bounds, log_y))
 }
 
-/// A heatmap of `values[j * xs.len() + i]` (log10 color scale; non-finite cells grey) with a colorbar.
-pub fn heatmap(
-    path: &Path,
-    title: &str,
-    xlabel: &str,
-    ylabel: &str,
-    xs: &[f64],
-    ys: &[f64],
-    values: &[f64],
-) -> Result<()> {
-    ensure_font();
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let size = (1500u32, 1050u32);
-    let render = |svg: bool| -> Result<Option<String>> {
-        if svg {
-            let mut s = String::new();
-            {
-                let root = SVGBackend::with_string(&mut s, size).into_drawing_area();
-                draw_heatmap(&root, title, xlabel, ylabel, xs, ys, values)?;
-                root.present().map_err(|e| anyhow!("{e:?}"))?;
-            }
-            Ok(Some(s))
-        } else {
-            let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("heatmap.png");
-            let tmp = dir.join(format!(".{name}.partial.png"));
-            {
-                let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-                draw_heatmap(&root, title, xlabel, ylabel, xs, ys, values)?;
-                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-            }
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-            Ok(None)
-        }
-    };
-    match ext.as_deref() {
-        Some("png") => {
-            render(false)?;
-        }
-        Some("svg") => {
-            let s = render(true)?.unwrap_or_default();
-            crate::output::write_atomic(path, s.as_bytes())?;
-        }
-        _ => {
-            return Err(crate::BadInput(format!(
-                "heatmap: {}: the file name must end in .png or .svg",
-                path.display()
-            ))
-            .into())
-        }
+/// A heatmap of `values[j * xs.len() + i]` (log10 color scale; non-finite cells grey) with a
+/// colorbar; save it with [`save`].
+pub struct Heatmap<'a> {
+    pub title: &'a str,
+    pub xlabel: &'a str,
+    pub ylabel: &'a str,
+    pub xs: &'a [f64],
+    pub ys: &'a [f64],
+    pub values: &'a [f64],
+}
+
+impl Picture for Heatmap<'_> {
+    fn size(&self) -> (u32, u32) {
+        (1500, 1050)
     }
-    Ok(())
+    fn kind(&self) -> &'static str {
+        "heatmap"
+    }
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        draw_heatmap(root, self.title, self.xlabel, self.ylabel, self.xs, self.ys, self.values)
+    }
 }
 
 fn draw_heatmap<DB: DrawingBackend>(
