@@ -56,9 +56,14 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn write<T: Serialize + DeserializeOwned>(path: &Path, payload: &Payload<T>) -> Result<()> {
+    write_framed(path, "run", payload)
+}
+
+/// Writes `payload` as a checkpoint of `kind` (`run`, `train`): header line, then JSON.
+pub fn write_framed<P: Serialize>(path: &Path, kind: &str, payload: &P) -> Result<()> {
     let body = serde_json::to_vec(payload)?;
     let mut bytes =
-        format!("{MAGIC} {VERSION} run fnv1a64={:016x} bytes={}\n", fnv1a(&body), body.len()).into_bytes();
+        format!("{MAGIC} {VERSION} {kind} fnv1a64={:016x} bytes={}\n", fnv1a(&body), body.len()).into_bytes();
     bytes.extend_from_slice(&body);
     write_atomic(path, &bytes)
 }
@@ -68,6 +73,11 @@ fn bad(path: &Path, msg: impl std::fmt::Display) -> anyhow::Error {
 }
 
 fn read<T: Serialize + DeserializeOwned>(path: &Path) -> Result<Payload<T>> {
+    read_framed(path, "run")
+}
+
+/// Reads a checkpoint of `kind`, checking the header, length and checksum before parsing.
+pub fn read_framed<P: DeserializeOwned>(path: &Path, kind: &str) -> Result<P> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let nl = bytes
         .iter()
@@ -85,8 +95,8 @@ fn read<T: Serialize + DeserializeOwned>(path: &Path) -> Result<Payload<T>> {
             format!("checkpoint format version {version}; this downhill reads version {VERSION}"),
         ));
     }
-    if fields[2] != "run" {
-        return Err(bad(path, format!("a '{}' checkpoint, not a run's", fields[2])));
+    if fields[2] != kind {
+        return Err(bad(path, format!("a '{}' checkpoint, not a {kind} checkpoint", fields[2])));
     }
     let hash = fields[3]
         .strip_prefix("fnv1a64=")

@@ -28,6 +28,90 @@ pub enum BenchWhat {
     Small(SmallArgs),
     /// The 10,000-configuration x 1,000-step Adam sweep on Rosenbrock.
     Sweep(SweepBenchArgs),
+    /// MLP training samples per second (784-256-256-10, batch 128, Adam), against PyTorch on the
+    /// CPU in the same run when `python3 -c 'import torch'` works.
+    Train(TrainBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainBenchArgs {
+    /// Layer widths, inputs first.
+    #[arg(long, default_value = "784,256,256,10")]
+    pub sizes: String,
+    /// Minibatch size.
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// Minibatches per timed epoch.
+    #[arg(long, default_value_t = 100)]
+    pub batches: usize,
+    /// Thread counts to measure, comma-separated.
+    #[arg(long, default_value = "1,2")]
+    pub threads: String,
+    /// Python interpreter for the PyTorch reference.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Skip the PyTorch reference even when it is installed.
+    #[arg(long)]
+    pub no_torch: bool,
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+const TORCH_SCRIPT: &str = include_str!("../../../scripts/torch_train_bench.py");
+
+fn parse_list(field: &str, text: &str, max: usize) -> Result<Vec<usize>> {
+    text.split(',')
+        .map(|s| match s.trim().parse::<usize>() {
+            Ok(v) if (1..=max).contains(&v) => Ok(v),
+            _ => Err(BadInput(format!("{field}: '{}' is not a whole number in 1..={max}", s.trim())).into()),
+        })
+        .collect()
+}
+
+fn train_bench(args: &TrainBenchArgs) -> Result<serde_json::Value> {
+    let sizes = parse_list("--sizes", &args.sizes, 1 << 14)?;
+    if sizes.len() < 2 {
+        return Err(BadInput("--sizes: need at least inputs and outputs".into()).into());
+    }
+    let threads = parse_list("--threads", &args.threads, 256)?;
+    if !(1..=1 << 16).contains(&args.batch) || !(1..=100_000).contains(&args.batches) {
+        return Err(BadInput("--batch/--batches: must be in 1..=65536 and 1..=100000".into()).into());
+    }
+    let torch_ok = !args.no_torch
+        && std::process::Command::new(&args.python)
+            .args(["-c", "import torch"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    let mut rows = Vec::new();
+    for &t in &threads {
+        let ours = crate::cmd_train::bench_samples_per_second(&sizes, args.batch, args.batches, t)?;
+        let torch = if torch_ok {
+            let out = std::process::Command::new(&args.python)
+                .args([
+                    "-c",
+                    TORCH_SCRIPT,
+                    &args.sizes,
+                    &args.batch.to_string(),
+                    &args.batches.to_string(),
+                    &t.to_string(),
+                ])
+                .output()?;
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+        } else {
+            None
+        };
+        let torch_sps = torch.as_ref().and_then(|v| v["samples_per_s"].as_f64());
+        rows.push(json!({
+            "threads": t,
+            "downhill_samples_per_s": ours,
+            "torch_samples_per_s": torch_sps,
+            "torch_version": torch.as_ref().and_then(|v| v["torch"].as_str().map(str::to_string)),
+            "ratio_vs_torch": torch_sps.map(|p| ours / p),
+        }));
+    }
+    Ok(
+        json!({"sizes": sizes, "batch": args.batch, "batches": args.batches, "optimizer": "adam:lr=1e-3", "loss": "cross-entropy", "dtype": "f32", "torch": torch_ok, "rows": rows}),
+    )
 }
 
 #[derive(Args, Debug)]
@@ -303,6 +387,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
         BenchWhat::Step(a) => (a.threads, a.format.clone()),
         BenchWhat::Small(a) => (Some(1), a.format.clone()),
         BenchWhat::Sweep(a) => (a.threads, a.format.clone()),
+        BenchWhat::Train(a) => (None, a.format.clone()),
     };
     if format != "table" && format != "json" {
         return Err(downhill::Error::unknown("format", &format, &["table", "json"]).into());
@@ -316,6 +401,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             },
             BenchWhat::Small(a) => small(a)?,
             BenchWhat::Sweep(a) => sweep(a)?,
+            BenchWhat::Train(a) => train_bench(a)?,
         })
     })?;
     if format == "json" {
@@ -341,6 +427,21 @@ pub fn run(args: &BenchArgs) -> Result<String> {
                 )
             };
             format!("2-D Rosenbrock, {} steps, steps per second (1 thread):\n{}{}", v["steps"], row("gd"), row("adam"))
+        }
+        BenchWhat::Train(_) => {
+            let mut text = format!(
+                "MLP {:?}, batch {}, Adam, f32, cross-entropy: training samples per second (best of 3 epochs of {} batches)\n",
+                v["sizes"].as_array().map(|a| a.iter().filter_map(|x| x.as_u64()).collect::<Vec<_>>()).unwrap_or_default(),
+                v["batch"], v["batches"]
+            );
+            for r in v["rows"].as_array().into_iter().flatten() {
+                let torch = match (r["torch_samples_per_s"].as_f64(), r["ratio_vs_torch"].as_f64()) {
+                    (Some(p), Some(q)) => format!("   PyTorch {} {:>9.0}/s   ratio {:.2}", r["torch_version"].as_str().unwrap_or(""), p, q),
+                    _ => "   PyTorch not installed (pip install torch)".into(),
+                };
+                text.push_str(&format!("  {} thread(s): downhill {:>9.0}/s{torch}\n", r["threads"], r["downhill_samples_per_s"].as_f64().unwrap_or(0.0)));
+            }
+            text
         }
         BenchWhat::Sweep(_) => format!(
             "Adam sweep on Rosenbrock: {} configs x {} steps in {:.3} s on {} thread(s): {:.3e} config-steps/s\n  one run at a time through minimize: {:.3} s ({:.1}x slower)\n",

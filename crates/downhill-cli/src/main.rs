@@ -12,6 +12,7 @@ mod cmd_schedule;
 mod cmd_sweep;
 mod cmd_theory;
 mod cmd_tour;
+mod cmd_train;
 mod figures;
 mod objective_args;
 mod output;
@@ -58,6 +59,7 @@ enum Command {
     Analyze(cmd_analyze::AnalyzeArgs),
     /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
     Theory(cmd_theory::TheoryArgs),
+    Train(cmd_train::TrainArgs),
     /// Run the cartesian product of hyperparameter ranges and start points, in parallel.
     Sweep(cmd_sweep::SweepArgs),
     /// Join the CSV shards of one sweep, checking that no run is missing or repeated.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => cmd_bench::run(&args),
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
+        Command::Train(args) => cmd_train::run(&args),
         Command::Sweep(args) => cmd_sweep::run(&args),
         Command::Merge(args) => cmd_sweep::merge(&args),
         Command::Compare(args) => cmd_compare::run(&args),

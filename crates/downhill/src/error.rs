@@ -68,6 +68,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A data file or data set that cannot be used: unreadable, malformed or inconsistent.
+    #[error("{origin}: {message}")]
+    Data {
+        /// Where: a path with line and column, or a data set's name.
+        origin: String,
+        /// What is wrong, e.g. `expected 12 cells (as in the header), got 11`.
+        message: String,
+    },
     /// An operation needs something the objective does not provide.
     #[error("{0}")]
     Unsupported(String),
@@ -80,6 +88,11 @@ impl Error {
     /// An [`Error::OutOfRange`].
     pub fn out_of_range(field: impl Into<String>, value: impl ToString, range: &str) -> Self {
         Error::OutOfRange { field: field.into(), value: value.to_string(), range: range.into() }
+    }
+
+    /// An [`Error::Data`].
+    pub fn data(origin: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Data { origin: origin.into(), message: message.into() }
     }
 
     /// An [`Error::Unknown`], with a "did you mean" suggestion when a close name exists.

@@ -45,6 +45,7 @@ pub mod run;
 pub mod schedule;
 pub mod spec;
 pub mod theory;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use objective::{Minimum, Objective};

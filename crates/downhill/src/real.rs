@@ -8,7 +8,8 @@ use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 /// Hyperparameters are stored as `f64` and converted with [`Real::from_f64`] once per step, the way
 /// PyTorch turns Python floats into tensor scalars; element-wise arithmetic then runs in `Self`.
 pub trait Real:
-    Copy
+    crate::train::gemm::Gemm
+    + Copy
     + Send
     + Sync
     + Default

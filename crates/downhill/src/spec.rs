@@ -38,6 +38,12 @@ impl Spec {
                     continue;
                 }
                 let Some((k, v)) = part.split_once('=') else {
+                    // A list value such as `hidden=64,64`: a bare number continues the previous key.
+                    if let (Some(last), true) = (entries.last_mut(), looks_numeric(part)) {
+                        last.1.push(',');
+                        last.1.push_str(part);
+                        continue;
+                    }
                     return Err(Error::Parse {
                         field: name.to_string(),
                         value: part.into(),
@@ -56,6 +62,10 @@ impl Spec {
         }
         Ok(Spec { name: name.to_ascii_lowercase(), entries })
     }
+}
+
+fn looks_numeric(part: &str) -> bool {
+    part.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+')
 }
 
 /// Reads typed values out of a [`Spec`], checks ranges, and rejects keys nobody asked for.
@@ -220,6 +230,31 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A comma-separated list of whole numbers in `1..=max` (`hidden=64,64`); `default` when
+    /// absent. An empty list is written `none`.
+    pub fn counts(&mut self, key: &'static str, default: &[usize], max: usize) -> Result<Vec<usize>> {
+        match self.raw(key, &[])? {
+            None => Ok(default.to_vec()),
+            Some("none") => Ok(Vec::new()),
+            Some(text) => {
+                let field = self.field(key);
+                text.split(',')
+                    .map(|item| {
+                        let x = parse_number(&field, item.trim())?;
+                        if x.fract() != 0.0 || !(1.0..=max as f64).contains(&x) {
+                            return Err(Error::out_of_range(
+                                &field,
+                                item.trim(),
+                                &format!("whole numbers 1..={max}"),
+                            ));
+                        }
+                        Ok(x as usize)
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// `true`/`false` (also `1`/`0`, `yes`/`no`), or `default` when absent.
     pub fn flag(&mut self, key: &'static str, default: bool) -> Result<bool> {
         match self.raw(key, &[])? {
@@ -285,6 +320,18 @@ mod tests {
         assert!(Spec::parse(":lr=1", "optimizer").is_err());
         assert!(Spec::parse("adam:lr", "optimizer").is_err());
         assert!(Spec::parse("adam:lr=1,lr=2", "optimizer").is_err());
+        assert!(Spec::parse("mlp:64", "model").is_err());
+    }
+
+    #[test]
+    fn list_values_continue_the_previous_key() {
+        let s = Spec::parse("mlp:hidden=64,32,act=relu", "model").unwrap();
+        assert_eq!(s.entries, vec![("hidden".into(), "64,32".into()), ("act".into(), "relu".into())]);
+        let mut p = Params::new("mlp", &s);
+        assert_eq!(p.counts("hidden", &[], 4096).unwrap(), vec![64, 32]);
+        let bad = Spec::parse("mlp:hidden=64,0", "model").unwrap();
+        let e = Params::new("mlp", &bad).counts("hidden", &[], 4096).unwrap_err().to_string();
+        assert_eq!(e, "mlp.hidden: 0 is not in whole numbers 1..=4096");
     }
 
     #[test]

@@ -20,21 +20,41 @@
 mod adagrad;
 mod adam;
 mod gd;
+mod grouped;
 mod lion;
 mod momentum;
+mod muon;
+mod nadam;
 mod nesterov;
 mod newton;
 pub(crate) mod parallel;
+mod radam;
 mod rmsprop;
+mod schedule_free;
 
 pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use gd::GradientDescent;
+pub use grouped::Grouped;
 pub use lion::Lion;
 pub use momentum::Momentum;
+pub use muon::Muon;
+pub use nadam::NAdam;
 pub use nesterov::{Nesterov, NesterovLookahead};
 pub use newton::Newton;
+pub use radam::RAdam;
 pub use rmsprop::{EpsPlacement, RmsProp};
+pub use schedule_free::ScheduleFreeAdamW;
+
+/// A contiguous piece of a flat parameter vector, as a model lays its parameters out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Block {
+    /// Number of parameters in the block.
+    pub len: usize,
+    /// `(rows, cols)` for a weight matrix, as PyTorch's `(fan_out, fan_in)`; `None` for a vector
+    /// such as a bias.
+    pub shape: Option<(usize, usize)>,
+}
 
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +133,22 @@ pub trait Optimizer<T: Real>: Send + Sync {
     fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         let _ = objective;
         self.update(params, grad)
+    }
+
+    /// Tells the optimizer how the flat parameter vector splits into matrices and vectors.
+    /// Element-wise optimizers ignore it; Muon orthogonalizes each matrix block and updates the
+    /// vector blocks with AdamW. Fails when the blocks do not add up to the state's length.
+    fn set_layout(&mut self, blocks: &[Block]) -> Result<()> {
+        let _ = blocks;
+        Ok(())
+    }
+
+    /// The parameters to evaluate (validate, deploy) when they differ from the ones the gradient
+    /// is taken at: schedule-free methods train at `y` but their answer is the average `x`.
+    /// `None` means `params` themselves.
+    fn eval_params(&self, params: &[T]) -> Option<Vec<T>> {
+        let _ = params;
+        None
     }
 
     /// A copy of the state.
@@ -365,6 +401,10 @@ pub const REGISTRY: &[Entry] = &[
     entry!("adamw", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=0, amsgrad=false, weight_decay=0.01 (decoupled)", adam::build_adamw),
     entry!("adagrad", &[], "lr=1e-2, lr_decay=0, eps=1e-10, initial_accumulator_value=0, weight_decay=0", adagrad::build),
     entry!("lion", &[], "lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0 (decoupled; Lion paper defaults)", lion::build),
+    entry!("nadam", &[], "lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3, weight_decay=0 (coupled; PyTorch NAdam)", nadam::build),
+    entry!("radam", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, decoupled=false (PyTorch RAdam)", radam::build),
+    entry!("sf-adamw", &["schedule-free", "adamw-schedulefree"], "lr=2.5e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, r=0, weight_lr_power=2 (Defazio et al. 2024; evaluate at x)", schedule_free::build),
+    entry!("muon", &[], "lr=0.02, momentum=0.95, nesterov=true, ns_steps=5, weight_decay=0, adam_lr_ratio=0.015, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10 (matrices: Newton-Schulz; vectors: AdamW)", muon::build),
     entry!("newton", &[], "lr=1; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
 ];
 

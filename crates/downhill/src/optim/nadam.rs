@@ -1,0 +1,150 @@
+use serde::{Deserialize, Serialize};
+
+use super::{
+    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
+    OptimizerState, Value,
+};
+use crate::error::Result;
+use crate::real::Real;
+use crate::schedule::Schedule;
+use crate::spec::{Params, Range};
+
+/// NAdam (Dozat, "Incorporating Nesterov Momentum into Adam", 2016), as `torch.optim.NAdam`:
+/// Adam whose step uses the Nesterov look-ahead of the first moment, with PyTorch's momentum
+/// schedule `mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))` (t from 1):
+///
+/// ```text
+/// m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
+/// d  = sqrt(v / (1 - beta2^t)) + eps
+/// theta <- theta - lr (1 - mu_t) / (1 - prod_{i<=t} mu_i) * g / d
+///                - lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i) * m / d
+/// ```
+///
+/// Defaults (PyTorch): `lr = 2e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
+/// `momentum_decay = 4e-3`, `weight_decay = 0` (coupled L2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NAdam<T> {
+    /// Learning rate (a schedule of the step).
+    pub learning_rate: Schedule,
+    /// First-moment decay in `[0, 1)`.
+    pub beta1: f64,
+    /// Second-moment decay in `[0, 1)`.
+    pub beta2: f64,
+    /// Added to the root of the second moment, `> 0`.
+    pub eps: f64,
+    /// `psi` of the momentum schedule, `>= 0`.
+    pub momentum_decay: f64,
+    /// Clipping and coupled L2 weight decay.
+    pub transforms: GradientTransforms,
+    t: u64,
+    m: Vec<T>,
+    v: Vec<T>,
+    /// `prod_{i<=upto} mu_i`, recomputed from the step count after a reset or a load.
+    #[serde(skip, default = "no_product")]
+    mu_product: (u64, f64),
+}
+
+fn no_product() -> (u64, f64) {
+    (0, 1.0)
+}
+
+impl<T: Real> NAdam<T> {
+    /// PyTorch's defaults with the given rate.
+    pub fn new(lr: f64) -> Self {
+        NAdam {
+            learning_rate: Schedule::constant(lr),
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            momentum_decay: 4e-3,
+            transforms: GradientTransforms::default(),
+            t: 0,
+            m: Vec::new(),
+            v: Vec::new(),
+            mu_product: no_product(),
+        }
+    }
+
+    fn mu(&self, t: u64) -> f64 {
+        self.beta1 * (1.0 - 0.5 * 0.96f64.powf(t as f64 * self.momentum_decay))
+    }
+
+    /// `prod_{i<=t} mu_i`, multiplied in the same order however the state was reached.
+    fn product_to(&mut self, t: u64) -> f64 {
+        if self.mu_product.0 > t {
+            self.mu_product = no_product();
+        }
+        while self.mu_product.0 < t {
+            let next = self.mu_product.0 + 1;
+            self.mu_product = (next, self.mu_product.1 * self.mu(next));
+        }
+        self.mu_product.1
+    }
+}
+
+pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    let mut a = NAdam::<T>::new(0.0);
+    a.learning_rate = learning_rate(p, 2e-3, o)?;
+    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
+    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
+    a.eps = p.number("eps", 1e-8, Range::Positive)?;
+    a.momentum_decay = p.number("momentum_decay", 4e-3, Range::NonNegative)?;
+    a.transforms = GradientTransforms::from_params(p)?;
+    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
+    Ok(Box::new(a))
+}
+
+impl<T: Real> Optimizer<T> for NAdam<T> {
+    fn name(&self) -> &'static str {
+        "nadam"
+    }
+
+    fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
+        let mut h = vec![
+            ("lr", lr_value(&self.learning_rate)),
+            ("beta1", self.beta1.into()),
+            ("beta2", self.beta2.into()),
+            ("eps", self.eps.into()),
+            ("momentum_decay", self.momentum_decay.into()),
+            ("weight_decay", self.transforms.weight_decay.into()),
+        ];
+        self.transforms.describe(&mut h);
+        h
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.learning_rate.value(self.t)
+    }
+
+    fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+        check_lengths("nadam", params.len(), grads.len())?;
+        let n = params.len();
+        ensure("nadam", &mut self.m, n, T::ZERO)?;
+        ensure("nadam", &mut self.v, n, T::ZERO)?;
+        let t = self.t + 1;
+        let lr = self.learning_rate.value(self.t);
+        let (mu, mu_next) = (self.mu(t), self.mu(t + 1));
+        let product = self.product_to(t);
+        let cg = T::from_f64(lr * (1.0 - mu) / (1.0 - product));
+        let cm = T::from_f64(lr * mu_next / (1.0 - product * mu_next));
+        let bc2 = T::from_f64(1.0 - self.beta2.powf(t as f64));
+        let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
+        let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
+        let eps = T::from_f64(self.eps);
+        let pre = self.transforms.prepare(grads);
+        super::parallel::for_chunks4(params, grads, &mut self.m, &mut self.v, |ps, gs, ms, vs| {
+            for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut()) {
+                let g = pre.apply(g, *p);
+                *m = b1 * *m + omb1 * g;
+                *v = b2 * *v + omb2 * g * g;
+                let d = (*v / bc2).sqrt() + eps;
+                *p -= cg * g / d;
+                *p -= cm * *m / d;
+            }
+        });
+        self.t = t;
+        Ok(())
+    }
+
+    super::bookkeeping!(|_: &NAdam<T>| "nadam"; m, v);
+}

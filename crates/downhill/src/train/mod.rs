@@ -1,0 +1,448 @@
+//! Training models on data: minibatches, shuffling, any optimizer and schedule, metrics per
+//! epoch, and snapshots that resume bit for bit.
+//!
+//! ```
+//! use downhill::train::{Dataset, Model, Target, Trainer};
+//!
+//! // y = 2 x0 - x1 + 0.5, learned by least squares with Adam.
+//! let features: Vec<f64> = (0..200).flat_map(|i| [(i % 17) as f64 / 17.0, (i % 5) as f64 / 5.0]).collect();
+//! let values = features.chunks(2).map(|x| 2.0 * x[0] - x[1] + 0.5).collect();
+//! let data = Dataset {
+//!     name: "toy".into(),
+//!     features,
+//!     dim: 2,
+//!     feature_names: vec!["x0".into(), "x1".into()],
+//!     target: Target::Values { values, names: vec!["y".into()] },
+//! };
+//! let (train, val) = data.split(0.2, 7).unwrap();
+//! let model = Model::parse("linear", 2, &data.target).unwrap();
+//! let adam = downhill::optim::build::<f32>("adam:lr=0.05", &Default::default()).unwrap();
+//! let mut trainer = Trainer::new(&train, &val, model, adam, 16, 7).unwrap();
+//! for _ in 0..60 {
+//!     trainer.epoch().unwrap();
+//! }
+//! assert!(trainer.history().last().unwrap().val_rmse.unwrap() < 1e-3);
+//! ```
+
+mod data;
+pub mod gemm;
+mod model;
+
+pub use data::{
+    builtin, load_csv, load_idx, load_idx_pair, parse_csv, parse_idx, Dataset, IdxArray, Scaler, Target,
+    Task, BUILTIN,
+};
+pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::optim::{self, Optimizer, OptimizerState};
+use crate::real::Real;
+use crate::rng::Rng;
+
+/// Builds the optimizer for a model from a spec. With `decay_biases = false` the biases form a
+/// second parameter group whose `weight_decay` is 0 (the usual practice; PyTorch's default
+/// decays everything, which is `decay_biases = true`).
+pub fn build_optimizer<T: optim::Buildable>(
+    spec: &str,
+    options: &optim::BuildOptions,
+    model: &Model,
+    decay_biases: bool,
+) -> Result<Box<dyn Optimizer<T>>> {
+    let main = optim::build::<T>(spec, options)?;
+    if decay_biases {
+        return Ok(main);
+    }
+    let parsed = crate::spec::Spec::parse(spec, "optimizer")?;
+    let mut entries: Vec<String> =
+        parsed.entries.iter().filter(|(k, _)| k != "weight_decay").map(|(k, v)| format!("{k}={v}")).collect();
+    entries.push("weight_decay=0".into());
+    let biases = optim::build::<T>(&format!("{}:{}", parsed.name, entries.join(",")), options)?;
+    let nw = model.weights();
+    Ok(Box::new(optim::Grouped::new(vec![(nw, main), (model.num_params() - nw, biases)])?))
+}
+
+/// What one epoch did, as written to the JSON-lines log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epochs completed, from 1.
+    pub epoch: u64,
+    /// Optimizer updates applied so far.
+    pub step: u64,
+    /// Learning rate of the epoch's last update.
+    pub lr: f64,
+    /// Mean of the epoch's minibatch losses (the loss the optimizer saw).
+    pub train_loss: f64,
+    /// Loss on the validation set (`None` without one).
+    pub val_loss: Option<f64>,
+    /// Fraction of validation samples classified correctly (classification).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_accuracy: Option<f64>,
+    /// Root mean squared error on the validation set, in the target's units (regression).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub val_rmse: Option<f64>,
+    /// Accuracy on the training set at the end of the epoch (classification).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub train_accuracy: Option<f64>,
+    /// Wall-clock seconds of the epoch's updates (not a reproducible quantity).
+    pub seconds: f64,
+    /// Training samples per second during the epoch.
+    pub samples_per_second: f64,
+}
+
+/// Everything needed to continue training exactly where it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot<T> {
+    /// The model.
+    pub model: Model,
+    /// Precision (`f32` or `f64`).
+    pub dtype: String,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Epochs completed.
+    pub epoch: u64,
+    /// The parameters the optimizer works on.
+    pub params: Vec<T>,
+    /// The optimizer's state.
+    pub optimizer: OptimizerState<T>,
+    /// The shuffling generator's state.
+    pub rng: Rng,
+    /// Every epoch so far.
+    pub history: Vec<EpochStats>,
+}
+
+/// Features and labels in the training precision, standardized with the training set's scaler.
+struct Split<T> {
+    x: Vec<T>,
+    classes: Vec<u32>,
+    values: Vec<T>,
+    /// Targets before scaling (regression), for RMSE in the data's units.
+    raw: Vec<f64>,
+    n: usize,
+}
+
+impl<T: Real> Split<T> {
+    fn labels(&self) -> Labels<'_, T> {
+        if self.values.is_empty() {
+            Labels::Classes(&self.classes)
+        } else {
+            Labels::Values(&self.values)
+        }
+    }
+}
+
+/// Minibatch training of a [`Model`] with any [`Optimizer`].
+pub struct Trainer<T: Real> {
+    model: Model,
+    params: Vec<T>,
+    optimizer: Box<dyn Optimizer<T>>,
+    batch: usize,
+    rng: Rng,
+    epoch: u64,
+    history: Vec<EpochStats>,
+    train: Split<T>,
+    val: Split<T>,
+    /// Regression targets' scaler (identity for classification).
+    target_scaler: Option<Scaler>,
+    feature_scaler: Scaler,
+    ws: Workspace<T>,
+    grad: Vec<T>,
+    bx: Vec<T>,
+    by_classes: Vec<u32>,
+    by_values: Vec<T>,
+}
+
+/// The largest minibatch accepted.
+pub const MAX_BATCH: usize = 1 << 20;
+
+impl<T: Real> Trainer<T> {
+    /// A trainer on `train` (validated on `val`, which may be empty), with parameters initialized
+    /// from `seed` and minibatches of `batch` samples shuffled each epoch from the same seed.
+    ///
+    /// Features are standardized with the training set's mean and deviation; so are regression
+    /// targets (metrics are reported in the original units).
+    pub fn new(
+        train: &Dataset,
+        val: &Dataset,
+        model: Model,
+        mut optimizer: Box<dyn Optimizer<T>>,
+        batch: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        train.validate()?;
+        if !val.is_empty() {
+            val.validate()?;
+        }
+        if !(1..=MAX_BATCH).contains(&batch) {
+            return Err(Error::out_of_range("batch", batch, &format!("1..={MAX_BATCH}")));
+        }
+        if model.sizes[0] != train.dim || (!val.is_empty() && val.dim != train.dim) {
+            return Err(Error::Dimension {
+                field: "model.inputs".into(),
+                expected: train.dim,
+                got: model.sizes[0],
+            });
+        }
+        let feature_scaler = Scaler::fit(&train.features, train.dim);
+        let target_scaler = match &train.target {
+            Target::Values { values, names } => Some(Scaler::fit(values, names.len())),
+            Target::Classes { .. } => None,
+        };
+        let prepare = |d: &Dataset| -> Split<T> {
+            let mut x = d.features.clone();
+            feature_scaler.apply(&mut x);
+            let (classes, values, raw) = match &d.target {
+                Target::Classes { labels, .. } => (labels.clone(), Vec::new(), Vec::new()),
+                Target::Values { values, .. } => {
+                    let mut v = values.clone();
+                    if let Some(s) = &target_scaler {
+                        s.apply(&mut v);
+                    }
+                    (Vec::new(), v.into_iter().map(T::from_f64).collect(), values.clone())
+                }
+            };
+            Split { x: x.into_iter().map(T::from_f64).collect(), classes, values, raw, n: d.len() }
+        };
+        let mut init = Rng::new(seed);
+        let params = model.init::<T>(&mut init);
+        optimizer.set_layout(&model.blocks())?;
+        Ok(Trainer {
+            grad: vec![T::ZERO; params.len()],
+            params,
+            optimizer,
+            batch,
+            rng: Rng::new(seed ^ 0xBA7C_5EED),
+            epoch: 0,
+            history: Vec::new(),
+            train: prepare(train),
+            val: prepare(val),
+            target_scaler,
+            feature_scaler,
+            ws: Workspace::default(),
+            bx: Vec::new(),
+            by_classes: Vec::new(),
+            by_values: Vec::new(),
+            model,
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The parameters the optimizer updates.
+    pub fn params(&self) -> &[T] {
+        &self.params
+    }
+
+    /// The parameters to evaluate or deploy (the average `x` for schedule-free methods).
+    pub fn eval_params(&self) -> Vec<T> {
+        self.optimizer.eval_params(&self.params).unwrap_or_else(|| self.params.clone())
+    }
+
+    /// The optimizer.
+    pub fn optimizer(&self) -> &dyn Optimizer<T> {
+        self.optimizer.as_ref()
+    }
+
+    /// Epochs completed.
+    pub fn epochs_done(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Statistics of every epoch so far.
+    pub fn history(&self) -> &[EpochStats] {
+        &self.history
+    }
+
+    /// Minibatches per epoch.
+    pub fn batches_per_epoch(&self) -> usize {
+        self.train.n.div_ceil(self.batch)
+    }
+
+    /// The standardization fitted on the training features.
+    pub fn feature_scaler(&self) -> &Scaler {
+        &self.feature_scaler
+    }
+
+    /// One pass over the shuffled training set, then metrics on the validation set.
+    ///
+    /// Fails (leaving the parameters at their last finite values) when a minibatch loss or the
+    /// parameters stop being finite.
+    pub fn epoch(&mut self) -> Result<&EpochStats> {
+        let (n, d) = (self.train.n, self.model.sizes[0]);
+        let k = *self.model.sizes.last().unwrap_or(&1);
+        let mut order: Vec<usize> = (0..n).collect();
+        self.rng.shuffle(&mut order);
+        let started = std::time::Instant::now();
+        let mut loss_sum = 0.0;
+        let mut batches = 0usize;
+        let mut backup: Vec<T> = Vec::new();
+        for rows in order.chunks(self.batch) {
+            let b = rows.len();
+            self.bx.clear();
+            for &r in rows {
+                self.bx.extend_from_slice(&self.train.x[r * d..(r + 1) * d]);
+            }
+            let labels = if self.train.values.is_empty() {
+                self.by_classes.clear();
+                self.by_classes.extend(rows.iter().map(|&r| self.train.classes[r]));
+                Labels::Classes(&self.by_classes)
+            } else {
+                self.by_values.clear();
+                for &r in rows {
+                    self.by_values.extend_from_slice(&self.train.values[r * k..(r + 1) * k]);
+                }
+                Labels::Values(&self.by_values)
+            };
+            let loss =
+                self.model.loss_and_gradient(&self.params, &self.bx, labels, b, &mut self.grad, &mut self.ws);
+            let step = self.optimizer.steps();
+            if !loss.is_finite() {
+                return Err(Error::Inconsistent {
+                    field: "train_loss".into(),
+                    message: format!(
+                        "became {loss} at epoch {} step {step}: lower the learning rate",
+                        self.epoch + 1
+                    ),
+                });
+            }
+            backup.clone_from(&self.params);
+            self.optimizer.update(&mut self.params, &self.grad)?;
+            if self.params.iter().any(|p| !p.is_finite()) {
+                self.params.clone_from(&backup);
+                return Err(Error::Inconsistent {
+                    field: "params".into(),
+                    message: format!(
+                        "became non-finite at epoch {} step {step}: lower the learning rate",
+                        self.epoch + 1
+                    ),
+                });
+            }
+            loss_sum += loss;
+            batches += 1;
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        self.epoch += 1;
+        let eval = self.eval_params();
+        let train_accuracy = (!self.train.classes.is_empty()).then(|| {
+            let t = self.model.evaluate(&eval, &self.train.x, self.train.labels(), &mut self.ws);
+            t.correct as f64 / t.samples.max(1) as f64
+        });
+        let (val_loss, val_accuracy, val_rmse) = self.validate(&eval);
+        self.history.push(EpochStats {
+            epoch: self.epoch,
+            step: self.optimizer.steps(),
+            lr: self.optimizer.learning_rate_of_last(),
+            train_loss: loss_sum / batches.max(1) as f64,
+            val_loss,
+            val_accuracy,
+            val_rmse,
+            train_accuracy,
+            seconds,
+            samples_per_second: n as f64 / seconds.max(1e-12),
+        });
+        Ok(self.history.last().unwrap_or_else(|| unreachable!()))
+    }
+
+    /// Validation loss, accuracy (classification) and RMSE in the data's units (regression).
+    fn validate(&mut self, eval: &[T]) -> (Option<f64>, Option<f64>, Option<f64>) {
+        if self.val.n == 0 {
+            return (None, None, None);
+        }
+        let totals = self.model.evaluate(eval, &self.val.x, self.val.labels(), &mut self.ws);
+        let loss = Some(totals.loss / totals.samples.max(1) as f64);
+        match &self.target_scaler {
+            None => (loss, Some(totals.correct as f64 / totals.samples.max(1) as f64), None),
+            Some(scaler) => {
+                let (d, k) = (self.model.sizes[0], scaler.mean.len());
+                let mut sse = 0.0;
+                for start in (0..self.val.n).step_by(512) {
+                    let b = 512.min(self.val.n - start);
+                    let out =
+                        self.model.forward(eval, &self.val.x[start * d..(start + b) * d], b, &mut self.ws);
+                    for (i, row) in out.chunks_exact(k).enumerate() {
+                        for (j, &z) in row.iter().enumerate() {
+                            let pred = z.to_f64() * scaler.std[j] + scaler.mean[j];
+                            let e = pred - self.val.raw[(start + i) * k + j];
+                            sse += e * e;
+                        }
+                    }
+                }
+                (loss, None, Some((sse / (self.val.n * k) as f64).sqrt()))
+            }
+        }
+    }
+
+    /// Everything needed to resume.
+    pub fn snapshot(&self) -> Snapshot<T> {
+        Snapshot {
+            model: self.model.clone(),
+            dtype: T::NAME.into(),
+            batch: self.batch,
+            epoch: self.epoch,
+            params: self.params.clone(),
+            optimizer: self.optimizer.state(),
+            rng: self.rng.clone(),
+            history: self.history.clone(),
+        }
+    }
+
+    /// Continues from a snapshot taken of a trainer built with the same data, model, optimizer,
+    /// batch size and seed (checked where the snapshot can tell).
+    pub fn restore(&mut self, snapshot: Snapshot<T>) -> Result<()> {
+        if snapshot.model != self.model {
+            return Err(Error::Inconsistent {
+                field: "checkpoint.model".into(),
+                message: format!(
+                    "saved for layers {:?}, this run has {:?}",
+                    snapshot.model.sizes, self.model.sizes
+                ),
+            });
+        }
+        if snapshot.dtype != T::NAME {
+            return Err(Error::Inconsistent {
+                field: "checkpoint.dtype".into(),
+                message: format!("saved in {}, this run uses {}", snapshot.dtype, T::NAME),
+            });
+        }
+        if snapshot.batch != self.batch {
+            return Err(Error::Inconsistent {
+                field: "checkpoint.batch".into(),
+                message: format!("saved with batch {}, this run has {}", snapshot.batch, self.batch),
+            });
+        }
+        if snapshot.params.len() != self.params.len() {
+            return Err(Error::Dimension {
+                field: "checkpoint.params".into(),
+                expected: self.params.len(),
+                got: snapshot.params.len(),
+            });
+        }
+        self.optimizer.load_state(snapshot.optimizer)?;
+        self.params = snapshot.params;
+        self.rng = snapshot.rng;
+        self.epoch = snapshot.epoch;
+        self.history = snapshot.history;
+        Ok(())
+    }
+}
+
+/// The learning rate the last update used (the schedule one step back).
+trait LastRate {
+    fn learning_rate_of_last(&self) -> f64;
+}
+
+impl<T: Real> LastRate for Box<dyn Optimizer<T>> {
+    fn learning_rate_of_last(&self) -> f64 {
+        let hp = self.hyperparameters();
+        let lr = hp.iter().find(|(k, _)| *k == "lr").map(|(_, v)| v.clone());
+        match lr {
+            Some(crate::optim::Value::Number(x)) => x,
+            Some(crate::optim::Value::Schedule(s)) => s.value(self.steps().saturating_sub(1)),
+            _ => self.learning_rate(),
+        }
+    }
+}
