@@ -9,6 +9,7 @@ mod cmd_list;
 mod cmd_plot;
 mod cmd_run;
 mod cmd_schedule;
+mod cmd_serve;
 mod cmd_sweep;
 mod cmd_theory;
 mod cmd_tour;
@@ -60,6 +61,7 @@ enum Command {
     /// Check every claim of the seed documents by experiment: verdicts, numbers, a report.
     Theory(cmd_theory::TheoryArgs),
     Train(cmd_train::TrainArgs),
+    Serve(cmd_serve::ServeArgs),
     /// Run the cartesian product of hyperparameter ranges and start points, in parallel.
     Sweep(cmd_sweep::SweepArgs),
     /// Join the CSV shards of one sweep, checking that no run is missing or repeated.
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run::run(&args),
         Command::Analyze(args) => cmd_analyze::run(&args),
         Command::Train(args) => cmd_train::run(&args),
+        Command::Serve(args) => cmd_serve::run(&args),
         Command::Sweep(args) => cmd_sweep::run(&args),
         Command::Merge(args) => cmd_sweep::merge(&args),
         Command::Compare(args) => cmd_compare::run(&args),

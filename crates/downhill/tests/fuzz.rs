@@ -157,7 +157,7 @@ proptest! {
             if let Ok(ds) = downhill::train::parse_csv(text.as_bytes(), "fuzz.csv", &target, task) {
                 // Whatever loads is consistent enough to train on.
                 prop_assert!(ds.validate().is_ok());
-                prop_assert!(ds.dim >= 1 && ds.len() >= 1);
+                prop_assert!(ds.dim >= 1 && !ds.is_empty());
             }
         }
     }
