@@ -130,6 +130,39 @@ pub struct StepArgs {
     /// Output format: table or json.
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Also time PyTorch's implementations of the same optimizer (for-loop, foreach, fused) on the
+    /// same size, dtype and thread count, when `--python` can import torch.
+    #[arg(long)]
+    pub vs_torch: bool,
+    /// Python interpreter for --vs-torch.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+const TORCH_STEP_SCRIPT: &str = include_str!("../../../scripts/torch_step_bench.py");
+
+/// Times PyTorch's step for `name` (None when torch cannot be imported or has no counterpart).
+fn torch_step(
+    python: &str,
+    name: &str,
+    size: usize,
+    threads: usize,
+    dtype: &str,
+    reps: usize,
+) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            TORCH_STEP_SCRIPT,
+            name,
+            &size.to_string(),
+            &threads.to_string(),
+            dtype,
+            &reps.to_string(),
+        ])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 #[derive(Args, Debug)]
@@ -280,7 +313,26 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
         }));
     }
     let bytes = ((r + w) * n * std::mem::size_of::<T>()) as f64;
+    let torch = if args.vs_torch {
+        let t = torch_step(&args.python, name, n, rayon::current_num_threads(), T::NAME, reps.min(9));
+        match t {
+            Some(mut v) => {
+                for variant in ["for_loop", "foreach", "fused"] {
+                    if let Some(ms) = v[variant].as_f64() {
+                        v[format!("{variant}_ratio")] = json!(ms / (t_opt * 1e3));
+                    }
+                }
+                v
+            }
+            None => {
+                json!({"error": format!("{} cannot import torch, or PyTorch has no {name}", args.python)})
+            }
+        }
+    } else {
+        serde_json::Value::Null
+    };
     Ok(json!({
+        "torch": torch,
         "optimizer": args.optimizer, "dtype": T::NAME, "size": n, "threads": rayon::current_num_threads(),
         "reads": r, "writes": w,
         "step_ms": t_opt * 1e3, "step_gb_per_s": bytes / t_opt / 1e9,
@@ -382,6 +434,28 @@ fn sweep(args: &SweepBenchArgs) -> Result<serde_json::Value> {
     )
 }
 
+fn torch_lines(t: &serde_json::Value) -> String {
+    if t.is_null() {
+        return String::new();
+    }
+    if let Some(e) = t["error"].as_str() {
+        return format!("  PyTorch: not measured ({e})\n");
+    }
+    let mut s = format!(
+        "  PyTorch {} on {} thread(s), same size and dtype:\n",
+        t["torch"].as_str().unwrap_or(""),
+        t["threads"]
+    );
+    for (variant, label) in
+        [("for_loop", "foreach=False"), ("foreach", "foreach=True"), ("fused", "fused=True")]
+    {
+        if let (Some(ms), Some(r)) = (t[variant].as_f64(), t[format!("{variant}_ratio")].as_f64()) {
+            s.push_str(&format!("    {label:14} {ms:8.2} ms   PyTorch time / downhill time: {r:.2}\n"));
+        }
+    }
+    s
+}
+
 pub fn run(args: &BenchArgs) -> Result<String> {
     let (threads, format) = match &args.what {
         BenchWhat::Step(a) => (a.threads, a.format.clone()),
@@ -414,7 +488,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             v["step_ms"].as_f64().unwrap_or(0.0), v["step_gb_per_s"].as_f64().unwrap_or(0.0),
             v["probe_ms"].as_f64().unwrap_or(0.0), v["probe_gb_per_s"].as_f64().unwrap_or(0.0), v["reads"], v["writes"],
             v["ratio_vs_probe"].as_f64().unwrap_or(0.0)
-        ),
+        ) + &torch_lines(&v["torch"]),
         BenchWhat::Small(_) => {
             let row = |k: &str| {
                 format!(

@@ -380,13 +380,12 @@ pub fn run(args: &SweepArgs) -> Result<String> {
                 swept.push(k);
             }
         }
-        for (s, values) in specs {
-            // Built once, here: a bad spec fails before thousands of runs start.
-            built.push(
-                optim::build::<f64>(&s, &BuildOptions::default())
-                    .with_context(|| format!("--optimizer {text}"))?,
-            );
-            configs.push((s, values));
+        // Built once, here (in parallel): a bad spec fails before thousands of runs start.
+        let opts: Vec<_> =
+            specs.par_iter().map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default())).collect();
+        for (opt, config) in opts.into_iter().zip(specs) {
+            built.push(opt.with_context(|| format!("--optimizer {text}"))?);
+            configs.push(config);
         }
     }
     let starts = starts(args, objective.as_ref())?;
@@ -463,8 +462,10 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     bar.inc(resumed_count as u64);
     // Runs of one optimizer kind go through the batched engine (bit-identical to `minimize`, much
     // faster); whatever it declines (schedules, clipping, other optimizers) runs one at a time.
-    const CHUNK: usize = 1024;
-    for chunk in todo.chunks(CHUNK) {
+    // Chunks of about 2^24 run-steps (a fraction of a second) between journal writes; at least
+    // 1,024 runs so that the batched engine's per-call set-up is amortized.
+    let chunk_runs = ((1u64 << 24) / args.steps.max(1)).clamp(1024, 1 << 16) as usize;
+    for chunk in todo.chunks(chunk_runs) {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for &i in chunk {
             groups.entry(built[i / starts.len()].name()).or_default().push(i);
@@ -552,26 +553,34 @@ pub fn run(args: &SweepArgs) -> Result<String> {
             s.push_str(&format!(",final_{d}"));
         }
         s.push('\n');
-        for r in &rows {
-            s.push_str(&format!("{},{},{},\"{}\"", r.index, total, r.name, r.spec));
-            for k in &swept {
-                s.push_str(&format!(",{}", r.values.get(k).map(String::as_str).unwrap_or("")));
-            }
-            for x in &r.start {
-                s.push_str(&format!(",{x}"));
-            }
-            s.push_str(&format!(
-                ",{},{},{},{}",
-                r.loss,
-                r.distance.map(|d| d.to_string()).unwrap_or_default(),
-                r.stop,
-                r.steps
-            ));
-            for x in &r.params {
-                s.push_str(&format!(",{x}"));
-            }
-            s.push('\n');
-        }
+        // Rows are formatted in parallel blocks and joined in order.
+        let blocks: Vec<String> = rows
+            .par_chunks(2048)
+            .map(|block| {
+                use std::fmt::Write as _;
+                let mut s = String::with_capacity(block.len() * 160);
+                for r in block {
+                    let _ = write!(s, "{},{},{},\"{}\"", r.index, total, r.name, r.spec);
+                    for k in &swept {
+                        let _ = write!(s, ",{}", r.values.get(k).map(String::as_str).unwrap_or(""));
+                    }
+                    for x in &r.start {
+                        let _ = write!(s, ",{x}");
+                    }
+                    let _ = write!(s, ",{},", r.loss);
+                    if let Some(d) = r.distance {
+                        let _ = write!(s, "{d}");
+                    }
+                    let _ = write!(s, ",{},{}", r.stop, r.steps);
+                    for x in &r.params {
+                        let _ = write!(s, ",{x}");
+                    }
+                    s.push('\n');
+                }
+                s
+            })
+            .collect();
+        s.push_str(&blocks.concat());
         s
     } else {
         let list: Vec<Value> = rows

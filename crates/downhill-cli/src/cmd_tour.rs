@@ -97,6 +97,51 @@ pub fn run(args: &TourArgs) -> Result<String> {
     }
     s.push_str("   (details: `downhill theory`; plots and reasoning in the report below)\n");
     files.extend(crate::cmd_theory::write_report(&checks, &dir.join("theory"))?);
+    // 5. Training: the same optimizers on real data.
+    let train_plot = dir.join("train_winequality.png");
+    let train_log = dir.join("train_winequality.jsonl");
+    let train_args = crate::cmd_train::TrainArgs {
+        data: "winequality".into(),
+        csv: None,
+        target: "last".into(),
+        task: crate::cmd_train::TaskArg::Auto,
+        idx: None,
+        idx_labels: None,
+        validation: 0.2,
+        model: "mlp:hidden=64,64".into(),
+        optimizers: [
+            "adam:lr=1e-3",
+            "adamw:lr=1e-3",
+            "momentum:lr=0.01",
+            "rmsprop:lr=1e-3",
+            "sf-adamw:lr=1e-3",
+            "muon:lr=0.01",
+        ]
+        .map(String::from)
+        .to_vec(),
+        schedule: None,
+        batch: 32,
+        epochs: 30,
+        seed: 1,
+        dtype: crate::cmd_train::Dtype::F32,
+        no_bias_decay: false,
+        threads: None,
+        log: Some(train_log.clone()),
+        plot: Some(train_plot.clone()),
+        checkpoint: None,
+        checkpoint_every: 1,
+        resume: None,
+        quiet: true,
+        list: false,
+    };
+    let summary = crate::cmd_train::run(&train_args)?;
+    s.push_str("\n5. Training an MLP on real data (red wine quality, 6 classes; same split, initialization and batches):\n\n");
+    for line in summary.lines().filter(|l| !l.starts_with("log:") && !l.starts_with("plot:")) {
+        s.push_str(&format!("   {line}\n"));
+    }
+    s.push_str("   (more: `downhill train --help`; `downhill serve` opens the playground in a browser)\n");
+    files.push(train_log);
+    files.push(train_plot);
     s.push_str("\nFiles:\n");
     for f in &files {
         s.push_str(&format!("   {}\n", f.display()));

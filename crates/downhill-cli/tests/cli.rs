@@ -505,14 +505,16 @@ fn tour_writes_everything_it_lists() {
     let text = String::from_utf8(out.stdout).unwrap();
     let listed: Vec<&str> =
         text.lines().map(str::trim).filter(|l| l.starts_with(dir.to_str().unwrap())).collect();
-    // 9 figure files, 6 comparison files, and the theory report with one plot per check that has a chart.
+    // 9 figure files, 6 comparison files, the theory report with one plot per check that has a chart,
+    // and the training log and plot.
     let charts =
         downhill::theory::IDS.iter().filter(|id| downhill::theory::run(id).unwrap().chart.is_some()).count();
-    assert_eq!(listed.len(), 9 + 6 + 2 + charts, "{text}");
+    assert_eq!(listed.len(), 9 + 6 + 2 + charts + 2, "{text}");
     for path in listed {
         assert!(std::fs::metadata(path).unwrap().len() > 1000, "{path}");
     }
     assert!(text.contains("newton"));
+    assert!(text.contains("Training an MLP on real data") && text.contains("muon:lr=0.01"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

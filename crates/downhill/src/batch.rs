@@ -104,8 +104,9 @@ pub fn minimize_batch(
         return None;
     }
     let hypers: Vec<Hyper> = kinds.into_iter().map(|(_, h)| h).collect();
+    let powers = Powers::new(kind, &hypers, max_steps);
     let run_range = |lo: usize, hi: usize| -> Vec<BatchResult> {
-        advance_soa_dispatch(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound)
+        advance_soa_dispatch(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound, &powers)
     };
     #[cfg(feature = "parallel")]
     {
@@ -120,6 +121,55 @@ pub fn minimize_batch(
     #[cfg(not(feature = "parallel"))]
     {
         Some(run_range(0, starts.len()))
+    }
+}
+
+/// Adam's bias corrections `1 - beta^t` (libm `pow`, as the one-at-a-time kernel computes them) for
+/// every distinct beta and step, computed once for the whole batch instead of once per task and
+/// step. Left empty when the table would be large (many distinct betas times many steps); the
+/// tasks then compute them step by step.
+struct Powers {
+    b1s: Vec<f64>,
+    b2s: Vec<f64>,
+    /// `[beta index * steps + (t - 1)]`.
+    c1: Vec<f64>,
+    c2: Vec<f64>,
+    steps: usize,
+}
+
+impl Powers {
+    const MAX_ENTRIES: u64 = 1 << 22;
+
+    fn new(kind: Kind, hypers: &[Hyper], max_steps: u64) -> Powers {
+        let (b1s, _) = distinct(hypers.iter().map(|h| h.beta1));
+        let (b2s, _) = distinct(hypers.iter().map(|h| h.beta2));
+        let entries = (b1s.len() + b2s.len()) as u64 * max_steps;
+        if !matches!(kind, Kind::Adam { .. }) || entries > Self::MAX_ENTRIES {
+            return Powers { b1s, b2s, c1: Vec::new(), c2: Vec::new(), steps: 0 };
+        }
+        let row = |b: f64| -> Vec<f64> { (1..=max_steps).map(|t| 1.0 - b.powf(t as f64)).collect() };
+        let table = |bs: &[f64]| -> Vec<f64> {
+            #[cfg(feature = "parallel")]
+            {
+                use rayon::prelude::*;
+                bs.par_iter().map(|&b| row(b)).collect::<Vec<_>>().concat()
+            }
+            #[cfg(not(feature = "parallel"))]
+            {
+                bs.iter().map(|&b| row(b)).collect::<Vec<_>>().concat()
+            }
+        };
+        Powers { c1: table(&b1s), c2: table(&b2s), b1s, b2s, steps: max_steps as usize }
+    }
+
+    /// The tabulated `1 - beta^t` for `t = 1..=steps` of beta1 (`which == 1`) or beta2, if any.
+    fn row(&self, which: usize, beta: f64) -> Option<&[f64]> {
+        if self.steps == 0 {
+            return None;
+        }
+        let (bs, table) = if which == 1 { (&self.b1s, &self.c1) } else { (&self.b2s, &self.c2) };
+        let i = bs.iter().position(|b| b.to_bits() == beta.to_bits())?;
+        Some(&table[i * self.steps..(i + 1) * self.steps])
     }
 }
 
@@ -147,15 +197,16 @@ fn advance_soa_dispatch(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
+    powers: &Powers,
 ) -> Vec<BatchResult> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2, checked just above.
-            return unsafe { advance_soa_avx2(f, kind, hypers, starts, max_steps, bound) };
+            return unsafe { advance_soa_avx2(f, kind, hypers, starts, max_steps, bound, powers) };
         }
     }
-    advance_soa(f, kind, hypers, starts, max_steps, bound)
+    advance_soa(f, kind, hypers, starts, max_steps, bound, powers)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -167,8 +218,9 @@ unsafe fn advance_soa_avx2(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
+    powers: &Powers,
 ) -> Vec<BatchResult> {
-    advance_soa(f, kind, hypers, starts, max_steps, bound)
+    advance_soa(f, kind, hypers, starts, max_steps, bound, powers)
 }
 
 /// The structure-of-arrays path: every array is coordinate-major (`a[i * n + r]`), each step is one
@@ -183,6 +235,7 @@ fn advance_soa(
     starts: &[Vec<f64>],
     max_steps: u64,
     bound: Option<f64>,
+    powers: &Powers,
 ) -> Vec<BatchResult> {
     let (n, d) = (starts.len(), f.dim());
     let mut x = vec![0.0; n * d];
@@ -224,6 +277,9 @@ fn advance_soa(
         .collect();
     let (b1s, b1_of) = distinct(hypers.iter().map(|h| h.beta1));
     let (b2s, b2_of) = distinct(hypers.iter().map(|h| h.beta2));
+    let rows1: Vec<Option<&[f64]>> = b1s.iter().map(|&b| powers.row(1, b)).collect();
+    let rows2: Vec<Option<&[f64]>> = b2s.iter().map(|&b| powers.row(2, b)).collect();
+    let (mut u1, mut u2) = (vec![0.0; b1s.len()], vec![0.0; b2s.len()]);
     let (mut c1, mut c2) = (vec![1.0; n], vec![1.0; n]);
     let (mut m, mut v) = (vec![0.0; n * d], vec![0.0; n * d]);
     let (mut xn, mut gn, mut ln) = (vec![0.0; n * d], vec![0.0; n * d], vec![0.0; n]);
@@ -233,8 +289,14 @@ fn advance_soa(
         }
         if matches!(kind, Kind::Adam { .. }) {
             let t = k as f64;
-            let u1: Vec<f64> = b1s.iter().map(|b| 1.0 - b.powf(t)).collect();
-            let u2: Vec<f64> = b2s.iter().map(|b| 1.0 - b.powf(t)).collect();
+            let at =
+                |b: f64, row: &Option<&[f64]>| row.map_or_else(|| 1.0 - b.powf(t), |r| r[k as usize - 1]);
+            for ((u, &b), row) in u1.iter_mut().zip(&b1s).zip(&rows1) {
+                *u = at(b, row);
+            }
+            for ((u, &b), row) in u2.iter_mut().zip(&b2s).zip(&rows2) {
+                *u = at(b, row);
+            }
             for r in 0..n {
                 c1[r] = u1[b1_of[r]];
                 c2[r] = u2[b2_of[r]];
@@ -271,6 +333,50 @@ fn advance_soa(
             }
         }
         f.value_and_gradient_many(&xn, &mut ln, &mut gn);
+        // The common case, checked without branches: every run is alive and stays finite and
+        // within the bound, so the new buffers simply become the current ones.
+        if alive_count == n {
+            let mut ok = ln.iter().fold(true, |ok, l| ok & l.is_finite());
+            let limit = bound.unwrap_or(f64::INFINITY);
+            for (xv, gv) in xn.iter().zip(&gn) {
+                ok &= xv.is_finite() & gv.is_finite() & (xv.abs() <= limit);
+            }
+            if ok {
+                std::mem::swap(&mut x, &mut xn);
+                std::mem::swap(&mut g, &mut gn);
+                std::mem::swap(&mut loss, &mut ln);
+                steps.fill(k);
+                continue;
+            }
+        } else {
+            // Some runs have stopped: the same check over the live ones, then a masked copy.
+            let limit = bound.unwrap_or(f64::INFINITY);
+            let mut ok = true;
+            for r in 0..n {
+                ok &= !alive[r] | ln[r].is_finite();
+            }
+            for i in 0..d {
+                let (xs, gs) = (&xn[i * n..(i + 1) * n], &gn[i * n..(i + 1) * n]);
+                for r in 0..n {
+                    ok &= !alive[r] | (xs[r].is_finite() & gs[r].is_finite() & (xs[r].abs() <= limit));
+                }
+            }
+            if ok {
+                for (j, (xv, gv)) in x.iter_mut().zip(g.iter_mut()).enumerate() {
+                    if alive[j % n] {
+                        *xv = xn[j];
+                        *gv = gn[j];
+                    }
+                }
+                for r in 0..n {
+                    if alive[r] {
+                        loss[r] = ln[r];
+                        steps[r] = k;
+                    }
+                }
+                continue;
+            }
+        }
         for r in 0..n {
             if !alive[r] {
                 continue;
