@@ -516,31 +516,33 @@ fn load_builtin(name: &str) -> Result<Dataset> {
         "winequality" => classes("winequality", ld::winequality(), None),
         "diabetes" => {
             let ds = ld::diabetes();
-            Dataset {
-                name: name.into(),
-                features: ds.records().iter().copied().collect(),
-                dim: ds.records().ncols(),
-                feature_names: ds.feature_names().to_vec(),
-                target: Target::Values {
-                    values: ds.targets().iter().copied().collect(),
-                    names: vec!["progression".into()],
-                },
-            }
+            let values = ds.targets().iter().copied().collect();
+            values_set(name, ds.records(), ds.feature_names().to_vec(), values, vec!["progression".into()])
         }
         _ => {
             let ds = ld::linnerud();
-            Dataset {
-                name: name.into(),
-                features: ds.records().iter().copied().collect(),
-                dim: ds.records().ncols(),
-                feature_names: ds.feature_names().to_vec(),
-                target: Target::Values {
-                    values: ds.targets().iter().copied().collect(),
-                    names: ds.target_names().to_vec(),
-                },
-            }
+            let values = ds.targets().iter().copied().collect();
+            values_set(name, ds.records(), ds.feature_names().to_vec(), values, ds.target_names().to_vec())
         }
     })
+}
+
+/// A regression data set from linfa's records and targets.
+#[cfg(feature = "datasets")]
+fn values_set(
+    name: &str,
+    records: &ndarray::Array2<f64>,
+    feature_names: Vec<String>,
+    values: Vec<f64>,
+    names: Vec<String>,
+) -> Dataset {
+    Dataset {
+        name: name.into(),
+        features: records.iter().copied().collect(),
+        dim: records.ncols(),
+        feature_names,
+        target: Target::Values { values, names },
+    }
 }
 
 #[cfg(not(feature = "datasets"))]

@@ -27,41 +27,30 @@ pub trait Gemm: Copy + Send + Sync + 'static {
     );
 }
 
-impl Gemm for f32 {
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        (rsa, csa): (isize, isize),
-        b: *const f32,
-        (rsb, csb): (isize, isize),
-        beta: f32,
-        c: *mut f32,
-        (rsc, csc): (isize, isize),
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-    }
+macro_rules! impl_gemm {
+    ($t:ty, $kernel:path) => {
+        impl Gemm for $t {
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                a: *const $t,
+                (rsa, csa): (isize, isize),
+                b: *const $t,
+                (rsb, csb): (isize, isize),
+                beta: $t,
+                c: *mut $t,
+                (rsc, csc): (isize, isize),
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe { $kernel(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
 }
 
-impl Gemm for f64 {
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f64,
-        (rsa, csa): (isize, isize),
-        b: *const f64,
-        (rsb, csb): (isize, isize),
-        beta: f64,
-        c: *mut f64,
-        (rsc, csc): (isize, isize),
-    ) {
-        // SAFETY: forwarded from the caller.
-        unsafe { matrixmultiply::dgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-    }
-}
+impl_gemm!(f32, matrixmultiply::sgemm);
+impl_gemm!(f64, matrixmultiply::dgemm);
 
 /// A read-only matrix view: a slice with its shape and whether it is read transposed.
 #[derive(Clone, Copy)]
