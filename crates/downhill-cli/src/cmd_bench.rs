@@ -368,7 +368,7 @@ fn small(args: &SmallArgs) -> Result<serde_json::Value> {
         for t in 1..=steps {
             let r = p[1] - p[0] * p[0];
             let g = [-2.0 * (1.0 - p[0]) - 400.0 * p[0] * r, 200.0 * r];
-            let (bc1, bc2) = (1.0 - b1.powf(t as f64), 1.0 - b2.powf(t as f64));
+            let (bc1, bc2) = (optim::bias_correction(b1, t as f64), optim::bias_correction(b2, t as f64));
             for i in 0..2 {
                 m[i] = b1 * m[i] + (1.0 - b1) * g[i];
                 v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];

@@ -147,7 +147,9 @@ impl Powers {
         if !matches!(kind, Kind::Adam { .. }) || entries > Self::MAX_ENTRIES {
             return Powers { b1s, b2s, c1: Vec::new(), c2: Vec::new(), steps: 0 };
         }
-        let row = |b: f64| -> Vec<f64> { (1..=max_steps).map(|t| 1.0 - b.powf(t as f64)).collect() };
+        let row = |b: f64| -> Vec<f64> {
+            (1..=max_steps).map(|t| crate::optim::bias_correction(b, t as f64)).collect()
+        };
         let table = |bs: &[f64]| -> Vec<f64> {
             #[cfg(feature = "parallel")]
             {
@@ -289,8 +291,9 @@ fn advance_soa(
         }
         if matches!(kind, Kind::Adam { .. }) {
             let t = k as f64;
-            let at =
-                |b: f64, row: &Option<&[f64]>| row.map_or_else(|| 1.0 - b.powf(t), |r| r[k as usize - 1]);
+            let at = |b: f64, row: &Option<&[f64]>| {
+                row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1])
+            };
             for ((u, &b), row) in u1.iter_mut().zip(&b1s).zip(&rows1) {
                 *u = at(b, row);
             }

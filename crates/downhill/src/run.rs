@@ -230,17 +230,20 @@ pub fn minimize<T: Real>(
     // The step of the last accepted (finite) point.
     let mut accepted = 0;
     let mut next = params.clone();
+    let mut next_grad = grad.clone();
+    // The gradient norm costs a square root; it is computed only where it is used.
+    let every_step_norm = options.grad_tol.is_some();
     for k in 1..=options.max_steps {
         next.copy_from_slice(&params);
         optimizer.step_on(objective, &mut next, &grad)?;
         steps = k;
-        let new_loss = objective.value_and_gradient(&next, &mut grad);
+        let new_loss = objective.value_and_gradient(&next, &mut next_grad);
         let bad = if let Some(i) = first_bad(&next) {
             Some(format!("parameter {i} is {} at step {k}", next[i]))
         } else if !new_loss.is_finite() {
             Some(format!("loss is {new_loss} at step {k}"))
         } else {
-            first_bad(&grad).map(|i| format!("gradient component {i} is {} at step {k}", grad[i]))
+            first_bad(&next_grad).map(|i| format!("gradient component {i} is {} at step {k}", next_grad[i]))
         };
         if let Some(why) = bad {
             stop = StopReason::NonFinite;
@@ -248,10 +251,14 @@ pub fn minimize<T: Real>(
             break;
         }
         let previous_loss = loss;
-        params.copy_from_slice(&next);
+        // Accept: the new point and gradient become current (the old buffers are overwritten next step).
+        std::mem::swap(&mut params, &mut next);
+        std::mem::swap(&mut grad, &mut next_grad);
         accepted = k;
         loss = new_loss;
-        grad_norm = norm(&grad);
+        if every_step_norm || observer.is_some() {
+            grad_norm = norm(&grad);
+        }
         let record = k == options.max_steps || (options.record_every > 0 && k % options.record_every == 0);
         if let Some(bound) = options.bound {
             if let Some(i) = params.iter().position(|p| p.abs().to_f64() > bound) {
@@ -286,13 +293,15 @@ pub fn minimize<T: Real>(
             }
         }
         if record || stop != StopReason::MaxSteps {
-            trajectory
-                .push(point.unwrap_or_else(|| make(k, &params, loss, optimizer.learning_rate(), grad_norm)));
+            trajectory.push(
+                point.unwrap_or_else(|| make(k, &params, loss, optimizer.learning_rate(), norm(&grad))),
+            );
         }
         if stop != StopReason::MaxSteps {
             break;
         }
     }
+    grad_norm = norm(&grad);
     if trajectory.last().map(|p| p.step) != Some(accepted) {
         trajectory.push(make(accepted, &params, loss, optimizer.learning_rate(), grad_norm));
     }

@@ -155,8 +155,8 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         // Python's `beta**t` is C pow(); Rust's powf is the same libm call.
-        let bc1 = T::from_f64(1.0 - self.beta1.powf(t));
-        let bc2 = T::from_f64(1.0 - self.beta2.powf(t));
+        let bc1 = T::from_f64(super::bias_correction(self.beta1, t));
+        let bc2 = T::from_f64(super::bias_correction(self.beta2, t));
         let eps = T::from_f64(self.eps);
         let eps_root = (self.eps_root != 0.0).then(|| T::from_f64(self.eps_root));
         let decoupled = self.decoupled && self.weight_decay != 0.0;
@@ -183,6 +183,20 @@ impl<T: Real> Optimizer<T> for Adam<T> {
                 &mut self.m,
                 &mut self.v,
                 &mut self.v_max,
+                &c,
+                &pre,
+                decay.is_some(),
+                eps_root.is_some(),
+            );
+        } else if n <= 16 {
+            // Small problems (2-D test functions): the portable loop inline, without the thread
+            // and CPU-feature dispatch, whose fixed cost exceeds the work. Same operations, same bits.
+            kernel::<T, false>(
+                params,
+                grads,
+                &mut self.m,
+                &mut self.v,
+                &mut [],
                 &c,
                 &pre,
                 decay.is_some(),

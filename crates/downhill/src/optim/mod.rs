@@ -243,6 +243,19 @@ impl GradientTransforms {
     }
 }
 
+/// Adam's bias correction `1 - beta^t`, bit-identical to `1.0 - beta.powf(t)` (libm `pow`, as the
+/// seed's numpy `1 - beta**t`) but without the `pow` call once `beta^t < 2^-60`: below `2^-54`
+/// the difference rounds to exactly 1, and `pow` near underflow takes a slow path. Long runs spend
+/// most of their steps there (0.9^t underflows after about 7,000 steps).
+#[inline]
+pub fn bias_correction(beta: f64, t: f64) -> f64 {
+    if t * beta.log2() < -60.0 {
+        1.0
+    } else {
+        1.0 - beta.powf(t)
+    }
+}
+
 /// Checks that params, grads and state agree in length, allocating zeroed state on first use.
 pub(crate) fn check_lengths(name: &str, params: usize, grads: usize) -> Result<()> {
     if params != grads {
@@ -448,5 +461,20 @@ impl Buildable for f32 {
 impl Buildable for f64 {
     fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<f64>>> {
         (entry.build_f64)(p, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bias_correction;
+
+    #[test]
+    fn bias_correction_equals_one_minus_pow_bit_for_bit() {
+        for beta in [0.0, 0.5, 0.8, 0.9, 0.95, 0.99, 0.999, 0.9999, 0.99999, 1e-300] {
+            for t in (1..200_000u64).step_by(7).chain([1_000_000, 1 << 40]) {
+                let t = t as f64;
+                assert_eq!(bias_correction(beta, t).to_bits(), (1.0 - beta.powf(t)).to_bits(), "{beta}^{t}");
+            }
+        }
     }
 }

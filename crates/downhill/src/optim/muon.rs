@@ -210,8 +210,8 @@ impl<T: Real> Optimizer<T> for Muon<T> {
         let a_decay = T::from_f64(1.0 - alr * self.weight_decay);
         let (ab1, aomb1) = (T::from_f64(self.adam_beta1), T::from_f64(1.0 - self.adam_beta1));
         let (ab2, aomb2) = (T::from_f64(self.adam_beta2), T::from_f64(1.0 - self.adam_beta2));
-        let abc1 = T::from_f64(1.0 - self.adam_beta1.powf(t as f64));
-        let abc2 = T::from_f64(1.0 - self.adam_beta2.powf(t as f64));
+        let abc1 = T::from_f64(super::bias_correction(self.adam_beta1, t as f64));
+        let abc2 = T::from_f64(super::bias_correction(self.adam_beta2, t as f64));
         let (alr_t, aeps) = (T::from_f64(alr), T::from_f64(self.adam_eps));
         let lr = T::from_f64(lr_f);
         let mut start = 0;

@@ -127,7 +127,7 @@ impl<T: Real> Optimizer<T> for NAdam<T> {
         let product = self.product_to(t);
         let cg = T::from_f64(lr * (1.0 - mu) / (1.0 - product));
         let cm = T::from_f64(lr * mu_next / (1.0 - product * mu_next));
-        let bc2 = T::from_f64(1.0 - self.beta2.powf(t as f64));
+        let bc2 = T::from_f64(super::bias_correction(self.beta2, t as f64));
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let eps = T::from_f64(self.eps);

@@ -113,8 +113,8 @@ impl<T: Real> Optimizer<T> for RAdam<T> {
         ensure("radam", &mut self.v, n, T::ZERO)?;
         let t = self.t + 1;
         let lr_f = self.learning_rate.value(self.t);
-        let bc1 = 1.0 - self.beta1.powf(t as f64);
-        let bc2 = 1.0 - self.beta2.powf(t as f64);
+        let bc1 = super::bias_correction(self.beta1, t as f64);
+        let bc2 = super::bias_correction(self.beta2, t as f64);
         let rect = self.rectification(t);
         // Per element: theta -= step_m * m / (sqrt(v) + eps), or theta -= step_m * m when off.
         let step_m = T::from_f64(lr_f / bc1 * rect.map_or(1.0, |r| r * bc2.sqrt()));

@@ -134,7 +134,7 @@ impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
         let lr_f = self.learning_rate.value(self.t);
         let (_, weight_sum, weight) = self.sums_to(t);
         let ckp1 = if weight_sum == 0.0 { 0.0 } else { weight / weight_sum };
-        let bc2 = T::from_f64(1.0 - self.beta2.powf(t as f64));
+        let bc2 = T::from_f64(super::bias_correction(self.beta2, t as f64));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let (eps, wd) = (T::from_f64(self.eps), T::from_f64(self.weight_decay));
         let (c, y_lr, lr) =
