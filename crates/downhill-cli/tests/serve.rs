@@ -165,3 +165,98 @@ fn limits_and_bad_input_are_refused_with_the_field_named() {
     let (status, _) = call(&server, "POST", "/api/run", r#"{"objective":"booth","optimizer":"adam"}"#);
     assert_eq!(status, 200);
 }
+
+/// Random JSON-ish bodies (valid and broken, known and unknown fields, huge numbers, wrong types)
+/// against every POST endpoint: never a 5xx, always a JSON answer, and the server keeps serving.
+#[test]
+fn random_bodies_never_break_the_server() {
+    let server = start();
+    let mut rng = downhill::rng::Rng::new(404);
+    let fields = [
+        "objective",
+        "expr",
+        "vars",
+        "optimizer",
+        "optimizers",
+        "start",
+        "steps",
+        "schedule",
+        "bound",
+        "tol",
+        "gradients",
+        "at",
+        "bounds",
+        "n",
+        "junk",
+    ];
+    let values = [
+        "\"rosenbrock\"",
+        "\"himmelblau\"",
+        "\"x^2+y^2\"",
+        "\"(x\"",
+        "\"adam:lr=0.1\"",
+        "\"adma\"",
+        "[\"gd\",\"adam\"]",
+        "[1,2]",
+        "[1]",
+        "[1e308,-1e308]",
+        "1e400",
+        "-1",
+        "0",
+        "100000",
+        "2.5",
+        "true",
+        "null",
+        "{}",
+        "\"cosine:max=1,total=10\"",
+        "[\"x\",\"y\"]",
+        "[-2,2,-1,3]",
+        "\"\"",
+        "\"\\u0000\"",
+        "[[1]]",
+    ];
+    let mut statuses = std::collections::BTreeMap::new();
+    for i in 0..1500 {
+        let k = rng.below(5) as usize;
+        let mut parts = Vec::new();
+        for _ in 0..k {
+            let f = fields[rng.below(fields.len() as u64) as usize];
+            let v = values[rng.below(values.len() as u64) as usize];
+            parts.push(format!("\"{f}\":{v}"));
+        }
+        if i % 3 == 0 {
+            // A valid body with one field set to a random value: mostly accepted, sometimes not.
+            let base = [
+                r#""objective":"rosenbrock""#,
+                r#""optimizer":"adam""#,
+                r#""start":[-1,1]"#,
+                r#""steps":20"#,
+            ];
+            parts = base.iter().map(|p| p.to_string()).collect();
+            if i % 2 == 0 {
+                let j = rng.below(4) as usize;
+                let (name, _) = base[j].split_once(':').unwrap();
+                parts[j] = format!("{name}:{}", values[rng.below(values.len() as u64) as usize]);
+            }
+        }
+        let mut body = format!("{{{}}}", parts.join(","));
+        if i % 10 == 0 {
+            body.truncate(rng.below(body.len() as u64 + 1) as usize);
+        }
+        let path = if i % 3 == 0 {
+            "/api/run"
+        } else {
+            ["/api/run", "/api/analyze", "/api/grid", "/api/tune"][i % 4]
+        };
+        let (status, v) = call(&server, "POST", path, &body);
+        assert!(status < 500, "{path} {body}: {status} {v}");
+        if status != 200 {
+            assert!(v["error"].is_string(), "{path} {body}: {status} {v}");
+        }
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    eprintln!("statuses over 1500 random bodies: {statuses:?}");
+    assert!(statuses.get(&200).copied().unwrap_or(0) > 10, "some random bodies must be valid: {statuses:?}");
+    let (status, _) = call(&server, "POST", "/api/run", r#"{"objective":"booth","optimizer":"adam"}"#);
+    assert_eq!(status, 200);
+}

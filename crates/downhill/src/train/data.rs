@@ -594,6 +594,31 @@ mod tests {
     }
 
     #[test]
+    fn gzipped_idx_files_load_like_plain_ones() {
+        use std::io::Write;
+        let mut images = vec![0, 0, 0x08, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
+        images.extend([0, 255, 255, 0, 255, 0, 0, 255]);
+        let labels = vec![0, 0, 0x08, 1, 0, 0, 0, 2, 0, 1];
+        let dir = std::env::temp_dir().join(format!("downhill-idx-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let gz = |name: &str, bytes: &[u8]| {
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(bytes).unwrap();
+            let path = dir.join(name);
+            std::fs::write(&path, e.finish().unwrap()).unwrap();
+            path
+        };
+        let ds = load_idx_pair(&gz("i.gz", &images), &gz("l.gz", &labels)).unwrap();
+        assert_eq!((ds.len(), ds.dim), (2, 4));
+        assert_eq!(ds.features, vec![0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0]);
+        assert_eq!(ds.target, Target::Classes { labels: vec![0, 1], names: vec!["0".into(), "1".into()] });
+        let not_gz = dir.join("bad.gz");
+        std::fs::write(&not_gz, b"plain bytes").unwrap();
+        assert!(load_idx(&not_gz).unwrap_err().to_string().contains("not valid gzip"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn scaler_and_split() {
         let data = vec![1.0, 10.0, 3.0, 10.0];
         let s = Scaler::fit(&data, 2);
