@@ -293,6 +293,7 @@ fn resume_is_bit_identical_to_training_straight_through() {
         ("muon:lr=0.02", false),
         ("adamw:lr=0.01,weight_decay=0.1", true),
         ("nadam", false),
+        ("adafactor", true),
     ] {
         let mut straight = trainer(spec, &data, groups);
         for _ in 0..6 {
@@ -350,6 +351,7 @@ fn every_training_optimizer_learns_separable_blobs() {
         "sf-adamw:lr=0.01",
         "muon:lr=0.02",
         "lion:lr=1e-3",
+        "adafactor",
     ] {
         let mut t = trainer(spec, &data, false);
         for _ in 0..15 {
@@ -404,4 +406,78 @@ fn the_bias_group_is_not_decayed() {
     let nw = model.weights();
     assert!(p[..nw].iter().all(|&w| w == 1.0 - 0.1 * 0.5), "{p:?}");
     assert!(p[nw..].iter().all(|&b| b == 1.0), "{p:?}");
+}
+
+#[test]
+fn adafactor_follows_pytorch_equations_on_matrices_and_vectors() {
+    use downhill::optim::Adafactor;
+    // One 3 x 2 weight (PyTorch orientation: rows = fan_out = 3, cols = fan_in = 2) and a bias of 3.
+    let (rows, cols) = (3usize, 2usize);
+    let mut rng = Rng::new(21);
+    let w_pt: Vec<f64> = (0..rows * cols).map(|_| rng.normal()).collect(); // [j][i], j < rows
+    let bias: Vec<f64> = (0..rows).map(|_| rng.normal()).collect();
+    // downhill stores the weight transposed: [i][j].
+    let mut p: Vec<f64> =
+        (0..cols).flat_map(|i| (0..rows).map(move |j| (i, j))).map(|(i, j)| w_pt[j * cols + i]).collect();
+    p.extend(&bias);
+    let mut opt = Adafactor::<f64>::new(0.05);
+    opt.set_layout(&[Block { len: 6, shape: Some((rows, cols)) }, Block { len: 3, shape: None }]).unwrap();
+    // Reference, written from torch.optim.Adafactor's algorithm in PyTorch's orientation.
+    let (mut w, mut b) = (w_pt.clone(), bias.clone());
+    let (mut r, mut c, mut v) = (vec![0.0; rows], vec![0.0; cols], vec![0.0; rows]);
+    let eps1 = f64::EPSILON;
+    let rms = |x: &[f64]| (x.iter().map(|v| v * v).sum::<f64>() / x.len() as f64).sqrt();
+    for t in 1..=6 {
+        let gw: Vec<f64> = w.iter().enumerate().map(|(k, x)| (k as f64 + 1.0) * x - 0.3).collect();
+        let gb: Vec<f64> = b.iter().map(|x| 2.0 * x + 0.1).collect();
+        // downhill's gradient in its own layout.
+        let mut g: Vec<f64> =
+            (0..cols).flat_map(|i| (0..rows).map(move |j| (i, j))).map(|(i, j)| gw[j * cols + i]).collect();
+        g.extend(&gb);
+        opt.update(&mut p, &g).unwrap();
+
+        let tf = t as f64;
+        let beta2 = 1.0 - tf.powf(-0.8);
+        let rho = 0.05f64.min(1.0 / tf.sqrt());
+        // Weight.
+        let alpha = rms(&w).max(1e-3) * rho;
+        for j in 0..rows {
+            let mean = (0..cols).map(|i| gw[j * cols + i].powi(2)).sum::<f64>() / cols as f64;
+            r[j] = beta2 * r[j] + (1.0 - beta2) * mean;
+        }
+        for i in 0..cols {
+            let mean = (0..rows).map(|j| gw[j * cols + i].powi(2)).sum::<f64>() / rows as f64;
+            c[i] = beta2 * c[i] + (1.0 - beta2) * mean;
+        }
+        let rmean = (r.iter().sum::<f64>() / rows as f64).max(eps1);
+        let u: Vec<f64> = (0..rows * cols)
+            .map(|k| gw[k] / (r[k / cols] * c[k % cols] / rmean).max(eps1 * eps1).sqrt())
+            .collect();
+        let scale = alpha / (rms(&u) / 1.0).max(1.0);
+        w.iter_mut().zip(&u).for_each(|(x, u)| *x -= scale * u);
+        // Bias.
+        let alpha = rms(&b).max(1e-3) * rho;
+        let mut ub = vec![0.0; rows];
+        for k in 0..rows {
+            v[k] = beta2 * v[k] + (1.0 - beta2) * gb[k] * gb[k];
+            ub[k] = gb[k] / v[k].max(eps1 * eps1).sqrt();
+        }
+        let scale = alpha / rms(&ub).max(1.0);
+        b.iter_mut().zip(&ub).for_each(|(x, u)| *x -= scale * u);
+
+        for i in 0..cols {
+            for j in 0..rows {
+                assert!((p[i * rows + j] - w[j * cols + i]).abs() < 1e-12, "step {t} weight [{j}][{i}]");
+            }
+        }
+        for k in 0..rows {
+            assert!((p[6 + k] - b[k]).abs() < 1e-12, "step {t} bias {k}");
+        }
+    }
+    // The factored state is rows + cols numbers, not rows x cols.
+    let st = opt.state();
+    assert_eq!(
+        st.buffers.iter().map(|(n, b)| (n.as_str(), b.len())).collect::<Vec<_>>(),
+        vec![("r", 3), ("c", 2), ("v", 3)]
+    );
 }

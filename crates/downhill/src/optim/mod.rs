@@ -17,6 +17,7 @@
 //!
 //! Each optimizer is one file here and one line in [`REGISTRY`].
 
+mod adafactor;
 mod adagrad;
 mod adam;
 mod gd;
@@ -32,6 +33,7 @@ mod radam;
 mod rmsprop;
 mod schedule_free;
 
+pub use adafactor::Adafactor;
 pub use adagrad::AdaGrad;
 pub use adam::Adam;
 pub use gd::GradientDescent;
@@ -417,6 +419,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("nadam", &[], "lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3, weight_decay=0 (coupled; PyTorch NAdam)", nadam::build),
     entry!("radam", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, decoupled=false (PyTorch RAdam)", radam::build),
     entry!("sf-adamw", &["schedule-free", "adamw-schedulefree"], "lr=2.5e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, r=0, weight_lr_power=2 (Defazio et al. 2024; evaluate at x)", schedule_free::build),
+    entry!("adafactor", &[], "lr=1e-2, beta2_decay=-0.8, eps1=machine epsilon, eps2=1e-3, d=1, weight_decay=0 (PyTorch Adafactor; factored second moment on matrices)", adafactor::build),
     entry!("muon", &[], "lr=0.02, momentum=0.95, nesterov=true, ns_steps=5, weight_decay=0, adam_lr_ratio=0.015, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10 (matrices: Newton-Schulz; vectors: AdamW)", muon::build),
     entry!("newton", &[], "lr=1; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
 ];

@@ -82,7 +82,8 @@ pub struct EpochStats {
     /// Root mean squared error on the validation set, in the target's units (regression).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub val_rmse: Option<f64>,
-    /// Accuracy on the training set at the end of the epoch (classification).
+    /// Fraction of the epoch's training samples classified correctly by the weights of the moment
+    /// their minibatch was seen (classification; computed during the epoch, like `train_loss`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub train_accuracy: Option<f64>,
     /// Wall-clock seconds of the epoch's updates (not a reproducible quantity).
@@ -279,6 +280,7 @@ impl<T: Real> Trainer<T> {
         let started = std::time::Instant::now();
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
+        let mut correct = 0usize;
         let mut backup: Vec<T> = Vec::new();
         for rows in order.chunks(self.batch) {
             let b = rows.len();
@@ -297,8 +299,16 @@ impl<T: Real> Trainer<T> {
                 }
                 Labels::Values(&self.by_values)
             };
-            let loss =
-                self.model.loss_and_gradient(&self.params, &self.bx, labels, b, &mut self.grad, &mut self.ws);
+            let totals = self.model.totals_and_gradient(
+                &self.params,
+                &self.bx,
+                labels,
+                b,
+                &mut self.grad,
+                &mut self.ws,
+            );
+            let loss = totals.loss / b as f64;
+            correct += totals.correct;
             let step = self.optimizer.steps();
             if !loss.is_finite() {
                 return Err(Error::Inconsistent {
@@ -327,10 +337,8 @@ impl<T: Real> Trainer<T> {
         let seconds = started.elapsed().as_secs_f64();
         self.epoch += 1;
         let eval = self.eval_params();
-        let train_accuracy = (!self.train.classes.is_empty()).then(|| {
-            let t = self.model.evaluate(&eval, &self.train.x, self.train.labels(), &mut self.ws);
-            t.correct as f64 / t.samples.max(1) as f64
-        });
+        // Accuracy on the epoch's minibatches as they were seen (no extra pass over the data).
+        let train_accuracy = (!self.train.classes.is_empty()).then(|| correct as f64 / n.max(1) as f64);
         let (val_loss, val_accuracy, val_rmse) = self.validate(&eval);
         self.history.push(EpochStats {
             epoch: self.epoch,

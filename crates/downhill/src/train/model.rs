@@ -381,6 +381,21 @@ impl Model {
         grad: &mut [T],
         ws: &mut Workspace<T>,
     ) -> f64 {
+        let totals = self.totals_and_gradient(params, x, labels, batch, grad, ws);
+        totals.loss / batch as f64
+    }
+
+    /// As [`Model::loss_and_gradient`], returning the batch's sums (loss, correct predictions)
+    /// instead of the mean loss.
+    pub fn totals_and_gradient<T: Real>(
+        &self,
+        params: &[T],
+        x: &[T],
+        labels: Labels<'_, T>,
+        batch: usize,
+        grad: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Totals {
         assert_eq!(grad.len(), params.len(), "gradient buffer does not match the model");
         self.forward(params, x, batch, ws);
         let layers = self.layers();
@@ -419,7 +434,7 @@ impl Model {
         }
         ws.delta = delta;
         ws.spare = spare;
-        totals.loss / batch as f64
+        totals
     }
 
     /// Loss, accuracy and squared-error sums over a whole data set, `chunk` samples at a time.
