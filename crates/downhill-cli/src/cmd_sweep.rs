@@ -8,10 +8,13 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::{json, Value};
 
+use downhill::optim::Buildable;
 use downhill::optim::{self, BuildOptions};
 use downhill::rng::Rng;
 use downhill::spec::{parse_number, Spec};
-use downhill::{minimize, Objective, RunOptions};
+use downhill::{minimize, Objective, Real, RunOptions, StopReason};
+
+use crate::cmd_run::Dtype;
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::write_atomic;
@@ -71,6 +74,10 @@ pub struct SweepArgs {
     /// much work. 0 writes after every chunk of 1024 runs.
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub journal_secs: f64,
+    /// Precision of the runs: f64 (default, the seed's numpy precision) or f32 (twice the vector
+    /// width; each run bit-identical to `downhill run --dtype f32`). Output is written as f64.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
 }
 
 /// The most runs one sweep may hold.
@@ -372,6 +379,7 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     let objective = args.landscape.build::<f64>()?;
     let mut configs = Vec::new();
     let mut built: Vec<Box<dyn optim::Optimizer<f64>>> = Vec::new();
+    let mut built32: Vec<Box<dyn optim::Optimizer<f32>>> = Vec::new();
     let mut swept: Vec<String> = Vec::new();
     for text in &args.optimizers {
         let (specs, keys) = expand_spec(text).with_context(|| format!("--optimizer {text}"))?;
@@ -380,13 +388,26 @@ pub fn run(args: &SweepArgs) -> Result<String> {
                 swept.push(k);
             }
         }
-        // Built once, here (in parallel): a bad spec fails before thousands of runs start.
-        let opts: Vec<_> =
-            specs.par_iter().map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default())).collect();
-        for (opt, config) in opts.into_iter().zip(specs) {
-            built.push(opt.with_context(|| format!("--optimizer {text}"))?);
-            configs.push(config);
+        // Built once, here (in parallel, in the sweep's precision): a bad spec fails before
+        // thousands of runs start.
+        let context = || format!("--optimizer {text}");
+        match args.dtype {
+            Dtype::F64 => {
+                let opts: Vec<_> =
+                    specs.par_iter().map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default())).collect();
+                for opt in opts {
+                    built.push(opt.with_context(context)?);
+                }
+            }
+            Dtype::F32 => {
+                let opts: Vec<_> =
+                    specs.par_iter().map(|(s, _)| optim::build::<f32>(s, &BuildOptions::default())).collect();
+                for opt in opts {
+                    built32.push(opt.with_context(context)?);
+                }
+            }
         }
+        configs.extend(specs);
     }
     let starts = starts(args, objective.as_ref())?;
     let total = configs.len() * starts.len();
@@ -409,27 +430,10 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     }
     let mine: Vec<usize> = (shard_i..total).step_by(shard_n).collect();
     let minima = objective.minima();
-    let work = |index: usize| -> Result<Row> {
-        let (spec, values) = &configs[index / starts.len()];
-        let start = &starts[index % starts.len()];
-        let mut opt = optim::build::<f64>(spec, &BuildOptions::default())?;
-        let r = minimize(objective.as_ref(), opt.as_mut(), start, &options, None)?;
-        let distance = minima
-            .iter()
-            .map(|m| m.point.iter().zip(&r.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
-            .min_by(f64::total_cmp);
-        Ok(Row {
-            index,
-            spec: spec.clone(),
-            name: spec.split(':').next().unwrap_or("").to_string(),
-            values: values.clone(),
-            start: start.clone(),
-            loss: r.loss,
-            distance,
-            stop: r.stop.as_str().to_string(),
-            steps: r.steps,
-            params: r.params,
-        })
+    // The same objective in f32 when asked for.
+    let objective32 = match args.dtype {
+        Dtype::F32 => Some(args.landscape.build::<f32>()?),
+        Dtype::F64 => None,
     };
     let t0 = std::time::Instant::now();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
@@ -437,7 +441,7 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     let signature = format!(
         "{:016x}",
         fnv1a(&format!(
-            "{}|{:?}|{:?}|{:?}|{}|{}|{}/{}",
+            "{}|{:?}|{:?}|{:?}|{}|{}|{}/{}{}",
             objective.name(),
             args.optimizers,
             args.start,
@@ -445,7 +449,8 @@ pub fn run(args: &SweepArgs) -> Result<String> {
             args.steps,
             args.bound,
             shard_i,
-            shard_n
+            shard_n,
+            if args.dtype == Dtype::F32 { "|f32" } else { "" }
         ))
     );
     let (mut journal, resumed) = Journal::open(&args.out, &signature)?;
@@ -466,62 +471,19 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     // 1,024 runs so that the batched engine's per-call set-up is amortized.
     let chunk_runs = ((1u64 << 24) / args.steps.max(1)).clamp(1024, 1 << 16) as usize;
     for chunk in todo.chunks(chunk_runs) {
-        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-        for &i in chunk {
-            groups.entry(built[i / starts.len()].name()).or_default().push(i);
-        }
-        let mut fresh: Vec<Row> = Vec::with_capacity(chunk.len());
-        for (_, idx) in groups {
-            let opts: Vec<&dyn optim::Optimizer<f64>> =
-                idx.iter().map(|&i| built[i / starts.len()].as_ref()).collect();
-            let st: Vec<Vec<f64>> = idx.iter().map(|&i| starts[i % starts.len()].clone()).collect();
-            let batched = pool.install(|| {
-                downhill::batch::minimize_batch(objective.as_ref(), &opts, &st, args.steps, Some(args.bound))
-            });
-            match batched {
-                Some(results) => {
-                    for (&index, r) in idx.iter().zip(results) {
-                        let (spec, values) = &configs[index / starts.len()];
-                        let distance = minima
-                            .iter()
-                            .map(|m| {
-                                m.point
-                                    .iter()
-                                    .zip(&r.params)
-                                    .map(|(a, b)| (a - b).powi(2))
-                                    .sum::<f64>()
-                                    .sqrt()
-                            })
-                            .min_by(f64::total_cmp);
-                        fresh.push(Row {
-                            index,
-                            spec: spec.clone(),
-                            name: spec.split(':').next().unwrap_or("").to_string(),
-                            values: values.clone(),
-                            start: starts[index % starts.len()].clone(),
-                            loss: r.loss,
-                            distance,
-                            stop: r.stop.as_str().to_string(),
-                            steps: r.steps,
-                            params: r.params,
-                        });
-                    }
-                    bar.inc(idx.len() as u64);
-                }
-                None => {
-                    let part = pool.install(|| {
-                        idx.par_iter()
-                            .map(|&i| {
-                                let r = work(i);
-                                bar.inc(1);
-                                r
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })?;
-                    fresh.extend(part);
-                }
-            }
-        }
+        let ctx = Sweep {
+            configs: &configs,
+            starts: &starts,
+            minima: &minima,
+            options: &options,
+            args,
+            pool: &pool,
+            bar: &bar,
+        };
+        let fresh = match &objective32 {
+            Some(f) => ctx.run_chunk::<f32>(f.as_ref(), &built32, chunk)?,
+            None => ctx.run_chunk::<f64>(objective.as_ref(), &built, chunk)?,
+        };
         unsaved.extend(fresh);
         if last_save.elapsed().as_secs_f64() >= args.journal_secs {
             journal.append(&unsaved)?;
@@ -633,6 +595,98 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         s.push_str(&format!("heatmap: {}\n", p.display()));
     }
     Ok(s)
+}
+
+/// What every chunk of a sweep shares.
+struct Sweep<'a> {
+    configs: &'a [Config],
+    starts: &'a [Vec<f64>],
+    minima: &'a [downhill::Minimum],
+    options: &'a RunOptions,
+    args: &'a SweepArgs,
+    pool: &'a rayon::ThreadPool,
+    bar: &'a indicatif::ProgressBar,
+}
+
+impl Sweep<'_> {
+    /// The result row of run `index`, from its final point.
+    fn row<T: Real>(&self, index: usize, params: &[T], loss: T, stop: StopReason, steps: u64) -> Row {
+        let (spec, values) = &self.configs[index / self.starts.len()];
+        let params: Vec<f64> = params.iter().map(|p| p.to_f64()).collect();
+        let distance = self
+            .minima
+            .iter()
+            .map(|m| m.point.iter().zip(&params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
+            .min_by(f64::total_cmp);
+        Row {
+            index,
+            spec: spec.clone(),
+            name: spec.split(':').next().unwrap_or("").to_string(),
+            values: values.clone(),
+            start: self.starts[index % self.starts.len()].clone(),
+            loss: loss.to_f64(),
+            distance,
+            stop: stop.as_str().to_string(),
+            steps,
+            params,
+        }
+    }
+
+    /// Runs the given runs in precision `T`. Runs of one optimizer kind go through the batched
+    /// engine (bit-identical to `minimize`, much faster); whatever it declines (schedules, clipping,
+    /// other optimizers) runs one at a time.
+    fn run_chunk<T: Buildable>(
+        &self,
+        objective: &dyn Objective<T>,
+        built: &[Box<dyn optim::Optimizer<T>>],
+        chunk: &[usize],
+    ) -> Result<Vec<Row>> {
+        let n_starts = self.starts.len();
+        let start_of =
+            |i: usize| -> Vec<T> { self.starts[i % n_starts].iter().map(|&x| T::from_f64(x)).collect() };
+        let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in chunk {
+            groups.entry(built[i / n_starts].name()).or_default().push(i);
+        }
+        let mut fresh: Vec<Row> = Vec::with_capacity(chunk.len());
+        for (_, idx) in groups {
+            let opts: Vec<&dyn optim::Optimizer<T>> =
+                idx.iter().map(|&i| built[i / n_starts].as_ref()).collect();
+            let st: Vec<Vec<T>> = idx.iter().map(|&i| start_of(i)).collect();
+            let (steps, bound) = (self.args.steps, Some(self.args.bound));
+            let batched =
+                self.pool.install(|| downhill::batch::minimize_batch(objective, &opts, &st, steps, bound));
+            match batched {
+                Some(results) => {
+                    let rows: Vec<Row> = self.pool.install(|| {
+                        idx.par_iter()
+                            .zip(results.par_iter())
+                            .map(|(&index, r)| self.row(index, &r.params, r.loss, r.stop, r.steps))
+                            .collect()
+                    });
+                    fresh.extend(rows);
+                    self.bar.inc(idx.len() as u64);
+                }
+                None => {
+                    let part = self.pool.install(|| {
+                        idx.par_iter()
+                            .map(|&i| {
+                                let mut opt = optim::build::<T>(
+                                    &self.configs[i / n_starts].0,
+                                    &BuildOptions::default(),
+                                )?;
+                                let r = minimize(objective, opt.as_mut(), &start_of(i), self.options, None)?;
+                                self.bar.inc(1);
+                                Ok(self.row(i, &r.params, r.loss, r.stop, r.steps))
+                            })
+                            .collect::<Result<Vec<_>>>()
+                    })?;
+                    fresh.extend(part);
+                }
+            }
+        }
+        Ok(fresh)
+    }
 }
 
 /// The same columns as the CSV, as a Parquet file.

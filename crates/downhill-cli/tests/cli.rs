@@ -882,3 +882,70 @@ fn plot_draws_a_saved_run_and_refuses_a_malformed_one() {
     assert!(!bad_png.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn f32_sweeps_equal_f32_runs() {
+    let dir = scratch("sweep-f32");
+    let out = dir.join("s.csv");
+    let o = downhill(&[
+        "sweep",
+        "--objective",
+        "rosenbrock:a=1,b=10",
+        "--optimizer",
+        "adam:lr=1e-3..1e-1:log:3,beta1=0.8|0.9",
+        "--optimizer",
+        "gd:lr=0.001|0.02",
+        "--start",
+        "-1.5,2.5",
+        "--steps",
+        "300",
+        "--dtype",
+        "f32",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            // The spec column is quoted and contains commas.
+            let (pre, rest) = l.split_once(",\"").unwrap();
+            let (spec, post) = rest.split_once("\",").unwrap();
+            pre.split(',')
+                .map(String::from)
+                .chain([spec.to_string()])
+                .chain(post.split(',').map(String::from))
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 8);
+    for r in &rows {
+        let spec = &r[col("spec")];
+        let v = stdout_json(&[
+            "run",
+            "--objective",
+            "rosenbrock:a=1,b=10",
+            "--optimizer",
+            spec,
+            "--start",
+            "-1.5,2.5",
+            "--steps",
+            "300",
+            "--bound",
+            "1000000",
+            "--dtype",
+            "f32",
+            "--format",
+            "json",
+        ]);
+        let loss: f64 = r[col("loss")].parse().unwrap();
+        assert_eq!(loss, v["loss"].as_f64().unwrap(), "{spec}");
+        assert_eq!(r[col("stop")], v["stop"].as_str().unwrap(), "{spec}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

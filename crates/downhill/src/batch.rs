@@ -10,15 +10,16 @@
 
 use crate::objective::Objective;
 use crate::optim::{Optimizer, Value};
+use crate::real::Real;
 use crate::run::StopReason;
 
 /// The end of one run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BatchResult {
+pub struct BatchResult<T = f64> {
     /// Final parameters (for `non_finite`, the last finite ones).
-    pub params: Vec<f64>,
+    pub params: Vec<T>,
     /// Final loss.
-    pub loss: f64,
+    pub loss: T,
     /// Why it ended.
     pub stop: StopReason,
     /// Updates taken.
@@ -42,7 +43,7 @@ struct Hyper {
     wd: f64,
 }
 
-fn hyper_of(opt: &dyn Optimizer<f64>) -> Option<(Kind, Hyper)> {
+fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
     let h = opt.hyperparameters();
     let num = |k: &str| {
         h.iter().find(|(n, _)| *n == k).and_then(|(_, v)| match v {
@@ -82,13 +83,13 @@ fn hyper_of(opt: &dyn Optimizer<f64>) -> Option<(Kind, Hyper)> {
 /// diverged once any `|param| > bound` and as non-finite on NaN or infinity, exactly as
 /// [`crate::minimize`] with those options. Returns `None` when some optimizer is not one the batched
 /// engine handles (use `minimize` for those); the optimizers are only inspected, not stepped.
-pub fn minimize_batch(
-    objective: &dyn Objective<f64>,
-    optimizers: &[&dyn Optimizer<f64>],
-    starts: &[Vec<f64>],
+pub fn minimize_batch<T: Real>(
+    objective: &dyn Objective<T>,
+    optimizers: &[&dyn Optimizer<T>],
+    starts: &[Vec<T>],
     max_steps: u64,
     bound: Option<f64>,
-) -> Option<Vec<BatchResult>> {
+) -> Option<Vec<BatchResult<T>>> {
     let d = objective.dim();
     if optimizers.len() != starts.len()
         || starts.iter().any(|s| s.len() != d || s.iter().any(|x| !x.is_finite()))
@@ -97,7 +98,7 @@ pub fn minimize_batch(
     }
     let mut kinds = Vec::with_capacity(optimizers.len());
     for o in optimizers {
-        kinds.push(hyper_of(*o)?);
+        kinds.push(hyper_of::<T>(*o)?);
     }
     let kind = kinds.first()?.0;
     if kinds.iter().any(|(k, _)| *k != kind) {
@@ -105,7 +106,7 @@ pub fn minimize_batch(
     }
     let hypers: Vec<Hyper> = kinds.into_iter().map(|(_, h)| h).collect();
     let powers = Powers::new(kind, &hypers, max_steps);
-    let run_range = |lo: usize, hi: usize| -> Vec<BatchResult> {
+    let run_range = |lo: usize, hi: usize| -> Vec<BatchResult<T>> {
         advance_soa_dispatch(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound, &powers)
     };
     #[cfg(feature = "parallel")]
@@ -115,7 +116,7 @@ pub fn minimize_batch(
         // A few tasks per thread, each large enough for the vector loops to pay off.
         let chunk = n.div_ceil(4 * rayon::current_num_threads()).clamp(64, 4096);
         let ranges: Vec<(usize, usize)> = (0..n).step_by(chunk).map(|lo| (lo, (lo + chunk).min(n))).collect();
-        let parts: Vec<Vec<BatchResult>> = ranges.par_iter().map(|&(lo, hi)| run_range(lo, hi)).collect();
+        let parts: Vec<Vec<BatchResult<T>>> = ranges.par_iter().map(|&(lo, hi)| run_range(lo, hi)).collect();
         Some(parts.into_iter().flatten().collect())
     }
     #[cfg(not(feature = "parallel"))]
@@ -192,15 +193,15 @@ fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<usize>) {
 
 /// [`advance_soa`] compiled for AVX2 when the CPU has it: the same IEEE operations in the same
 /// order (no FMA contraction), so bit-identical results, with twice the vector width.
-fn advance_soa_dispatch(
-    f: &dyn Objective<f64>,
+fn advance_soa_dispatch<T: Real>(
+    f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<f64>],
+    starts: &[Vec<T>],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
-) -> Vec<BatchResult> {
+) -> Vec<BatchResult<T>> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -213,15 +214,15 @@ fn advance_soa_dispatch(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn advance_soa_avx2(
-    f: &dyn Objective<f64>,
+unsafe fn advance_soa_avx2<T: Real>(
+    f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<f64>],
+    starts: &[Vec<T>],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
-) -> Vec<BatchResult> {
+) -> Vec<BatchResult<T>> {
     advance_soa(f, kind, hypers, starts, max_steps, bound, powers)
 }
 
@@ -230,24 +231,24 @@ unsafe fn advance_soa_avx2(
 /// runs at once through [`Objective::value_and_gradient_many`]. Stopped runs keep being computed but
 /// are never committed.
 #[inline(always)]
-fn advance_soa(
-    f: &dyn Objective<f64>,
+fn advance_soa<T: Real>(
+    f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<f64>],
+    starts: &[Vec<T>],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
-) -> Vec<BatchResult> {
+) -> Vec<BatchResult<T>> {
     let (n, d) = (starts.len(), f.dim());
-    let mut x = vec![0.0; n * d];
+    let mut x = vec![T::ZERO; n * d];
     for (r, s) in starts.iter().enumerate() {
         for i in 0..d {
             x[i * n + r] = s[i];
         }
     }
-    let mut g = vec![0.0; n * d];
-    let mut loss = vec![0.0; n];
+    let mut g = vec![T::ZERO; n * d];
+    let mut loss = vec![T::ZERO; n];
     f.value_and_gradient_many(&x, &mut loss, &mut g);
     let mut stop = vec![StopReason::MaxSteps; n];
     let mut steps = vec![0u64; n];
@@ -259,32 +260,31 @@ fn advance_soa(
         }
     }
     let mut alive_count = alive.iter().filter(|a| **a).count();
-    // Per-run scalars, computed as the one-at-a-time kernels compute them.
-    let lr: Vec<f64> = hypers.iter().map(|h| h.lr).collect();
-    let b1: Vec<f64> = hypers.iter().map(|h| h.beta1).collect();
-    let b2: Vec<f64> = hypers.iter().map(|h| h.beta2).collect();
-    let omb1: Vec<f64> = hypers.iter().map(|h| 1.0 - h.beta1).collect();
-    let omb2: Vec<f64> = hypers.iter().map(|h| 1.0 - h.beta2).collect();
-    let eps: Vec<f64> = hypers.iter().map(|h| h.eps).collect();
+    // Per-run scalars, converted to T as the one-at-a-time kernels convert them.
+    let per_run =
+        |f: &dyn Fn(&Hyper) -> f64| -> Vec<T> { hypers.iter().map(|h| T::from_f64(f(h))).collect() };
+    let lr = per_run(&|h| h.lr);
+    let b1 = per_run(&|h| h.beta1);
+    let b2 = per_run(&|h| h.beta2);
+    let omb1 = per_run(&|h| 1.0 - h.beta1);
+    let omb2 = per_run(&|h| 1.0 - h.beta2);
+    let eps = per_run(&|h| h.eps);
     // Decoupled decay multiplies by 1 - lr wd; where there is none, multiplying by 1 is exact.
-    let decay: Vec<f64> = hypers
-        .iter()
-        .map(|h| {
-            if matches!(kind, Kind::Adam { decoupled: true }) && h.wd != 0.0 {
-                1.0 - h.lr * h.wd
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let decay = per_run(&|h| {
+        if matches!(kind, Kind::Adam { decoupled: true }) && h.wd != 0.0 {
+            1.0 - h.lr * h.wd
+        } else {
+            1.0
+        }
+    });
     let (b1s, b1_of) = distinct(hypers.iter().map(|h| h.beta1));
     let (b2s, b2_of) = distinct(hypers.iter().map(|h| h.beta2));
     let rows1: Vec<Option<&[f64]>> = b1s.iter().map(|&b| powers.row(1, b)).collect();
     let rows2: Vec<Option<&[f64]>> = b2s.iter().map(|&b| powers.row(2, b)).collect();
-    let (mut u1, mut u2) = (vec![0.0; b1s.len()], vec![0.0; b2s.len()]);
-    let (mut c1, mut c2) = (vec![1.0; n], vec![1.0; n]);
-    let (mut m, mut v) = (vec![0.0; n * d], vec![0.0; n * d]);
-    let (mut xn, mut gn, mut ln) = (vec![0.0; n * d], vec![0.0; n * d], vec![0.0; n]);
+    let (mut u1, mut u2) = (vec![T::ZERO; b1s.len()], vec![T::ZERO; b2s.len()]);
+    let (mut c1, mut c2) = (vec![T::ONE; n], vec![T::ONE; n]);
+    let (mut m, mut v) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d]);
+    let (mut xn, mut gn, mut ln) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d], vec![T::ZERO; n]);
     for k in 1..=max_steps {
         if alive_count == 0 {
             break;
@@ -292,7 +292,7 @@ fn advance_soa(
         if matches!(kind, Kind::Adam { .. }) {
             let t = k as f64;
             let at = |b: f64, row: &Option<&[f64]>| {
-                row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1])
+                T::from_f64(row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1]))
             };
             for ((u, &b), row) in u1.iter_mut().zip(&b1s).zip(&rows1) {
                 *u = at(b, row);
@@ -317,7 +317,7 @@ fn advance_soa(
                 }
                 Kind::Momentum => {
                     for r in 0..n {
-                        let mr = if k == 1 { gs[r] } else { b1[r] * ms[r] + 1.0 * gs[r] };
+                        let mr = if k == 1 { gs[r] } else { b1[r] * ms[r] + T::ONE * gs[r] };
                         ms[r] = mr;
                         out[r] = xs[r] - lr[r] * mr;
                     }
@@ -342,7 +342,7 @@ fn advance_soa(
             let mut ok = ln.iter().fold(true, |ok, l| ok & l.is_finite());
             let limit = bound.unwrap_or(f64::INFINITY);
             for (xv, gv) in xn.iter().zip(&gn) {
-                ok &= xv.is_finite() & gv.is_finite() & (xv.abs() <= limit);
+                ok &= xv.is_finite() & gv.is_finite() & (xv.abs().to_f64() <= limit);
             }
             if ok {
                 std::mem::swap(&mut x, &mut xn);
@@ -361,7 +361,8 @@ fn advance_soa(
             for i in 0..d {
                 let (xs, gs) = (&xn[i * n..(i + 1) * n], &gn[i * n..(i + 1) * n]);
                 for r in 0..n {
-                    ok &= !alive[r] | (xs[r].is_finite() & gs[r].is_finite() & (xs[r].abs() <= limit));
+                    ok &=
+                        !alive[r] | (xs[r].is_finite() & gs[r].is_finite() & (xs[r].abs().to_f64() <= limit));
                 }
             }
             if ok {
@@ -398,7 +399,7 @@ fn advance_soa(
                 g[i * n + r] = gn[i * n + r];
             }
             loss[r] = ln[r];
-            if bound.is_some_and(|b| (0..d).any(|i| x[i * n + r].abs() > b)) {
+            if bound.is_some_and(|b| (0..d).any(|i| x[i * n + r].abs().to_f64() > b)) {
                 stop[r] = StopReason::Diverged;
                 alive[r] = false;
                 alive_count -= 1;

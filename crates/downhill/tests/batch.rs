@@ -1,6 +1,7 @@
 //! The batched sweep engine gives exactly what one-at-a-time `minimize` gives.
 
 use downhill::batch::minimize_batch;
+use downhill::optim::Buildable;
 use downhill::optim::{self, BuildOptions};
 use downhill::{minimize, objectives, Optimizer, RunOptions};
 
@@ -8,55 +9,67 @@ use downhill::{minimize, objectives, Optimizer, RunOptions};
 fn batched_runs_are_bit_identical_to_minimize() {
     // Rosenbrock has its own vectorized batch evaluation; the others use the default, point by point.
     for objective in ["rosenbrock:a=1,b=10", "quadratic:a=50,b=1", "himmelblau"] {
-        check_objective(objective);
+        check_objective::<f64>(objective);
+        check_objective::<f32>(objective);
     }
 }
 
-fn check_objective(objective: &str) {
-    let f = objectives::build::<f64>(objective).unwrap();
+fn check_objective<T: Buildable>(objective: &str) {
+    let f = objectives::build::<T>(objective).unwrap();
     let specs = [
         vec!["gd:lr=0.001", "gd:lr=0.005", "gd:lr=0.02", "gd:lr=0.5"],
         vec!["momentum:lr=0.002,beta=0.9", "momentum:lr=0.01,beta=0.5", "momentum:lr=0.5"],
         vec!["adam:lr=0.1", "adam:lr=0.01,beta1=0.8,beta2=0.99", "adam:lr=0.3,eps=1e-6", "adam:lr=1e-4"],
         vec!["adamw:lr=0.1", "adamw:lr=0.05,weight_decay=0.1", "adamw:lr=0.01,weight_decay=0"],
     ];
-    let starts = [vec![-1.5, 2.5], vec![0.3, -0.7], vec![1.9, 2.9]];
+    let starts: Vec<Vec<T>> = [[-1.5, 2.5], [0.3, -0.7], [1.9, 2.9]]
+        .iter()
+        .map(|p| p.iter().map(|&x| T::from_f64(x)).collect())
+        .collect();
     for group in specs {
         let mut built = Vec::new();
         let mut st = Vec::new();
         for s in &group {
             for x0 in &starts {
-                built.push(optim::build::<f64>(s, &BuildOptions::default()).unwrap());
+                built.push(optim::build::<T>(s, &BuildOptions::default()).unwrap());
                 st.push(x0.clone());
             }
         }
-        let refs: Vec<&dyn Optimizer<f64>> = built.iter().map(|b| b.as_ref()).collect();
+        let refs: Vec<&dyn Optimizer<T>> = built.iter().map(|b| b.as_ref()).collect();
         let batch = minimize_batch(f.as_ref(), &refs, &st, 300, Some(10.0)).expect("batchable");
         for (k, (b, x0)) in built.iter_mut().zip(&st).enumerate() {
             let options = RunOptions { bound: Some(10.0), record_every: 0, ..RunOptions::steps(300) };
             let r = minimize(f.as_ref(), b.as_mut(), x0, &options, None).unwrap();
             let got = &batch[k];
             assert_eq!((got.stop, got.steps), (r.stop, r.steps), "{group:?} run {k}");
-            assert_eq!(got.loss.to_bits(), r.loss.to_bits(), "{group:?} run {k}");
+            assert_eq!(
+                got.loss.to_f64().to_bits(),
+                r.loss.to_f64().to_bits(),
+                "{} {group:?} run {k}",
+                T::NAME
+            );
             assert!(
-                got.params.iter().zip(&r.params).all(|(a, b)| a.to_bits() == b.to_bits()),
+                got.params.iter().zip(&r.params).all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
                 "{group:?} run {k}"
             );
         }
     }
     // Schedules, clipping, other optimizers and mixed kinds are declined, not approximated.
     for s in ["rmsprop", "adam:amsgrad=true", "gd:clip_norm=1", "lion"] {
-        let o = optim::build::<f64>(s, &BuildOptions::default()).unwrap();
-        assert!(minimize_batch(f.as_ref(), &[o.as_ref()], &[vec![0.0, 0.0]], 10, None).is_none(), "{s}");
+        let o = optim::build::<T>(s, &BuildOptions::default()).unwrap();
+        assert!(
+            minimize_batch(f.as_ref(), &[o.as_ref()], &[vec![T::ZERO, T::ZERO]], 10, None).is_none(),
+            "{s}"
+        );
     }
     let (a, g) = (
-        optim::build::<f64>("adam", &BuildOptions::default()).unwrap(),
-        optim::build::<f64>("gd", &BuildOptions::default()).unwrap(),
+        optim::build::<T>("adam", &BuildOptions::default()).unwrap(),
+        optim::build::<T>("gd", &BuildOptions::default()).unwrap(),
     );
     assert!(minimize_batch(
         f.as_ref(),
         &[a.as_ref(), g.as_ref()],
-        &[vec![0.0, 0.0], vec![0.0, 0.0]],
+        &[vec![T::ZERO, T::ZERO], vec![T::ZERO, T::ZERO]],
         10,
         None
     )
