@@ -133,45 +133,41 @@ type Config = (String, BTreeMap<String, String>);
 /// One optimizer spec with ranges -> the concrete specs, and the keys that vary.
 fn expand_spec(text: &str) -> Result<(Vec<Config>, Vec<String>)> {
     let spec = Spec::parse(text, "optimizer")?;
-    let mut combos: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
     let mut swept = Vec::new();
+    let mut total: usize = 1;
     for (k, v) in &spec.entries {
         let values = expand_value(&format!("{}.{k}", spec.name), v)?;
         if values.len() > 1 {
             swept.push(k.clone());
         }
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |val| {
-                    let mut c = c.clone();
-                    c.push((k.clone(), val.clone()));
-                    c
-                })
-            })
-            .collect();
-        if combos.len() > MAX_RUNS {
-            return Err(downhill::Error::out_of_range(
-                "sweep size",
-                combos.len(),
-                &format!("[1, {MAX_RUNS}]"),
-            )
-            .into());
+        total = total.saturating_mul(values.len());
+        if total > MAX_RUNS {
+            return Err(
+                downhill::Error::out_of_range("sweep size", total, &format!("[1, {MAX_RUNS}]")).into()
+            );
         }
+        keys.push((k.clone(), values));
     }
-    let out = combos
-        .into_iter()
-        .map(|c| {
-            let s = if c.is_empty() {
+    // Combination `index` in mixed radix, the last key varying fastest, generated in parallel.
+    let out = (0..total)
+        .into_par_iter()
+        .map(|index| {
+            let mut rest = index;
+            let mut picks = vec![0; keys.len()];
+            for (slot, (_, values)) in picks.iter_mut().zip(&keys).rev() {
+                *slot = rest % values.len();
+                rest /= values.len();
+            }
+            let pairs: Vec<(String, String)> =
+                keys.iter().zip(&picks).map(|((k, values), &p)| (k.clone(), values[p].clone())).collect();
+            let s = if pairs.is_empty() {
                 spec.name.clone()
             } else {
-                format!(
-                    "{}:{}",
-                    spec.name,
-                    c.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
-                )
+                let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("{}:{}", spec.name, body.join(","))
             };
-            (s, c.into_iter().collect())
+            (s, pairs.into_iter().collect())
         })
         .collect();
     Ok((out, swept))
