@@ -336,6 +336,18 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
     if let Some(p) = &args.plot {
         out.push_str(&format!("plot: {}\n", p.display()));
     }
+    if let Some(dir) = &args.checkpoint {
+        let latest = checkpoint_files(dir)
+            .ok()
+            .and_then(|f| f.into_iter().max())
+            .map(|(_, p)| p.display().to_string());
+        out.push_str(&format!(
+            "checkpoints: {} (latest {}); continue with --resume {}\n",
+            dir.display(),
+            latest.unwrap_or_else(|| "none".into()),
+            dir.display()
+        ));
+    }
     if outcomes.iter().all(|o| o.error.is_some()) {
         print!("{out}");
         bail!("training stopped: {}", outcomes[0].error.clone().unwrap_or_default());
