@@ -48,7 +48,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// The seeds in one command: the article's figures and every optimizer on its landscapes.
+    /// The seeds in one command: the article's figures, its optimizers on its landscapes, the theory lab, training.
     Tour(cmd_tour::TourArgs),
     /// Run one optimizer on an objective and print its trajectory.
     Run(cmd_run::RunArgs),
