@@ -26,8 +26,9 @@ const ALL: [&str; 9] =
 
 pub fn run(args: &TourArgs) -> Result<String> {
     let dir = &args.out;
-    let mut s =
-        String::from("downhill tour: the seed article's figures, its optimizers on its landscapes, and training\n\n");
+    let mut s = String::from(
+        "downhill tour: the seed article's figures, its optimizers on its landscapes, and training\n\n",
+    );
     let (written, notes) = cmd_figures::write_all(&dir.join("figures"))?;
     s.push_str("1. The seed's three figures, recomputed (what the data say about the captions):\n");
     for (name, ns) in &notes {
@@ -66,7 +67,10 @@ pub fn run(args: &TourArgs) -> Result<String> {
             format: Format::Table,
         };
         let c = cmd_compare::compare(&cargs)?;
-        s.push_str(&format!("\n{}. The seed's optimizers and their classic relatives, learning rate tuned, on {about}:\n\n", k + 2));
+        s.push_str(&format!(
+            "\n{}. The seed's optimizers and their classic relatives, learning rate tuned, on {about}:\n\n",
+            k + 2
+        ));
         for line in cmd_compare::to_table(&c).lines() {
             s.push_str(&format!("   {line}\n"));
         }
