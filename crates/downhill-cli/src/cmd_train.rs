@@ -251,7 +251,7 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
     } else {
         out.push_str(&header);
     }
-    let mut outcomes = Vec::new();
+    let mut outcomes: Vec<Outcome> = Vec::new();
     for spec in &args.optimizers {
         let optimizer = train::build_optimizer::<T>(spec, &options, &model, !args.no_bias_decay)
             .map_err(|e| anyhow::Error::new(e).context("--optimizer"))?;
@@ -307,7 +307,11 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
                 }
             }
             if let Some(log) = &args.log {
-                write_log(log, &[(spec.as_str(), trainer.history())], args.optimizers.len() > 1)?;
+                // The finished optimizers' epochs, then this one's so far.
+                let mut runs: Vec<(&str, &[EpochStats])> =
+                    outcomes.iter().map(|o| (o.optimizer.as_str(), o.history.as_slice())).collect();
+                runs.push((spec.as_str(), trainer.history()));
+                write_log(log, &runs, args.optimizers.len() > 1)?;
             }
         }
         bar.finish_and_clear();

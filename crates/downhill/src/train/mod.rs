@@ -281,6 +281,8 @@ impl<T: Real> Trainer<T> {
         let mut loss_sum = 0.0;
         let mut batches = 0usize;
         let mut correct = 0usize;
+        // The rate of the epoch's last update, as the optimizer reports it before applying it.
+        let mut last_lr = self.optimizer.learning_rate();
         let mut backup: Vec<T> = Vec::new();
         for rows in order.chunks(self.batch) {
             let b = rows.len();
@@ -320,6 +322,7 @@ impl<T: Real> Trainer<T> {
                 });
             }
             backup.clone_from(&self.params);
+            last_lr = self.optimizer.learning_rate();
             self.optimizer.update(&mut self.params, &self.grad)?;
             if self.params.iter().any(|p| !p.is_finite()) {
                 self.params.clone_from(&backup);
@@ -343,7 +346,7 @@ impl<T: Real> Trainer<T> {
         self.history.push(EpochStats {
             epoch: self.epoch,
             step: self.optimizer.steps(),
-            lr: self.optimizer.learning_rate_of_last(),
+            lr: last_lr,
             train_loss: loss_sum / batches.max(1) as f64,
             val_loss,
             val_accuracy,
@@ -435,22 +438,5 @@ impl<T: Real> Trainer<T> {
         self.epoch = snapshot.epoch;
         self.history = snapshot.history;
         Ok(())
-    }
-}
-
-/// The learning rate the last update used (the schedule one step back).
-trait LastRate {
-    fn learning_rate_of_last(&self) -> f64;
-}
-
-impl<T: Real> LastRate for Box<dyn Optimizer<T>> {
-    fn learning_rate_of_last(&self) -> f64 {
-        let hp = self.hyperparameters();
-        let lr = hp.iter().find(|(k, _)| *k == "lr").map(|(_, v)| v.clone());
-        match lr {
-            Some(crate::optim::Value::Number(x)) => x,
-            Some(crate::optim::Value::Schedule(s)) => s.value(self.steps().saturating_sub(1)),
-            _ => self.learning_rate(),
-        }
     }
 }
