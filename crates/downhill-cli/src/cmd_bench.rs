@@ -86,17 +86,9 @@ fn train_bench(args: &TrainBenchArgs) -> Result<serde_json::Value> {
     for &t in &threads {
         let ours = crate::cmd_train::bench_samples_per_second(&sizes, args.batch, args.batches, t)?;
         let torch = if torch_ok {
-            let out = std::process::Command::new(&args.python)
-                .args([
-                    "-c",
-                    TORCH_SCRIPT,
-                    &args.sizes,
-                    &args.batch.to_string(),
-                    &args.batches.to_string(),
-                    &t.to_string(),
-                ])
-                .output()?;
-            serde_json::from_slice::<serde_json::Value>(&out.stdout).ok()
+            let script_args =
+                [args.sizes.clone(), args.batch.to_string(), args.batches.to_string(), t.to_string()];
+            python_json(&args.python, TORCH_SCRIPT, &script_args)
         } else {
             None
         };
@@ -141,27 +133,10 @@ pub struct StepArgs {
 
 const TORCH_STEP_SCRIPT: &str = include_str!("../../../scripts/torch_step_bench.py");
 
-/// Times PyTorch's step for `name` (None when torch cannot be imported or has no counterpart).
-fn torch_step(
-    python: &str,
-    name: &str,
-    size: usize,
-    threads: usize,
-    dtype: &str,
-    reps: usize,
-) -> Option<serde_json::Value> {
-    let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            TORCH_STEP_SCRIPT,
-            name,
-            &size.to_string(),
-            &threads.to_string(),
-            dtype,
-            &reps.to_string(),
-        ])
-        .output()
-        .ok()?;
+/// Runs a reference script with `python -c SCRIPT ARGS...` and reads the JSON object it prints
+/// (None when the interpreter, its torch, or the script fails).
+fn python_json(python: &str, script: &str, args: &[String]) -> Option<serde_json::Value> {
+    let out = std::process::Command::new(python).arg("-c").arg(script).args(args).output().ok()?;
     serde_json::from_slice(&out.stdout).ok()
 }
 
@@ -314,7 +289,15 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
     }
     let bytes = ((r + w) * n * std::mem::size_of::<T>()) as f64;
     let torch = if args.vs_torch {
-        let t = torch_step(&args.python, name, n, rayon::current_num_threads(), T::NAME, reps.min(9));
+        let script_args = [
+            name,
+            &n.to_string(),
+            &rayon::current_num_threads().to_string(),
+            T::NAME,
+            &reps.min(9).to_string(),
+        ]
+        .map(String::from);
+        let t = python_json(&args.python, TORCH_STEP_SCRIPT, &script_args);
         match t {
             Some(mut v) => {
                 for variant in ["for_loop", "foreach", "fused"] {

@@ -150,8 +150,13 @@ impl RunRequest {
     }
 
     fn start_text(&self) -> Option<String> {
-        self.start.as_ref().map(|s| s.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(","))
+        self.start.as_deref().map(point_text)
     }
+}
+
+/// A point as the command line's `X,Y,...` text, each coordinate written so it reads back exactly.
+fn point_text(point: &[f64]) -> String {
+    point.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(",")
 }
 
 /// Runs blocking work on the blocking pool within the time budget.
@@ -263,7 +268,7 @@ async fn api_analyze(body: std::result::Result<Json<AnalyzeRequest>, JsonRejecti
         }
         let args = AnalyzeArgs {
             landscape: req.landscape.args()?,
-            at: req.at.as_ref().map(|s| s.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(",")),
+            at: req.at.as_deref().map(point_text),
             bounds: None,
             grid: 21,
             format: Format::Json,

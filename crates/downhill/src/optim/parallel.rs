@@ -5,8 +5,10 @@
 //! elements the cost of waking threads exceeds the work.
 
 /// Elements below which a step runs on the calling thread.
+#[cfg(feature = "parallel")]
 pub const PARALLEL_MIN: usize = 1 << 17;
 /// Elements per task: large enough to amortize scheduling, small enough to balance.
+#[cfg(feature = "parallel")]
 pub const CHUNK: usize = 1 << 15;
 
 /// Runs `f` over matching chunks of four equally long slices, in parallel when they are large.

@@ -76,6 +76,7 @@ impl<'a, T> View<'a, T> {
 }
 
 /// Products with more multiply-adds than this run on several threads.
+#[cfg(feature = "parallel")]
 const PARALLEL_WORK: usize = 1 << 18;
 
 /// `c <- a * b + beta * c`, `c` row-major `a.rows x b.cols`.
@@ -86,26 +87,29 @@ pub fn gemm<T: Gemm>(a: View<'_, T>, b: View<'_, T>, beta: T, c: &mut [T]) {
     if m == 0 || n == 0 {
         return;
     }
-    let threads = threads_for(m * k * n);
-    if threads <= 1 {
-        // SAFETY: the views were checked against their shapes; c is a distinct &mut.
-        unsafe {
-            T::gemm_raw(
-                m,
-                k,
-                n,
-                a.data.as_ptr(),
-                a.strides,
-                b.data.as_ptr(),
-                b.strides,
-                beta,
-                c.as_mut_ptr(),
-                (n as isize, 1),
-            )
-        };
-        return;
+    #[cfg(feature = "parallel")]
+    {
+        let threads = threads_for(m * k * n);
+        if threads > 1 {
+            split(a, b, beta, c, m, k, n, threads);
+            return;
+        }
     }
-    split(a, b, beta, c, m, k, n, threads);
+    // SAFETY: the views were checked against their shapes; c is a distinct &mut.
+    unsafe {
+        T::gemm_raw(
+            m,
+            k,
+            n,
+            a.data.as_ptr(),
+            a.strides,
+            b.data.as_ptr(),
+            b.strides,
+            beta,
+            c.as_mut_ptr(),
+            (n as isize, 1),
+        )
+    };
 }
 
 #[cfg(feature = "parallel")]
@@ -115,11 +119,6 @@ fn threads_for(work: usize) -> usize {
     } else {
         rayon::current_num_threads().min(work / (PARALLEL_WORK / 2)).max(1)
     }
-}
-
-#[cfg(not(feature = "parallel"))]
-fn threads_for(_work: usize) -> usize {
-    1
 }
 
 /// Splits the result into `threads` blocks of rows (when it is taller than wide) or columns.
@@ -149,66 +148,28 @@ fn split<T: Gemm>(
         let cp = &cp;
         let start = i * block;
         let size = block.min(len - start);
+        // A block of rows of c reads the same rows of a; a block of columns, the same columns of b.
+        let (rows, cols, a_off, b_off, c_off) = if by_rows {
+            (size, n, start as isize * a.strides.0, 0, start * n)
+        } else {
+            (m, size, 0, start as isize * b.strides.1, start)
+        };
         // SAFETY: start < len and the block stays inside each matrix; blocks are disjoint in c.
         unsafe {
-            if by_rows {
-                T::gemm_raw(
-                    size,
-                    k,
-                    n,
-                    a.data.as_ptr().offset(start as isize * a.strides.0),
-                    a.strides,
-                    b.data.as_ptr(),
-                    b.strides,
-                    beta,
-                    cp.0.add(start * n),
-                    (n as isize, 1),
-                );
-            } else {
-                T::gemm_raw(
-                    m,
-                    k,
-                    size,
-                    a.data.as_ptr(),
-                    a.strides,
-                    b.data.as_ptr().offset(start as isize * b.strides.1),
-                    b.strides,
-                    beta,
-                    cp.0.add(start),
-                    (n as isize, 1),
-                );
-            }
+            T::gemm_raw(
+                rows,
+                k,
+                cols,
+                a.data.as_ptr().offset(a_off),
+                a.strides,
+                b.data.as_ptr().offset(b_off),
+                b.strides,
+                beta,
+                cp.0.add(c_off),
+                (n as isize, 1),
+            );
         }
     });
-}
-
-#[cfg(not(feature = "parallel"))]
-#[allow(clippy::too_many_arguments)]
-fn split<T: Gemm>(
-    a: View<'_, T>,
-    b: View<'_, T>,
-    beta: T,
-    c: &mut [T],
-    m: usize,
-    k: usize,
-    n: usize,
-    _threads: usize,
-) {
-    // SAFETY: as in `gemm`.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            a.data.as_ptr(),
-            a.strides,
-            b.data.as_ptr(),
-            b.strides,
-            beta,
-            c.as_mut_ptr(),
-            (n as isize, 1),
-        )
-    };
 }
 
 #[cfg(test)]
