@@ -157,11 +157,24 @@ pub struct SweepBenchArgs {
     /// Steps per configuration.
     #[arg(long, default_value_t = 1_000)]
     pub steps: u64,
+    /// Which sweep: `lr` (CONFIGS learning rates, beta1 0.9) or `grid` (sqrt(CONFIGS) learning
+    /// rates x sqrt(CONFIGS) beta1 values in 0.8..0.99).
+    #[arg(long, default_value = "lr")]
+    pub grid: String,
+    /// Precision of the runs.
+    #[arg(long, value_enum, default_value_t = Dtype::F64)]
+    pub dtype: Dtype,
     #[arg(long)]
     pub threads: Option<usize>,
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Python interpreter for the numpy (and JAX, when installed) reference, timed in the same run;
+    /// `none` skips it.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
 }
+
+const SWEEP_SCRIPT: &str = include_str!("../../../scripts/sweep_reference.py");
 
 /// Best of `reps` timings of `f`, in seconds (the minimum is the least disturbed by the machine).
 fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
@@ -379,42 +392,125 @@ fn small(args: &SmallArgs) -> Result<serde_json::Value> {
 }
 
 fn sweep(args: &SweepBenchArgs) -> Result<serde_json::Value> {
-    if args.configs == 0 || args.steps == 0 {
-        return Err(downhill::Error::out_of_range("configs and steps", 0, "[1, inf)").into());
+    match args.dtype {
+        Dtype::F64 => sweep_typed::<f64>(args),
+        Dtype::F32 => sweep_typed::<f32>(args),
     }
+}
+
+fn sweep_typed<T: Buildable>(args: &SweepBenchArgs) -> Result<serde_json::Value> {
+    if !(1..=1_000_000).contains(&args.configs) {
+        return Err(downhill::Error::out_of_range("configs", args.configs, "[1, 1000000]").into());
+    }
+    if !(1..=100_000).contains(&args.steps) {
+        return Err(downhill::Error::out_of_range("steps", args.steps, "[1, 100000]").into());
+    }
+    // The optimizer spec of the sweep, as `downhill sweep` takes it.
+    let spec = match args.grid.as_str() {
+        "lr" => format!("adam:lr=1e-4..1e-1:log:{}", args.configs.max(2)),
+        "grid" => {
+            let side = (args.configs as f64).sqrt().round().max(2.0) as usize;
+            format!("adam:lr=1e-4..1e-1:log:{side},beta1=0.8..0.99:{side}")
+        }
+        other => return Err(downhill::Error::unknown("grid", other, &["lr", "grid"]).into()),
+    };
     let f = Rosenbrock { a: 1.0, b: 100.0 };
-    let lrs: Vec<f64> =
-        (0..args.configs).map(|i| 10f64.powf(-4.0 + 3.0 * i as f64 / args.configs.max(2) as f64)).collect();
-    let t = Instant::now();
-    let opts: Vec<Adam<f64>> = lrs.iter().map(|&lr| Adam::new(lr)).collect();
-    let refs: Vec<&dyn Optimizer<f64>> = opts.iter().map(|o| o as &dyn Optimizer<f64>).collect();
-    let starts = vec![vec![-1.2, 1.0]; args.configs];
-    let results =
-        downhill::batch::minimize_batch(&f, &refs, &starts, args.steps, Some(1e6)).expect("Adam batches");
-    let secs = t.elapsed().as_secs_f64();
-    black_box(results);
-    // The same work one run at a time through `minimize`, for the ratio (a tenth of it, scaled).
-    let sample = (args.configs / 10).max(1);
+    // The configurations, as the sweep builds them.
+    let configs: Vec<(f64, f64)> = match args.grid.as_str() {
+        "lr" => {
+            let n = args.configs.max(2);
+            (0..n).map(|i| (10f64.powf(-4.0 + 3.0 * i as f64 / (n - 1) as f64), 0.9)).collect()
+        }
+        _ => {
+            let side = (args.configs as f64).sqrt().round().max(2.0) as usize;
+            let lrs = (0..side).map(|i| 10f64.powf(-4.0 + 3.0 * i as f64 / (side - 1) as f64));
+            lrs.flat_map(|lr| (0..side).map(move |j| (lr, 0.8 + 0.19 * j as f64 / (side - 1) as f64)))
+                .collect()
+        }
+    };
+    let n = configs.len();
+    let batch: Vec<downhill::batch::Batchable> = configs
+        .iter()
+        .map(|&(lr, b1)| {
+            let mut a = Adam::<T>::new(lr);
+            a.beta1 = b1;
+            downhill::batch::Batchable::of(&a).expect("Adam is batched")
+        })
+        .collect();
+    let start = vec![T::from_f64(-1.2), T::ONE];
+    let starts = vec![start.clone(); n];
+    let engine = best_of(5, || {
+        black_box(downhill::batch::minimize_batchable(&f, &batch, &starts, args.steps, Some(1e6)));
+    });
+    // The same work one run at a time through `minimize` (a tenth of it, scaled).
+    let sample = (n / 10).max(1);
     let options = RunOptions { bound: Some(1e6), record_every: 0, ..RunOptions::steps(args.steps) };
     let t1 = Instant::now();
     {
         use rayon::prelude::*;
-        let r: Vec<f64> = lrs[..sample]
+        let r: Vec<f64> = configs[..sample]
             .par_iter()
-            .map(|&lr| {
-                minimize(&f, &mut Adam::<f64>::new(lr), &[-1.2, 1.0], &options, None)
-                    .map(|r| r.loss)
-                    .unwrap_or(f64::NAN)
+            .map(|&(lr, b1)| {
+                let mut a = Adam::<T>::new(lr);
+                a.beta1 = b1;
+                minimize(&f, &mut a, &start, &options, None).map(|r| r.loss.to_f64()).unwrap_or(f64::NAN)
             })
             .collect();
         black_box(r);
     }
-    let per_run = t1.elapsed().as_secs_f64() * args.configs as f64 / sample as f64;
-    let config_steps = args.configs as f64 * args.steps as f64;
-    Ok(
-        json!({"configs": args.configs, "steps": args.steps, "threads": rayon::current_num_threads(), "seconds": secs,
-        "config_steps_per_s": config_steps / secs, "one_at_a_time_seconds": per_run, "speedup_vs_one_at_a_time": per_run / secs}),
-    )
+    let per_run = t1.elapsed().as_secs_f64() * n as f64 / sample as f64;
+    // The whole `downhill sweep` process, output written, as a user runs it.
+    let dir = std::env::temp_dir().join(format!("downhill-bench-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let exe = std::env::current_exe()?;
+    let mut process = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .args([
+                "sweep",
+                "--objective",
+                "rosenbrock",
+                "--optimizer",
+                &spec,
+                "--start",
+                "-1.2,1",
+                "--quiet",
+            ])
+            .args(["--steps", &args.steps.to_string(), "--dtype", T::NAME, "--threads"])
+            .arg(rayon::current_num_threads().to_string())
+            .arg("--out")
+            .arg(dir.join("sweep.csv"))
+            .output()?;
+        process = process.min(t.elapsed().as_secs_f64());
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            anyhow::bail!("downhill sweep failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let reference = if args.python == "none" {
+        serde_json::Value::Null
+    } else {
+        let script_args = [args.grid.clone(), n.to_string(), args.steps.to_string()];
+        let mut r = python_json(&args.python, SWEEP_SCRIPT, &script_args)
+            .unwrap_or_else(|| json!({"error": format!("{} cannot run the numpy reference", args.python)}));
+        for key in ["numpy_f64", "numpy_f32", "jax_f64", "jax_f32"] {
+            if let Some(secs) = r[key].as_f64() {
+                r[format!("{key}_ratio")] = json!(secs / process);
+            }
+        }
+        r
+    };
+    let config_steps = n as f64 * args.steps as f64;
+    Ok(json!({
+        "sweep": args.grid, "spec": spec, "configs": n, "steps": args.steps, "dtype": T::NAME,
+        "threads": rayon::current_num_threads(),
+        "engine_seconds": engine, "config_steps_per_s": config_steps / engine,
+        "process_seconds": process,
+        "one_at_a_time_seconds": per_run, "speedup_vs_one_at_a_time": per_run / engine,
+        "reference": reference,
+    }))
 }
 
 fn torch_lines(t: &serde_json::Value) -> String {
@@ -500,10 +596,27 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             }
             text
         }
-        BenchWhat::Sweep(_) => format!(
-            "Adam sweep on Rosenbrock: {} configs x {} steps in {:.3} s on {} thread(s): {:.3e} config-steps/s\n  one run at a time through minimize: {:.3} s ({:.1}x slower)\n",
-            v["configs"], v["steps"], v["seconds"].as_f64().unwrap_or(0.0), v["threads"], v["config_steps_per_s"].as_f64().unwrap_or(0.0),
-            v["one_at_a_time_seconds"].as_f64().unwrap_or(0.0), v["speedup_vs_one_at_a_time"].as_f64().unwrap_or(0.0)
-        ),
+        BenchWhat::Sweep(_) => {
+            let secs = |k: &str| v[k].as_f64().unwrap_or(0.0);
+            let mut text = format!(
+                "Adam sweep on Rosenbrock ({}), {} configs x {} steps, {}, {} thread(s):\n  engine (minimize_batchable)  {:7.3} s  {:.3e} config-steps/s  ({:.1}x one run at a time through minimize)\n  whole `downhill sweep` process, CSV written  {:.3} s\n",
+                v["spec"].as_str().unwrap_or(""), v["configs"], v["steps"], v["dtype"].as_str().unwrap_or(""), v["threads"],
+                secs("engine_seconds"), secs("config_steps_per_s"), secs("speedup_vs_one_at_a_time"), secs("process_seconds")
+            );
+            let r = &v["reference"];
+            if let Some(e) = r["error"].as_str() {
+                text.push_str(&format!("  reference: not measured ({e})\n"));
+            }
+            for (key, label) in [("numpy_f64", "numpy f64"), ("numpy_f32", "numpy f32"), ("jax_f64", "JAX f64 jit(vmap(scan))"), ("jax_f32", "JAX f32 jit(vmap(scan))")] {
+                if let (Some(t), Some(ratio)) = (r[key].as_f64(), r[format!("{key}_ratio")].as_f64()) {
+                    let extra = r[format!("{key}_compile")].as_f64().map(|c| format!(", plus {c:.2} s to compile")).unwrap_or_default();
+                    text.push_str(&format!("  {label:24} {t:7.3} s{extra}   its time / downhill's process: {ratio:.2}\n"));
+                }
+            }
+            if r.is_object() && r["jax"].is_null() && r.get("error").is_none() {
+                text.push_str("  JAX: not installed\n");
+            }
+            text
+        }
     })
 }

@@ -17,7 +17,7 @@ use downhill::{minimize, Objective, Real, RunOptions, StopReason};
 use crate::cmd_run::Dtype;
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
-use crate::output::write_atomic;
+use crate::output::{write_atomic, write_atomic_parts};
 use crate::plot;
 use crate::BadInput;
 
@@ -108,7 +108,7 @@ fn expand_value(field: &str, text: &str) -> Result<Vec<String>> {
         return Err(downhill::Error::out_of_range(format!("{field} points"), n, "[2, 100000]").into());
     }
     let values: Vec<f64> = match kind {
-        "lin" => (0..n).map(|i| a + (b - a) * i as f64 / (n - 1) as f64).collect(),
+        "lin" => (0..n).into_par_iter().map(|i| a + (b - a) * i as f64 / (n - 1) as f64).collect(),
         "log" => {
             if !(a > 0.0 && b > 0.0) {
                 return Err(
@@ -116,7 +116,7 @@ fn expand_value(field: &str, text: &str) -> Result<Vec<String>> {
                 );
             }
             let (la, lb) = (a.log10(), b.log10());
-            (0..n).map(|i| 10f64.powf(la + (lb - la) * i as f64 / (n - 1) as f64)).collect()
+            (0..n).into_par_iter().map(|i| 10f64.powf(la + (lb - la) * i as f64 / (n - 1) as f64)).collect()
         }
         other => {
             return Err(
@@ -124,53 +124,150 @@ fn expand_value(field: &str, text: &str) -> Result<Vec<String>> {
             )
         }
     };
-    Ok(values.iter().map(|v| format!("{v}")).collect())
+    Ok(values.par_iter().map(|v| format!("{v}")).collect())
 }
 
-/// A concrete spec and the value of each key in it.
-type Config = (String, BTreeMap<String, String>);
+/// One optimizer spec with its ranges expanded: every combination of the values, the last key
+/// varying fastest.
+struct Expanded {
+    name: String,
+    /// Each key with its values (one value for keys that do not vary).
+    keys: Vec<(String, Vec<String>)>,
+    strides: Vec<usize>,
+    count: usize,
+}
 
-/// One optimizer spec with ranges -> the concrete specs, and the keys that vary.
-fn expand_spec(text: &str) -> Result<(Vec<Config>, Vec<String>)> {
-    let spec = Spec::parse(text, "optimizer")?;
-    let mut keys: Vec<(String, Vec<String>)> = Vec::new();
-    let mut swept = Vec::new();
-    let mut total: usize = 1;
-    for (k, v) in &spec.entries {
-        let values = expand_value(&format!("{}.{k}", spec.name), v)?;
-        if values.len() > 1 {
-            swept.push(k.clone());
+impl Expanded {
+    /// Parses one optimizer spec with ranges.
+    fn parse(text: &str) -> Result<Expanded> {
+        let spec = Spec::parse(text, "optimizer")?;
+        let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+        let mut count: usize = 1;
+        for (k, v) in &spec.entries {
+            let values = expand_value(&format!("{}.{k}", spec.name), v)?;
+            count = count.saturating_mul(values.len());
+            if count > MAX_RUNS {
+                return Err(
+                    downhill::Error::out_of_range("sweep size", count, &format!("[1, {MAX_RUNS}]")).into()
+                );
+            }
+            keys.push((k.clone(), values));
         }
-        total = total.saturating_mul(values.len());
+        // Combination index -> value index of key j: index / strides[j] % values.len().
+        let mut strides = vec![1; keys.len()];
+        for j in (0..keys.len().saturating_sub(1)).rev() {
+            strides[j] = strides[j + 1] * keys[j + 1].1.len();
+        }
+        Ok(Expanded { name: spec.name, keys, strides, count })
+    }
+
+    /// The keys that take more than one value.
+    fn swept(&self) -> impl Iterator<Item = &String> {
+        self.keys.iter().filter(|(_, values)| values.len() > 1).map(|(k, _)| k)
+    }
+
+    /// The value of each key in combination `index` (mixed radix, the last key fastest).
+    fn picks(&self, index: usize) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.keys.iter().enumerate().map(move |(j, (k, _))| (k.as_str(), self.value(index, j)))
+    }
+
+    /// The value of key `j` in combination `index`.
+    fn value(&self, index: usize, j: usize) -> &str {
+        let values = &self.keys[j].1;
+        &values[index / self.strides[j] % values.len()]
+    }
+
+    /// Builds the optimizer of combination `index`.
+    fn build<T: Buildable>(&self, index: usize) -> downhill::Result<Box<dyn optim::Optimizer<T>>> {
+        optim::build_from_pairs(&self.name, self.picks(index), &BuildOptions::default())
+    }
+
+    /// The concrete spec of combination `index`, e.g. `adam:lr=0.001,beta1=0.9`.
+    fn spec(&self, index: usize) -> String {
+        let mut s = self.name.clone();
+        for (i, (k, v)) in self.picks(index).enumerate() {
+            s.push(if i == 0 { ':' } else { ',' });
+            s.push_str(k);
+            s.push('=');
+            s.push_str(v);
+        }
+        s
+    }
+}
+
+/// Every configuration of a sweep, generated from its index when needed rather than stored.
+struct Configs {
+    specs: Vec<Expanded>,
+    /// The first configuration index of each spec.
+    offsets: Vec<usize>,
+    total: usize,
+}
+
+impl Configs {
+    fn new(specs: Vec<Expanded>) -> Result<Configs> {
+        let mut offsets = Vec::with_capacity(specs.len());
+        let mut total = 0usize;
+        for s in &specs {
+            offsets.push(total);
+            total = total.saturating_add(s.count);
+        }
         if total > MAX_RUNS {
             return Err(
                 downhill::Error::out_of_range("sweep size", total, &format!("[1, {MAX_RUNS}]")).into()
             );
         }
-        keys.push((k.clone(), values));
+        Ok(Configs { specs, offsets, total })
     }
-    // Combination `index` in mixed radix, the last key varying fastest, generated in parallel.
-    let out = (0..total)
-        .into_par_iter()
-        .map(|index| {
-            let mut rest = index;
-            let mut picks = vec![0; keys.len()];
-            for (slot, (_, values)) in picks.iter_mut().zip(&keys).rev() {
-                *slot = rest % values.len();
-                rest /= values.len();
+
+    /// The expanded spec that configuration `index` comes from, and its index within it.
+    fn locate(&self, index: usize) -> (&Expanded, usize) {
+        let i = self.offsets.partition_point(|&o| o <= index) - 1;
+        (&self.specs[i], index - self.offsets[i])
+    }
+
+    fn spec(&self, index: usize) -> String {
+        let (e, i) = self.locate(index);
+        e.spec(i)
+    }
+
+    /// Builds every configuration's optimizer once, in parallel (so that a bad spec fails before
+    /// thousands of runs start), and keeps what running it needs: its name and, for the optimizers
+    /// the batched engine handles, their hyperparameters. `texts` are the `--optimizer` arguments
+    /// the specs came from, for errors.
+    fn plan(&self, texts: &[String]) -> Result<Vec<Plan>> {
+        (0..self.total)
+            .into_par_iter()
+            .map(|i| {
+                let (e, j) = self.locate(i);
+                let opt = e.build::<f64>(j).with_context(|| {
+                    let k = self.specs.iter().position(|s| std::ptr::eq(s, e)).unwrap_or(0);
+                    format!("--optimizer {}", texts[k])
+                })?;
+                Ok(Plan { name: opt.name(), batch: downhill::batch::Batchable::of(opt.as_ref()) })
+            })
+            .collect()
+    }
+
+    fn name(&self, index: usize) -> &str {
+        &self.locate(index).0.name
+    }
+
+    /// The value of `key` in configuration `index`, if its optimizer has that key.
+    fn value(&self, index: usize, key: &str) -> Option<&str> {
+        let (e, i) = self.locate(index);
+        e.picks(i).find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// The swept keys of all specs, in order of first appearance.
+    fn swept(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for k in self.specs.iter().flat_map(Expanded::swept) {
+            if !out.contains(k) {
+                out.push(k.clone());
             }
-            let pairs: Vec<(String, String)> =
-                keys.iter().zip(&picks).map(|((k, values), &p)| (k.clone(), values[p].clone())).collect();
-            let s = if pairs.is_empty() {
-                spec.name.clone()
-            } else {
-                let body: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                format!("{}:{}", spec.name, body.join(","))
-            };
-            (s, pairs.into_iter().collect())
-        })
-        .collect();
-    Ok((out, swept))
+        }
+        out
+    }
 }
 
 fn starts(args: &SweepArgs, objective: &dyn Objective<f64>) -> Result<Vec<Vec<f64>>> {
@@ -247,18 +344,14 @@ fn shard(args: &SweepArgs) -> Result<(usize, usize)> {
     Ok((i, n))
 }
 
-/// One finished run.
+/// One finished run: what it reached. Its configuration and start follow from `index`.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Row {
     index: usize,
-    spec: String,
-    name: String,
-    values: BTreeMap<String, String>,
-    start: Vec<f64>,
     #[serde(with = "nan_as_null")]
     loss: f64,
     distance: Option<f64>,
-    stop: String,
+    stop: StopReason,
     steps: u64,
     params: Vec<f64>,
 }
@@ -291,7 +384,7 @@ struct Journal {
     keep: Option<u64>,
 }
 
-const JOURNAL_VERSION: &str = "downhill-sweep-journal-v1";
+const JOURNAL_VERSION: &str = "downhill-sweep-journal-v2";
 
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
@@ -372,41 +465,22 @@ impl Journal {
 }
 
 pub fn run(args: &SweepArgs) -> Result<String> {
+    // One pool for everything, the set-up included.
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
+    pool.install(|| run_in_pool(args))
+}
+
+fn run_in_pool(args: &SweepArgs) -> Result<String> {
     let objective = args.landscape.build::<f64>()?;
-    let mut configs = Vec::new();
-    let mut built: Vec<Box<dyn optim::Optimizer<f64>>> = Vec::new();
-    let mut built32: Vec<Box<dyn optim::Optimizer<f32>>> = Vec::new();
-    let mut swept: Vec<String> = Vec::new();
+    let mut specs = Vec::new();
     for text in &args.optimizers {
-        let (specs, keys) = expand_spec(text).with_context(|| format!("--optimizer {text}"))?;
-        for k in keys {
-            if !swept.contains(&k) {
-                swept.push(k);
-            }
-        }
-        // Built once, here (in parallel, in the sweep's precision): a bad spec fails before
-        // thousands of runs start.
-        let context = || format!("--optimizer {text}");
-        match args.dtype {
-            Dtype::F64 => {
-                let opts: Vec<_> =
-                    specs.par_iter().map(|(s, _)| optim::build::<f64>(s, &BuildOptions::default())).collect();
-                for opt in opts {
-                    built.push(opt.with_context(context)?);
-                }
-            }
-            Dtype::F32 => {
-                let opts: Vec<_> =
-                    specs.par_iter().map(|(s, _)| optim::build::<f32>(s, &BuildOptions::default())).collect();
-                for opt in opts {
-                    built32.push(opt.with_context(context)?);
-                }
-            }
-        }
-        configs.extend(specs);
+        specs.push(Expanded::parse(text).with_context(|| format!("--optimizer {text}"))?);
     }
+    let configs = Configs::new(specs)?;
+    let swept = configs.swept();
+    let plans = configs.plan(&args.optimizers)?;
     let starts = starts(args, objective.as_ref())?;
-    let total = configs.len() * starts.len();
+    let total = configs.total * starts.len();
     if total > MAX_RUNS {
         return Err(downhill::Error::out_of_range("sweep size", total, &format!("[1, {MAX_RUNS}]")).into());
     }
@@ -432,7 +506,6 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         Dtype::F64 => None,
     };
     let t0 = std::time::Instant::now();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(args.threads.unwrap_or(0)).build()?;
     // Resume from the journal of an interrupted run of the same sweep, if there is one.
     let signature = format!(
         "{:016x}",
@@ -466,19 +539,12 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     // Chunks of about 2^24 run-steps (a fraction of a second) between journal writes; at least
     // 1,024 runs so that the batched engine's per-call set-up is amortized.
     let chunk_runs = ((1u64 << 24) / args.steps.max(1)).clamp(1024, 1 << 16) as usize;
+    let ctx =
+        Sweep { configs: &configs, starts: &starts, minima: &minima, options: &options, args, bar: &bar };
     for chunk in todo.chunks(chunk_runs) {
-        let ctx = Sweep {
-            configs: &configs,
-            starts: &starts,
-            minima: &minima,
-            options: &options,
-            args,
-            pool: &pool,
-            bar: &bar,
-        };
         let fresh = match &objective32 {
-            Some(f) => ctx.run_chunk::<f32>(f.as_ref(), &built32, chunk)?,
-            None => ctx.run_chunk::<f64>(objective.as_ref(), &built, chunk)?,
+            Some(f) => ctx.run_chunk::<f32>(f.as_ref(), &plans, chunk)?,
+            None => ctx.run_chunk::<f64>(objective.as_ref(), &plans, chunk)?,
         };
         unsaved.extend(fresh);
         if last_save.elapsed().as_secs_f64() >= args.journal_secs {
@@ -488,76 +554,39 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         }
     }
     rows.append(&mut unsaved);
-    rows.sort_by_key(|r| r.index);
+    rows.par_sort_unstable_by_key(|r| r.index);
     bar.finish_and_clear();
     let elapsed = t0.elapsed().as_secs_f64();
 
     let dim = objective.dim();
-    if ext == "parquet" {
-        write_atomic(&args.out, &parquet_bytes(&rows, &swept, total, dim))?;
-    }
-    let text = if ext == "parquet" {
-        String::new()
-    } else if ext == "csv" {
-        let mut s = String::from("run,total,optimizer,spec");
-        for k in &swept {
-            s.push_str(&format!(",{k}"));
+    let table = Table { configs: &configs, swept: &swept, starts: &starts, total, dim };
+    let parts: Vec<Vec<u8>> = match ext.as_str() {
+        "parquet" => vec![table.parquet(&rows)],
+        "csv" => table.csv(&rows).into_iter().map(String::into_bytes).collect(),
+        _ => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    let c = r.index / starts.len();
+                    let values: BTreeMap<&str, &str> = swept
+                        .iter()
+                        .filter_map(|k| configs.value(c, k).map(|v| (k.as_str(), v)))
+                        .collect();
+                    json!({"run": r.index, "total": total, "optimizer": configs.name(c), "spec": configs.spec(c),
+                        "values": values, "start": starts[r.index % starts.len()], "loss": r.loss,
+                        "distance": r.distance, "stop": r.stop, "steps": r.steps, "params": r.params})
+                })
+                .collect();
+            vec![(serde_json::to_string_pretty(
+                &json!({"objective": objective.name(), "steps": args.steps, "shard": [shard_i, shard_n], "runs": list}),
+            )? + "\n")
+                .into_bytes()]
         }
-        for d in 0..dim {
-            s.push_str(&format!(",start_{d}"));
-        }
-        s.push_str(",loss,distance,stop,steps");
-        for d in 0..dim {
-            s.push_str(&format!(",final_{d}"));
-        }
-        s.push('\n');
-        // Rows are formatted in parallel blocks and joined in order.
-        let blocks: Vec<String> = rows
-            .par_chunks(2048)
-            .map(|block| {
-                use std::fmt::Write as _;
-                let mut s = String::with_capacity(block.len() * 160);
-                for r in block {
-                    let _ = write!(s, "{},{},{},\"{}\"", r.index, total, r.name, r.spec);
-                    for k in &swept {
-                        let _ = write!(s, ",{}", r.values.get(k).map(String::as_str).unwrap_or(""));
-                    }
-                    for x in &r.start {
-                        let _ = write!(s, ",{x}");
-                    }
-                    let _ = write!(s, ",{},", r.loss);
-                    if let Some(d) = r.distance {
-                        let _ = write!(s, "{d}");
-                    }
-                    let _ = write!(s, ",{},{}", r.stop, r.steps);
-                    for x in &r.params {
-                        let _ = write!(s, ",{x}");
-                    }
-                    s.push('\n');
-                }
-                s
-            })
-            .collect();
-        s.push_str(&blocks.concat());
-        s
-    } else {
-        let list: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                json!({"run": r.index, "total": total, "optimizer": r.name, "spec": r.spec, "values": r.values, "start": r.start,
-                    "loss": r.loss, "distance": r.distance, "stop": r.stop, "steps": r.steps, "params": r.params})
-            })
-            .collect();
-        serde_json::to_string_pretty(
-            &json!({"objective": objective.name(), "steps": args.steps, "shard": [shard_i, shard_n], "runs": list}),
-        )? + "\n"
     };
-    if ext != "parquet" {
-        write_atomic(&args.out, text.as_bytes())?;
-    }
+    write_atomic_parts(&args.out, &parts)?;
     journal.finish();
     if let Some(path) = &args.heatmap {
-        heatmap(&rows, &swept, objective.name(), path)?;
+        heatmap(&table, &rows, objective.name(), path)?;
     }
     let best = rows.iter().filter(|r| r.loss.is_finite()).min_by(|a, b| a.loss.total_cmp(&b.loss));
     let mut s = String::new();
@@ -571,7 +600,7 @@ pub fn run(args: &SweepArgs) -> Result<String> {
         "{} runs{} ({} configurations x {} starts), {} steps each, in {:.2} s: {:.3e} steps/s\nwrote {}\n",
         rows.len(),
         if shard_n > 1 { format!(" of {total} (shard {shard_i}/{shard_n})") } else { String::new() },
-        configs.len(),
+        configs.total,
         starts.len(),
         args.steps,
         elapsed,
@@ -581,10 +610,10 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     if let Some(b) = best {
         s.push_str(&format!(
             "best: {} from ({}) -> loss {:e} ({})\n",
-            b.spec,
-            b.start.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", "),
+            configs.spec(b.index / starts.len()),
+            starts[b.index % starts.len()].iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join(", "),
             b.loss,
-            b.stop
+            b.stop.as_str()
         ));
     }
     if let Some(p) = &args.heatmap {
@@ -593,39 +622,34 @@ pub fn run(args: &SweepArgs) -> Result<String> {
     Ok(s)
 }
 
+/// How one configuration runs.
+struct Plan {
+    /// The optimizer's name: runs are grouped by it.
+    name: &'static str,
+    /// Its hyperparameters for the batched engine, when that handles it.
+    batch: Option<downhill::batch::Batchable>,
+}
+
 /// What every chunk of a sweep shares.
 struct Sweep<'a> {
-    configs: &'a [Config],
+    configs: &'a Configs,
     starts: &'a [Vec<f64>],
     minima: &'a [downhill::Minimum],
     options: &'a RunOptions,
     args: &'a SweepArgs,
-    pool: &'a rayon::ThreadPool,
     bar: &'a indicatif::ProgressBar,
 }
 
 impl Sweep<'_> {
     /// The result row of run `index`, from its final point.
     fn row<T: Real>(&self, index: usize, params: &[T], loss: T, stop: StopReason, steps: u64) -> Row {
-        let (spec, values) = &self.configs[index / self.starts.len()];
         let params: Vec<f64> = params.iter().map(|p| p.to_f64()).collect();
         let distance = self
             .minima
             .iter()
             .map(|m| m.point.iter().zip(&params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
             .min_by(f64::total_cmp);
-        Row {
-            index,
-            spec: spec.clone(),
-            name: spec.split(':').next().unwrap_or("").to_string(),
-            values: values.clone(),
-            start: self.starts[index % self.starts.len()].clone(),
-            loss: loss.to_f64(),
-            distance,
-            stop: stop.as_str().to_string(),
-            steps,
-            params,
-        }
+        Row { index, loss: loss.to_f64(), distance, stop, steps, params }
     }
 
     /// Runs the given runs in precision `T`. Runs of one optimizer kind go through the batched
@@ -634,94 +658,181 @@ impl Sweep<'_> {
     fn run_chunk<T: Buildable>(
         &self,
         objective: &dyn Objective<T>,
-        built: &[Box<dyn optim::Optimizer<T>>],
+        plans: &[Plan],
         chunk: &[usize],
     ) -> Result<Vec<Row>> {
         let n_starts = self.starts.len();
         let start_of =
             |i: usize| -> Vec<T> { self.starts[i % n_starts].iter().map(|&x| T::from_f64(x)).collect() };
+        // Batched runs by optimizer name, then the rest.
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        let mut general = Vec::new();
         for &i in chunk {
-            groups.entry(built[i / n_starts].name()).or_default().push(i);
+            let plan = &plans[i / n_starts];
+            match plan.batch {
+                Some(_) => groups.entry(plan.name).or_default().push(i),
+                None => general.push(i),
+            }
         }
         let mut fresh: Vec<Row> = Vec::with_capacity(chunk.len());
         for (_, idx) in groups {
-            let opts: Vec<&dyn optim::Optimizer<T>> =
-                idx.iter().map(|&i| built[i / n_starts].as_ref()).collect();
+            let batch: Vec<_> = idx.iter().filter_map(|&i| plans[i / n_starts].batch).collect();
             let st: Vec<Vec<T>> = idx.iter().map(|&i| start_of(i)).collect();
             let (steps, bound) = (self.args.steps, Some(self.args.bound));
-            let batched =
-                self.pool.install(|| downhill::batch::minimize_batch(objective, &opts, &st, steps, bound));
-            match batched {
+            match downhill::batch::minimize_batchable(objective, &batch, &st, steps, bound) {
                 Some(results) => {
-                    let rows: Vec<Row> = self.pool.install(|| {
-                        idx.par_iter()
-                            .zip(results.par_iter())
-                            .map(|(&index, r)| self.row(index, &r.params, r.loss, r.stop, r.steps))
-                            .collect()
-                    });
+                    let rows: Vec<Row> = idx
+                        .par_iter()
+                        .zip(results.par_iter())
+                        .map(|(&index, r)| self.row(index, &r.params, r.loss, r.stop, r.steps))
+                        .collect();
                     fresh.extend(rows);
                     self.bar.inc(idx.len() as u64);
                 }
-                None => {
-                    let part = self.pool.install(|| {
-                        idx.par_iter()
-                            .map(|&i| {
-                                let mut opt = optim::build::<T>(
-                                    &self.configs[i / n_starts].0,
-                                    &BuildOptions::default(),
-                                )?;
-                                let r = minimize(objective, opt.as_mut(), &start_of(i), self.options, None)?;
-                                self.bar.inc(1);
-                                Ok(self.row(i, &r.params, r.loss, r.stop, r.steps))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })?;
-                    fresh.extend(part);
-                }
+                None => general.extend(idx),
             }
         }
+        let part = general
+            .par_iter()
+            .map(|&i| {
+                let (e, j) = self.configs.locate(i / n_starts);
+                let mut opt = e.build::<T>(j)?;
+                let r = minimize(objective, opt.as_mut(), &start_of(i), self.options, None)?;
+                self.bar.inc(1);
+                Ok(self.row(i, &r.params, r.loss, r.stop, r.steps))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        fresh.extend(part);
         Ok(fresh)
     }
 }
 
-/// The same columns as the CSV, as a Parquet file.
-fn parquet_bytes(rows: &[Row], swept: &[String], total: usize, dim: usize) -> Vec<u8> {
-    use crate::parquet::{encode, Column};
-    let mut cols: Vec<(String, Column)> = vec![
-        ("run".into(), Column::Int64(rows.iter().map(|r| r.index as i64).collect())),
-        ("total".into(), Column::Int64(rows.iter().map(|_| total as i64).collect())),
-        ("optimizer".into(), Column::Text(rows.iter().map(|r| r.name.clone()).collect())),
-        ("spec".into(), Column::Text(rows.iter().map(|r| r.spec.clone()).collect())),
-    ];
-    for k in swept {
-        let raw: Vec<String> = rows.iter().map(|r| r.values.get(k).cloned().unwrap_or_default()).collect();
-        let nums: Option<Vec<f64>> = raw.iter().map(|v| v.parse::<f64>().ok()).collect();
-        cols.push((
-            k.clone(),
-            match nums {
-                Some(v) => Column::Double(v),
-                None => Column::Text(raw),
-            },
-        ));
-    }
-    for d in 0..dim {
-        cols.push((format!("start_{d}"), Column::Double(rows.iter().map(|r| r.start[d]).collect())));
-    }
-    cols.push(("loss".into(), Column::Double(rows.iter().map(|r| r.loss).collect())));
-    cols.push((
-        "distance".into(),
-        Column::Double(rows.iter().map(|r| r.distance.unwrap_or(f64::NAN)).collect()),
-    ));
-    cols.push(("stop".into(), Column::Text(rows.iter().map(|r| r.stop.to_string()).collect())));
-    cols.push(("steps".into(), Column::Int64(rows.iter().map(|r| r.steps as i64).collect())));
-    for d in 0..dim {
-        cols.push((format!("final_{d}"), Column::Double(rows.iter().map(|r| r.params[d]).collect())));
-    }
-    encode(&cols)
+/// How result rows are laid out as columns.
+struct Table<'a> {
+    configs: &'a Configs,
+    swept: &'a [String],
+    starts: &'a [Vec<f64>],
+    total: usize,
+    dim: usize,
 }
 
-fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path) -> Result<()> {
+impl Table<'_> {
+    fn config(&self, r: &Row) -> usize {
+        r.index / self.starts.len()
+    }
+
+    fn start<'s>(&'s self, r: &Row) -> &'s [f64] {
+        &self.starts[r.index % self.starts.len()]
+    }
+
+    /// The CSV text, in blocks formatted in parallel (write them out in order).
+    fn csv(&self, rows: &[Row]) -> Vec<String> {
+        let mut head = String::from("run,total,optimizer,spec");
+        for k in self.swept {
+            head.push_str(&format!(",{k}"));
+        }
+        for d in 0..self.dim {
+            head.push_str(&format!(",start_{d}"));
+        }
+        head.push_str(",loss,distance,stop,steps");
+        for d in 0..self.dim {
+            head.push_str(&format!(",final_{d}"));
+        }
+        head.push('\n');
+        // Where each swept key sits in each spec's keys (None: that optimizer has no such key).
+        let slots: Vec<Vec<Option<usize>>> = self
+            .configs
+            .specs
+            .iter()
+            .map(|e| self.swept.iter().map(|k| e.keys.iter().position(|(key, _)| key == k)).collect())
+            .collect();
+        let blocks = rows.par_chunks(1024).map(|block| {
+            use std::fmt::Write as _;
+            let mut s = String::with_capacity(block.len() * 160);
+            for r in block {
+                let (e, i) = self.configs.locate(self.config(r));
+                let _ = write!(s, "{},{},{},\"{}", r.index, self.total, e.name, e.name);
+                for (j, (k, v)) in e.picks(i).enumerate() {
+                    s.push(if j == 0 { ':' } else { ',' });
+                    s.push_str(k);
+                    s.push('=');
+                    s.push_str(v);
+                }
+                s.push('"');
+                let at = self.configs.specs.iter().position(|x| std::ptr::eq(x, e)).unwrap_or(0);
+                for slot in &slots[at] {
+                    s.push(',');
+                    if let Some(j) = *slot {
+                        s.push_str(e.value(i, j));
+                    }
+                }
+                for x in self.start(r) {
+                    let _ = write!(s, ",{x}");
+                }
+                let _ = write!(s, ",{},", r.loss);
+                if let Some(d) = r.distance {
+                    let _ = write!(s, "{d}");
+                }
+                let _ = write!(s, ",{},{}", r.stop.as_str(), r.steps);
+                for x in &r.params {
+                    let _ = write!(s, ",{x}");
+                }
+                s.push('\n');
+            }
+            s
+        });
+        std::iter::once(head).chain(blocks.collect::<Vec<_>>()).collect()
+    }
+
+    /// The same columns as the CSV, as a Parquet file.
+    fn parquet(&self, rows: &[Row]) -> Vec<u8> {
+        use crate::parquet::{encode, Column};
+        let (configs, total, dim) = (self.configs, self.total, self.dim);
+        let mut cols: Vec<(String, Column)> = vec![
+            ("run".into(), Column::Int64(rows.iter().map(|r| r.index as i64).collect())),
+            ("total".into(), Column::Int64(rows.iter().map(|_| total as i64).collect())),
+            (
+                "optimizer".into(),
+                Column::Text(rows.iter().map(|r| configs.name(self.config(r)).to_string()).collect()),
+            ),
+            ("spec".into(), Column::Text(rows.iter().map(|r| configs.spec(self.config(r))).collect())),
+        ];
+        for k in self.swept {
+            let raw: Vec<String> = rows
+                .iter()
+                .map(|r| configs.value(self.config(r), k).unwrap_or_default().to_string())
+                .collect();
+            let nums: Option<Vec<f64>> = raw.iter().map(|v| v.parse::<f64>().ok()).collect();
+            cols.push((
+                k.clone(),
+                match nums {
+                    Some(v) => Column::Double(v),
+                    None => Column::Text(raw),
+                },
+            ));
+        }
+        for d in 0..dim {
+            cols.push((
+                format!("start_{d}"),
+                Column::Double(rows.iter().map(|r| self.start(r)[d]).collect()),
+            ));
+        }
+        cols.push(("loss".into(), Column::Double(rows.iter().map(|r| r.loss).collect())));
+        cols.push((
+            "distance".into(),
+            Column::Double(rows.iter().map(|r| r.distance.unwrap_or(f64::NAN)).collect()),
+        ));
+        cols.push(("stop".into(), Column::Text(rows.iter().map(|r| r.stop.as_str().to_string()).collect())));
+        cols.push(("steps".into(), Column::Int64(rows.iter().map(|r| r.steps as i64).collect())));
+        for d in 0..dim {
+            cols.push((format!("final_{d}"), Column::Double(rows.iter().map(|r| r.params[d]).collect())));
+        }
+        encode(&cols)
+    }
+}
+
+fn heatmap(table: &Table, rows: &[Row], title: String, path: &std::path::Path) -> Result<()> {
+    let swept = table.swept;
     if swept.len() < 2 {
         return Err(BadInput(format!(
             "--heatmap needs two swept hyperparameters; this sweep varies {}",
@@ -730,9 +841,10 @@ fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path
         .into());
     }
     let (kx, ky) = (&swept[0], &swept[1]);
+    let value =
+        |r: &Row, k: &str| table.configs.value(table.config(r), k).and_then(|s| s.parse::<f64>().ok());
     let axis = |k: &String| {
-        let mut v: Vec<f64> =
-            rows.iter().filter_map(|r| r.values.get(k)).filter_map(|s| s.parse::<f64>().ok()).collect();
+        let mut v: Vec<f64> = rows.iter().filter_map(|r| value(r, k)).collect();
         v.sort_by(f64::total_cmp);
         v.dedup();
         v
@@ -740,16 +852,13 @@ fn heatmap(rows: &[Row], swept: &[String], title: String, path: &std::path::Path
     let (xs, ys) = (axis(kx), axis(ky));
     let mut best = vec![f64::INFINITY; xs.len() * ys.len()];
     for r in rows {
-        let (Some(x), Some(y)) = (
-            r.values.get(kx).and_then(|s| s.parse::<f64>().ok()),
-            r.values.get(ky).and_then(|s| s.parse::<f64>().ok()),
-        ) else {
+        let (Some(x), Some(y)) = (value(r, kx), value(r, ky)) else {
             continue;
         };
         let (Some(i), Some(j)) = (xs.iter().position(|v| *v == x), ys.iter().position(|v| *v == y)) else {
             continue;
         };
-        if r.loss.is_finite() && r.stop != "diverged" {
+        if r.loss.is_finite() && r.stop != StopReason::Diverged {
             best[j * xs.len() + i] = best[j * xs.len() + i].min(r.loss);
         }
     }
@@ -861,9 +970,19 @@ mod tests {
         assert!(expand_value("lr", "0..1:log:3").is_err());
         assert!(expand_value("lr", "0..1:cubic:3").is_err());
         assert!(expand_value("lr", "0..1:1").is_err());
-        let (specs, swept) = expand_spec("adam:lr=1e-3..1e-1:log:3,beta1=0.8|0.9").unwrap();
-        assert_eq!(specs.len(), 6);
-        assert_eq!(swept, vec!["lr", "beta1"]);
-        assert_eq!(specs[0].0, "adam:lr=0.001,beta1=0.8");
+        let e = Expanded::parse("adam:lr=1e-3..1e-1:log:3,beta1=0.8|0.9,eps=1e-8").unwrap();
+        assert_eq!(e.count, 6);
+        assert_eq!(e.swept().collect::<Vec<_>>(), vec!["lr", "beta1"]);
+        assert_eq!(e.spec(0), "adam:lr=0.001,beta1=0.8,eps=1e-8");
+        assert_eq!(e.spec(3), "adam:lr=0.01,beta1=0.9,eps=1e-8");
+        assert_eq!(e.spec(5), "adam:lr=0.1,beta1=0.9,eps=1e-8");
+        let c = Configs::new(vec![e, Expanded::parse("gd:lr=1|2").unwrap()]).unwrap();
+        assert_eq!(c.total, 8);
+        assert_eq!((c.spec(6), c.spec(7), c.name(5)), ("gd:lr=1".into(), "gd:lr=2".into(), "adam"));
+        assert_eq!(
+            (c.value(4, "beta1"), c.value(7, "beta1"), c.value(7, "lr")),
+            (Some("0.8"), None, Some("2"))
+        );
+        assert_eq!(c.swept(), vec!["lr", "beta1"]);
     }
 }

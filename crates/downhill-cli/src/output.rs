@@ -130,6 +130,11 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// reader never sees half a file and a failure leaves any previous file intact.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_parts(path, &[bytes])
+}
+
+/// [`write_atomic`] for content held in several pieces, written one after another.
+pub fn write_atomic_parts(path: &std::path::Path, parts: &[impl AsRef<[u8]>]) -> anyhow::Result<()> {
     use anyhow::Context;
     use std::io::Write;
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
@@ -137,7 +142,9 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> 
     let tmp = dir.join(format!(".{name}.partial"));
     let result = (|| -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        for part in parts {
+            f.write_all(part.as_ref())?;
+        }
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

@@ -949,3 +949,60 @@ fn f32_sweeps_equal_f32_runs() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bench_commands_run_small_and_report_consistent_ratios() {
+    // Timings are not asserted (they belong to the machine); the reports' structure and their
+    // arithmetic are.
+    let v = stdout_json(&[
+        "bench",
+        "sweep",
+        "--configs",
+        "64",
+        "--steps",
+        "50",
+        "--python",
+        "none",
+        "--format",
+        "json",
+    ]);
+    assert_eq!((v["configs"].as_u64(), v["steps"].as_u64()), (Some(64), Some(50)));
+    assert_eq!(v["spec"], "adam:lr=1e-4..1e-1:log:64");
+    let (engine, alone) =
+        (v["engine_seconds"].as_f64().unwrap(), v["one_at_a_time_seconds"].as_f64().unwrap());
+    assert!(engine > 0.0 && v["process_seconds"].as_f64().unwrap() > 0.0);
+    assert!((v["speedup_vs_one_at_a_time"].as_f64().unwrap() - alone / engine).abs() < 1e-9 * alone / engine);
+    assert!(v["reference"].is_null());
+    let v = stdout_json(&[
+        "bench",
+        "sweep",
+        "--configs",
+        "16",
+        "--steps",
+        "20",
+        "--grid",
+        "grid",
+        "--dtype",
+        "f32",
+        "--python",
+        "none",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v["spec"], "adam:lr=1e-4..1e-1:log:4,beta1=0.8..0.99:4");
+    assert_eq!(v["dtype"], "f32");
+    let out = downhill(&["bench", "sweep", "--grid", "cube", "--python", "none"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("grid"));
+
+    let v = stdout_json(&["bench", "small", "--steps", "1000", "--format", "json"]);
+    for k in ["gd", "adam"] {
+        let r = &v[k];
+        let ratio = r["library"].as_f64().unwrap() / r["hand_written"].as_f64().unwrap();
+        assert!((r["library_ratio"].as_f64().unwrap() - ratio).abs() < 1e-9 * ratio, "{k}");
+    }
+    let v = stdout_json(&["bench", "step", "--size", "4096", "--optimizer", "adam", "--format", "json"]);
+    let expect = v["probe_ms"].as_f64().unwrap() / v["step_ms"].as_f64().unwrap();
+    assert!((v["ratio_vs_probe"].as_f64().unwrap() - expect).abs() < 1e-9 * expect);
+    assert_eq!((v["reads"].as_u64(), v["writes"].as_u64()), (Some(4), Some(3)));
+}

@@ -26,7 +26,7 @@ pub struct BatchResult<T = f64> {
     pub steps: u64,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Kind {
     Gd,
     Momentum,
@@ -34,13 +34,31 @@ enum Kind {
 }
 
 /// The hyperparameters the batched kernels need, read from an optimizer's report.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 struct Hyper {
     lr: f64,
     beta1: f64,
     beta2: f64,
     eps: f64,
     wd: f64,
+}
+
+/// What the batched engine needs to know of one optimizer: its kind and constant
+/// hyperparameters, a few numbers instead of a whole optimizer. Sweeps that build thousands of
+/// optimizers keep these and let the optimizers go.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub struct Batchable {
+    kind: Kind,
+    hyper: Hyper,
+}
+
+impl Batchable {
+    /// The batched form of `optimizer`, or `None` when the engine does not handle it (schedules,
+    /// clipping, AMSGrad and the rarer options, optimizers other than GD, momentum, Adam, AdamW).
+    /// The optimizer is only inspected: its state must be fresh (no steps taken).
+    pub fn of<T: Real>(optimizer: &dyn Optimizer<T>) -> Option<Batchable> {
+        hyper_of(optimizer).map(|(kind, hyper)| Batchable { kind, hyper })
+    }
 }
 
 fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
@@ -90,22 +108,38 @@ pub fn minimize_batch<T: Real>(
     max_steps: u64,
     bound: Option<f64>,
 ) -> Option<Vec<BatchResult<T>>> {
+    let batch: Vec<Batchable> = optimizers.iter().map(|o| Batchable::of(*o)).collect::<Option<_>>()?;
+    minimize_batchable(objective, &batch, starts, max_steps, bound)
+}
+
+/// [`minimize_batch`] for optimizers already reduced to their [`Batchable`] form. Returns `None`
+/// when they are not all of one kind, when the lengths disagree, or when a start has the wrong
+/// dimension or a non-finite coordinate.
+pub fn minimize_batchable<T: Real>(
+    objective: &dyn Objective<T>,
+    optimizers: &[Batchable],
+    starts: &[Vec<T>],
+    max_steps: u64,
+    bound: Option<f64>,
+) -> Option<Vec<BatchResult<T>>> {
     let d = objective.dim();
     if optimizers.len() != starts.len()
         || starts.iter().any(|s| s.len() != d || s.iter().any(|x| !x.is_finite()))
     {
         return None;
     }
-    let mut kinds = Vec::with_capacity(optimizers.len());
-    for o in optimizers {
-        kinds.push(hyper_of::<T>(*o)?);
-    }
-    let kind = kinds.first()?.0;
-    if kinds.iter().any(|(k, _)| *k != kind) {
+    let kind = optimizers.first()?.kind;
+    if optimizers.iter().any(|b| b.kind != kind) {
         return None;
     }
-    let hypers: Vec<Hyper> = kinds.into_iter().map(|(_, h)| h).collect();
+    let hypers: Vec<Hyper> = optimizers.iter().map(|b| b.hyper).collect();
     let powers = Powers::new(kind, &hypers, max_steps);
+    // Runs that share their betas are put side by side, so that each task sees long stretches of
+    // runs with the same bias corrections (scalars, not per-run lookups); results go back in order.
+    let mut order: Vec<usize> = (0..hypers.len()).collect();
+    order.sort_by_key(|&r| (hypers[r].beta1.to_bits(), hypers[r].beta2.to_bits()));
+    let hypers: Vec<Hyper> = order.iter().map(|&r| hypers[r]).collect();
+    let starts: Vec<&[T]> = order.iter().map(|&r| starts[r].as_slice()).collect();
     let run_range = |lo: usize, hi: usize| -> Vec<BatchResult<T>> {
         advance_soa_dispatch(objective, kind, &hypers[lo..hi], &starts[lo..hi], max_steps, bound, &powers)
     };
@@ -117,12 +151,21 @@ pub fn minimize_batch<T: Real>(
         let chunk = n.div_ceil(4 * rayon::current_num_threads()).clamp(64, 4096);
         let ranges: Vec<(usize, usize)> = (0..n).step_by(chunk).map(|lo| (lo, (lo + chunk).min(n))).collect();
         let parts: Vec<Vec<BatchResult<T>>> = ranges.par_iter().map(|&(lo, hi)| run_range(lo, hi)).collect();
-        Some(parts.into_iter().flatten().collect())
+        Some(unsort(&order, parts.into_iter().flatten()))
     }
     #[cfg(not(feature = "parallel"))]
     {
-        Some(run_range(0, starts.len()))
+        Some(unsort(&order, run_range(0, starts.len()).into_iter()))
     }
+}
+
+/// Puts results computed in `order` back in the callers' order.
+fn unsort<T>(order: &[usize], sorted: impl Iterator<Item = BatchResult<T>>) -> Vec<BatchResult<T>> {
+    let mut out: Vec<Option<BatchResult<T>>> = (0..order.len()).map(|_| None).collect();
+    for (&r, result) in order.iter().zip(sorted) {
+        out[r] = Some(result);
+    }
+    out.into_iter().map(|r| r.expect("every run has a result")).collect()
 }
 
 /// Adam's bias corrections `1 - beta^t` (libm `pow`, as the one-at-a-time kernel computes them) for
@@ -191,13 +234,82 @@ fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<usize>) {
     (uniq, idx)
 }
 
+/// A stretch `lo..hi` of runs with the same betas, and their bias corrections at the current step.
+struct Segment<'a, T> {
+    lo: usize,
+    hi: usize,
+    beta1: f64,
+    beta2: f64,
+    row1: Option<&'a [f64]>,
+    row2: Option<&'a [f64]>,
+    b1: T,
+    b2: T,
+    omb1: T,
+    omb2: T,
+    c1: T,
+    c2: T,
+}
+
+/// One coordinate of one stretch of runs: what Adam reads and writes.
+struct AdamLanes<'a, T> {
+    x: &'a [T],
+    g: &'a [T],
+    m: &'a mut [T],
+    v: &'a mut [T],
+    out: &'a mut [T],
+    lr: &'a [T],
+    eps: &'a [T],
+    decay: &'a [T],
+}
+
+/// Adam's update over a stretch of runs, in the one-at-a-time kernel's operations and order;
+/// `DIV1 == false` leaves out the division by a first bias correction equal to 1.
+#[inline(always)]
+fn adam_lanes<T: Real, const DIV1: bool>(a: AdamLanes<'_, T>, s: &Segment<'_, T>) {
+    // Blocks of 16 runs, written as fixed-length loops, give the vectorizer several independent
+    // vectors per iteration, so that divisions and square roots of different vectors overlap.
+    const W: usize = 16;
+    let n = a.x.len();
+    let (g, m, v, out) = (&a.g[..n], &mut a.m[..n], &mut a.v[..n], &mut a.out[..n]);
+    let (lr, eps, decay) = (&a.lr[..n], &a.eps[..n], &a.decay[..n]);
+    let one = |r: usize, m: &mut [T], v: &mut [T], out: &mut [T]| {
+        let p = a.x[r] * decay[r];
+        let gi = g[r];
+        let mi = s.b1 * m[r] + s.omb1 * gi;
+        let vi = s.b2 * v[r] + s.omb2 * (gi * gi);
+        m[r] = mi;
+        v[r] = vi;
+        let mhat = if DIV1 { mi / s.c1 } else { mi };
+        out[r] = p - lr[r] * mhat / ((vi / s.c2).sqrt() + eps[r]);
+    };
+    let blocks = n / W * W;
+    for lo in (0..blocks).step_by(W) {
+        let (x, g, lr, eps, decay) =
+            (&a.x[lo..lo + W], &g[lo..lo + W], &lr[lo..lo + W], &eps[lo..lo + W], &decay[lo..lo + W]);
+        let (m, v, out) = (&mut m[lo..lo + W], &mut v[lo..lo + W], &mut out[lo..lo + W]);
+        for r in 0..W {
+            let p = x[r] * decay[r];
+            let gi = g[r];
+            let mi = s.b1 * m[r] + s.omb1 * gi;
+            let vi = s.b2 * v[r] + s.omb2 * (gi * gi);
+            m[r] = mi;
+            v[r] = vi;
+            let mhat = if DIV1 { mi / s.c1 } else { mi };
+            out[r] = p - lr[r] * mhat / ((vi / s.c2).sqrt() + eps[r]);
+        }
+    }
+    for r in blocks..n {
+        one(r, m, v, out);
+    }
+}
+
 /// [`advance_soa`] compiled for AVX2 when the CPU has it: the same IEEE operations in the same
 /// order (no FMA contraction), so bit-identical results, with twice the vector width.
 fn advance_soa_dispatch<T: Real>(
     f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<T>],
+    starts: &[&[T]],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
@@ -218,7 +330,7 @@ unsafe fn advance_soa_avx2<T: Real>(
     f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<T>],
+    starts: &[&[T]],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
@@ -235,7 +347,7 @@ fn advance_soa<T: Real>(
     f: &dyn Objective<T>,
     kind: Kind,
     hypers: &[Hyper],
-    starts: &[Vec<T>],
+    starts: &[&[T]],
     max_steps: u64,
     bound: Option<f64>,
     powers: &Powers,
@@ -265,9 +377,6 @@ fn advance_soa<T: Real>(
         |f: &dyn Fn(&Hyper) -> f64| -> Vec<T> { hypers.iter().map(|h| T::from_f64(f(h))).collect() };
     let lr = per_run(&|h| h.lr);
     let b1 = per_run(&|h| h.beta1);
-    let b2 = per_run(&|h| h.beta2);
-    let omb1 = per_run(&|h| 1.0 - h.beta1);
-    let omb2 = per_run(&|h| 1.0 - h.beta2);
     let eps = per_run(&|h| h.eps);
     // Decoupled decay multiplies by 1 - lr wd; where there is none, multiplying by 1 is exact.
     let decay = per_run(&|h| {
@@ -277,12 +386,30 @@ fn advance_soa<T: Real>(
             1.0
         }
     });
-    let (b1s, b1_of) = distinct(hypers.iter().map(|h| h.beta1));
-    let (b2s, b2_of) = distinct(hypers.iter().map(|h| h.beta2));
-    let rows1: Vec<Option<&[f64]>> = b1s.iter().map(|&b| powers.row(1, b)).collect();
-    let rows2: Vec<Option<&[f64]>> = b2s.iter().map(|&b| powers.row(2, b)).collect();
-    let (mut u1, mut u2) = (vec![T::ZERO; b1s.len()], vec![T::ZERO; b2s.len()]);
-    let (mut c1, mut c2) = (vec![T::ONE; n], vec![T::ONE; n]);
+    // Stretches of runs with the same betas (the caller sorted them so): Adam's bias corrections
+    // are one scalar per stretch and step.
+    let mut segments: Vec<Segment<T>> = Vec::new();
+    for (r, h) in hypers.iter().enumerate() {
+        match segments.last_mut() {
+            Some(s) if s.beta1.to_bits() == h.beta1.to_bits() && s.beta2.to_bits() == h.beta2.to_bits() => {
+                s.hi = r + 1
+            }
+            _ => segments.push(Segment {
+                lo: r,
+                hi: r + 1,
+                beta1: h.beta1,
+                beta2: h.beta2,
+                row1: powers.row(1, h.beta1),
+                row2: powers.row(2, h.beta2),
+                b1: T::from_f64(h.beta1),
+                b2: T::from_f64(h.beta2),
+                omb1: T::from_f64(1.0 - h.beta1),
+                omb2: T::from_f64(1.0 - h.beta2),
+                c1: T::ONE,
+                c2: T::ONE,
+            }),
+        }
+    }
     let (mut m, mut v) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d]);
     let (mut xn, mut gn, mut ln) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d], vec![T::ZERO; n]);
     for k in 1..=max_steps {
@@ -291,18 +418,12 @@ fn advance_soa<T: Real>(
         }
         if matches!(kind, Kind::Adam { .. }) {
             let t = k as f64;
-            let at = |b: f64, row: &Option<&[f64]>| {
+            let at = |b: f64, row: Option<&[f64]>| {
                 T::from_f64(row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1]))
             };
-            for ((u, &b), row) in u1.iter_mut().zip(&b1s).zip(&rows1) {
-                *u = at(b, row);
-            }
-            for ((u, &b), row) in u2.iter_mut().zip(&b2s).zip(&rows2) {
-                *u = at(b, row);
-            }
-            for r in 0..n {
-                c1[r] = u1[b1_of[r]];
-                c2[r] = u2[b2_of[r]];
+            for s in &mut segments {
+                s.c1 = at(s.beta1, s.row1);
+                s.c2 = at(s.beta2, s.row2);
             }
         }
         for i in 0..d {
@@ -323,14 +444,25 @@ fn advance_soa<T: Real>(
                     }
                 }
                 Kind::Adam { .. } => {
-                    for r in 0..n {
-                        let p = xs[r] * decay[r];
-                        let gi = gs[r];
-                        let mi = b1[r] * ms[r] + omb1[r] * gi;
-                        let vi = b2[r] * vs[r] + omb2[r] * (gi * gi);
-                        ms[r] = mi;
-                        vs[r] = vi;
-                        out[r] = p - lr[r] * (mi / c1[r]) / ((vi / c2[r]).sqrt() + eps[r]);
+                    for s in &segments {
+                        let span = s.lo..s.hi;
+                        let lanes = AdamLanes {
+                            x: &xs[span.clone()],
+                            g: &gs[span.clone()],
+                            m: &mut ms[span.clone()],
+                            v: &mut vs[span.clone()],
+                            out: &mut out[span.clone()],
+                            lr: &lr[span.clone()],
+                            eps: &eps[span.clone()],
+                            decay: &decay[span],
+                        };
+                        // Dividing by exactly 1 changes nothing, so it is skipped once the first
+                        // bias correction has rounded to 1 (after a few hundred steps).
+                        if s.c1 == T::ONE {
+                            adam_lanes::<T, false>(lanes, s);
+                        } else {
+                            adam_lanes::<T, true>(lanes, s);
+                        }
                     }
                 }
             }

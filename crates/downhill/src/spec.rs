@@ -74,8 +74,8 @@ fn looks_numeric(part: &str) -> bool {
 #[derive(Debug)]
 pub struct Params<'a> {
     prefix: &'a str,
-    entries: &'a [(String, String)],
-    used: Vec<bool>,
+    /// Key, value, and whether a getter asked for it.
+    entries: Vec<(&'a str, &'a str, bool)>,
     accepted: Vec<&'static str>,
 }
 
@@ -154,7 +154,17 @@ impl<'a> Params<'a> {
 
     /// Reader over raw entries.
     pub fn from_entries(prefix: &'a str, entries: &'a [(String, String)]) -> Self {
-        Params { prefix, entries, used: vec![false; entries.len()], accepted: Vec::new() }
+        Params::from_pairs(prefix, entries.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Reader over borrowed `(key, value)` pairs (keys already lower-case), for callers that build
+    /// many things from parts of one spec without writing each out as text.
+    pub fn from_pairs(prefix: &'a str, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Params {
+            prefix,
+            entries: pairs.into_iter().map(|(k, v)| (k, v, false)).collect(),
+            accepted: Vec::with_capacity(16),
+        }
     }
 
     fn field(&self, key: &str) -> String {
@@ -165,19 +175,19 @@ impl<'a> Params<'a> {
     pub fn raw(&mut self, key: &'static str, aliases: &[&'static str]) -> Result<Option<&'a str>> {
         self.accepted.push(key);
         let mut found: Option<(usize, &'a str)> = None;
-        for (i, (k, v)) in self.entries.iter().enumerate() {
-            if k == key || aliases.contains(&k.as_str()) {
+        for (i, &(k, v, _)) in self.entries.iter().enumerate() {
+            if k == key || aliases.contains(&k) {
                 if found.is_some() {
                     return Err(Error::Inconsistent {
                         field: self.field(key),
                         message: format!("given more than once (aliases: {})", aliases.join(", ")),
                     });
                 }
-                found = Some((i, v.as_str()));
+                found = Some((i, v));
             }
         }
         Ok(found.map(|(i, v)| {
-            self.used[i] = true;
+            self.entries[i].2 = true;
             v
         }))
     }
@@ -197,7 +207,15 @@ impl<'a> Params<'a> {
     ) -> Result<f64> {
         match self.raw(key, aliases)? {
             None => Ok(default),
-            Some(text) => {
+            Some(text) => self.checked(key, text, range),
+        }
+    }
+
+    /// `text` parsed and checked against `range`; the field name is only formatted for an error.
+    fn checked(&self, key: &str, text: &str, range: Range) -> Result<f64> {
+        match text.trim().parse::<f64>() {
+            Ok(x) if range.contains(x) => Ok(x),
+            _ => {
                 let field = self.field(key);
                 range.check(&field, parse_number(&field, text)?)
             }
@@ -208,10 +226,7 @@ impl<'a> Params<'a> {
     pub fn optional(&mut self, key: &'static str, range: Range) -> Result<Option<f64>> {
         match self.raw(key, &[])? {
             None => Ok(None),
-            Some(text) => {
-                let field = self.field(key);
-                Ok(Some(range.check(&field, parse_number(&field, text)?)?))
-            }
+            Some(text) => Ok(Some(self.checked(key, text, range)?)),
         }
     }
 
@@ -293,8 +308,8 @@ impl<'a> Params<'a> {
 
     /// Fails on any key that no getter asked for, suggesting the closest accepted key.
     pub fn finish(self) -> Result<()> {
-        for (i, (k, _)) in self.entries.iter().enumerate() {
-            if !self.used[i] {
+        for &(k, _, used) in &self.entries {
+            if !used {
                 return Err(Error::unknown(&format!("{} key", self.prefix), k, &self.accepted));
             }
         }

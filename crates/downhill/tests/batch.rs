@@ -75,3 +75,55 @@ fn check_objective<T: Buildable>(objective: &str) {
     )
     .is_none());
 }
+
+#[test]
+fn large_batches_with_shared_betas_are_bit_identical_to_minimize() {
+    // Enough runs per beta pair for the engine's 16-run blocks and their remainders, interleaved
+    // betas (the engine sorts runs by beta and back), and enough steps for the first bias
+    // correction to round to exactly 1 (where the engine leaves that division out).
+    let f = objectives::build::<f64>("rosenbrock").unwrap();
+    let f32f = objectives::build::<f32>("rosenbrock").unwrap();
+    let mut specs = Vec::new();
+    for i in 0..37 {
+        let lr = 1e-4 * 10f64.powf(3.0 * i as f64 / 36.0);
+        for (b1, b2) in [(0.9, 0.999), (0.8, 0.99), (0.5, 0.999)] {
+            specs.push(format!("adam:lr={lr},beta1={b1},beta2={b2}"));
+        }
+        specs.push(format!("adamw:lr={lr},weight_decay=0.05"));
+    }
+    let steps = 900;
+    let options = RunOptions { bound: Some(1e3), record_every: 0, ..RunOptions::steps(steps) };
+    fn check<T: Buildable>(
+        f: &dyn downhill::Objective<T>,
+        specs: &[String],
+        steps: u64,
+        options: &RunOptions,
+    ) {
+        for kind in ["adam:", "adamw:"] {
+            let chosen: Vec<&String> = specs.iter().filter(|s| s.starts_with(kind)).collect();
+            let built: Vec<_> =
+                chosen.iter().map(|s| optim::build::<T>(s, &BuildOptions::default()).unwrap()).collect();
+            let refs: Vec<&dyn Optimizer<T>> = built.iter().map(|b| b.as_ref()).collect();
+            let start = vec![T::from_f64(-1.2), T::from_f64(1.0)];
+            let starts = vec![start.clone(); refs.len()];
+            let batch = minimize_batch(f, &refs, &starts, steps, Some(1e3)).expect("batchable");
+            for (k, s) in chosen.iter().enumerate() {
+                let mut o = optim::build::<T>(s, &BuildOptions::default()).unwrap();
+                let r = minimize(f, o.as_mut(), &start, options, None).unwrap();
+                let got = &batch[k];
+                assert_eq!((got.stop, got.steps), (r.stop, r.steps), "{} {s}", T::NAME);
+                assert_eq!(got.loss.to_f64().to_bits(), r.loss.to_f64().to_bits(), "{} {s}", T::NAME);
+                assert!(
+                    got.params
+                        .iter()
+                        .zip(&r.params)
+                        .all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
+                    "{} {s}",
+                    T::NAME
+                );
+            }
+        }
+    }
+    check::<f64>(f.as_ref(), &specs, steps, &options);
+    check::<f32>(f32f.as_ref(), &specs, steps, &options);
+}

@@ -442,8 +442,18 @@ pub fn lookup(name: &str) -> Result<&'static Entry> {
 /// Every optimizer also accepts `clip_norm` and `clip_value` (see [`GradientTransforms`]).
 pub fn build<T: Buildable>(text: &str, options: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     let spec = Spec::parse(text, "optimizer")?;
-    let entry = lookup(&spec.name)?;
-    let mut p = Params::new(entry.name, &spec);
+    build_from_pairs(&spec.name, spec.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())), options)
+}
+
+/// Builds the optimizer `name` from `(key, value)` pairs (lower-case keys), as [`build`] would from
+/// `name:key=value,...`, without writing the spec out as text: for sweeps that build thousands.
+pub fn build_from_pairs<'a, T: Buildable>(
+    name: &str,
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    options: &BuildOptions,
+) -> Result<Box<dyn Optimizer<T>>> {
+    let entry = lookup(name)?;
+    let mut p = Params::from_pairs(entry.name, pairs);
     let opt = T::build(entry, &mut p, options)?;
     p.finish()?;
     Ok(opt)
