@@ -361,10 +361,21 @@ fn small(args: &SmallArgs) -> Result<serde_json::Value> {
     let hand_adam = || {
         let (mut p, mut m, mut v) = ([start[0], start[1]], [0.0f64; 2], [0.0f64; 2]);
         let (b1, b2) = (0.9f64, 0.999f64);
+        // `1 - beta^t` as the library computes it, including its shortcut: once a correction is
+        // exactly 1 it stays 1, and neither side calls pow again.
+        let (mut one1, mut one2) = (false, false);
+        let correction = |b: f64, t: u64, one: &mut bool| {
+            if *one {
+                return 1.0;
+            }
+            let c = optim::bias_correction(b, t as f64);
+            *one = c == 1.0;
+            c
+        };
         for t in 1..=steps {
             let r = p[1] - p[0] * p[0];
             let g = [-2.0 * (1.0 - p[0]) - 400.0 * p[0] * r, 200.0 * r];
-            let (bc1, bc2) = (optim::bias_correction(b1, t as f64), optim::bias_correction(b2, t as f64));
+            let (bc1, bc2) = (correction(b1, t, &mut one1), correction(b2, t, &mut one2));
             for i in 0..2 {
                 m[i] = b1 * m[i] + (1.0 - b1) * g[i];
                 v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];

@@ -145,6 +145,11 @@ fn norm<T: Real>(v: &[T]) -> f64 {
     v.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
 
+/// Whether every element is finite, without a branch per element.
+fn all_finite<T: Real>(v: &[T]) -> bool {
+    v.iter().fold(true, |ok, x| ok & x.is_finite())
+}
+
 fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
     v.iter().position(|x| !x.is_finite())
 }
@@ -229,30 +234,34 @@ pub fn minimize<T: Real>(
     let mut steps = 0;
     // The step of the last accepted (finite) point.
     let mut accepted = 0;
-    let mut next = params.clone();
+    // The current point is kept in `prev` (a copy made beside the step, not in its way), in case
+    // the step leads somewhere non-finite; the optimizer updates `params` in place.
+    let mut prev = params.clone();
     let mut next_grad = grad.clone();
     // The gradient norm costs a square root; it is computed only where it is used.
     let every_step_norm = options.grad_tol.is_some();
     for k in 1..=options.max_steps {
-        next.copy_from_slice(&params);
-        optimizer.step_on(objective, &mut next, &grad)?;
+        prev.copy_from_slice(&params);
+        optimizer.step_on(objective, &mut params, &grad)?;
         steps = k;
-        let new_loss = objective.value_and_gradient(&next, &mut next_grad);
-        let bad = if let Some(i) = first_bad(&next) {
-            Some(format!("parameter {i} is {} at step {k}", next[i]))
-        } else if !new_loss.is_finite() {
-            Some(format!("loss is {new_loss} at step {k}"))
-        } else {
-            first_bad(&next_grad).map(|i| format!("gradient component {i} is {} at step {k}", next_grad[i]))
-        };
-        if let Some(why) = bad {
+        let new_loss = objective.value_and_gradient(&params, &mut next_grad);
+        if !(new_loss.is_finite() & all_finite(&params) & all_finite(&next_grad)) {
+            let why = if let Some(i) = first_bad(&params) {
+                format!("parameter {i} is {} at step {k}", params[i])
+            } else if !new_loss.is_finite() {
+                format!("loss is {new_loss} at step {k}")
+            } else {
+                let i = first_bad(&next_grad).unwrap_or(0);
+                format!("gradient component {i} is {} at step {k}", next_grad[i])
+            };
+            // Back to the last finite point.
+            params.copy_from_slice(&prev);
             stop = StopReason::NonFinite;
             detail = Some(why);
             break;
         }
         let previous_loss = loss;
-        // Accept: the new point and gradient become current (the old buffers are overwritten next step).
-        std::mem::swap(&mut params, &mut next);
+        // Accept: the new gradient becomes current (the old buffer is overwritten next step).
         std::mem::swap(&mut grad, &mut next_grad);
         accepted = k;
         loss = new_loss;

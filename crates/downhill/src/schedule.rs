@@ -132,7 +132,15 @@ impl Schedule {
     }
 
     /// The learning rate at 0-based step `t`.
+    #[inline]
     pub fn value(&self, t: u64) -> f64 {
+        match *self {
+            Schedule::Constant { lr } => lr,
+            _ => self.varying(t),
+        }
+    }
+
+    fn varying(&self, t: u64) -> f64 {
         match *self {
             Schedule::Constant { lr } => lr,
             Schedule::Warmup { max, warmup } => {

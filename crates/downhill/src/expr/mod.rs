@@ -23,7 +23,7 @@ pub use parse::{parse, Ast, BinOp, Func, Func2, SyntaxError, FUNCTIONS};
 use crate::error::{Error, Result};
 use crate::objective::Objective;
 use crate::real::Real;
-use tape::Tape;
+use tape::{Program, Tape};
 
 /// The most variables a formula may have.
 pub const MAX_VARIABLES: usize = 64;
@@ -34,7 +34,10 @@ pub struct Expression {
     source: String,
     vars: Vec<String>,
     ast: Ast,
+    /// For the Hessian (forward-mode jets).
     tape: Tape,
+    /// For values and gradients.
+    program: Program,
 }
 
 fn collect_vars(ast: &Ast, out: &mut Vec<String>) {
@@ -98,7 +101,8 @@ impl Expression {
             return Err(Error::out_of_range("expr variables", vars.len(), &format!("[1, {MAX_VARIABLES}]")));
         }
         let tape = Tape::compile(&ast, &vars);
-        Ok(Expression { source: source.to_string(), vars, ast, tape })
+        let program = Program::new(&tape);
+        Ok(Expression { source: source.to_string(), vars, ast, tape, program })
     }
 
     /// The variables in order.
@@ -123,18 +127,15 @@ impl<T: Real> Objective<T> for Expression {
     }
 
     fn value(&self, x: &[T]) -> T {
-        self.tape.with_scratch(|v: &mut [T], _| {
-            self.tape.forward(x, v);
-            v[self.tape.out]
-        })
+        self.program.value(x)
     }
 
     fn gradient(&self, x: &[T], grad: &mut [T]) {
-        self.tape.value_and_gradient(x, grad);
+        self.program.value_and_gradient(x, grad);
     }
 
     fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
-        self.tape.value_and_gradient(x, grad)
+        self.program.value_and_gradient(x, grad)
     }
 
     fn has_hessian(&self) -> bool {

@@ -58,6 +58,21 @@ fn key(ins: &Ins) -> Key {
 /// Tapes up to this many slots evaluate with stack buffers.
 pub(crate) const STACK_SLOTS: usize = 64;
 
+/// Runs `f` with two zeroed scratch buffers of length `n`: on the stack up to [`STACK_SLOTS`]
+/// (sized in two steps, so that small formulas clear little), on the heap beyond.
+fn with_scratch<T: Real, R>(n: usize, f: impl FnOnce(&mut [T], &mut [T]) -> R) -> R {
+    if n <= 16 {
+        let (mut a, mut b) = ([T::ZERO; 16], [T::ZERO; 16]);
+        f(&mut a[..n], &mut b[..n])
+    } else if n <= STACK_SLOTS {
+        let (mut a, mut b) = ([T::ZERO; STACK_SLOTS], [T::ZERO; STACK_SLOTS]);
+        f(&mut a[..n], &mut b[..n])
+    } else {
+        let (mut a, mut b) = (vec![T::ZERO; n], vec![T::ZERO; n]);
+        f(&mut a, &mut b)
+    }
+}
+
 /// The compiled program; the last slot is the result.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Tape {
@@ -205,7 +220,9 @@ impl Tape {
         Tape { ins, out }
     }
 
-    /// Forward pass: every slot's value, into `v` (at least as long as the tape).
+    /// Forward pass: every slot's value, into `v` (at least as long as the tape); the reference
+    /// the [`Program`] is tested against.
+    #[cfg(test)]
     pub fn forward<T: Real>(&self, x: &[T], v: &mut [T]) {
         for (slot, ins) in self.ins.iter().enumerate() {
             let y = match *ins {
@@ -239,24 +256,20 @@ impl Tape {
         }
     }
 
+    #[cfg(test)]
     /// Runs `f` with two zeroed scratch buffers of the tape's length: on the stack for tapes of up
     /// to [`STACK_SLOTS`] slots (no allocation per evaluation), on the heap beyond.
     pub fn with_scratch<T: Real, R>(&self, f: impl FnOnce(&mut [T], &mut [T]) -> R) -> R {
-        let n = self.ins.len();
-        if n <= STACK_SLOTS {
-            let (mut a, mut b) = ([T::ZERO; STACK_SLOTS], [T::ZERO; STACK_SLOTS]);
-            f(&mut a[..n], &mut b[..n])
-        } else {
-            let (mut a, mut b) = (vec![T::ZERO; n], vec![T::ZERO; n]);
-            f(&mut a, &mut b)
-        }
+        with_scratch(self.ins.len(), f)
     }
 
+    #[cfg(test)]
     /// Value and gradient by one forward and one reverse sweep.
     pub fn value_and_gradient<T: Real>(&self, x: &[T], grad: &mut [T]) -> T {
         self.with_scratch(|v, adj| self.sweep(x, grad, v, adj))
     }
 
+    #[cfg(test)]
     fn sweep<T: Real>(&self, x: &[T], grad: &mut [T], v: &mut [T], adj: &mut [T]) -> T {
         self.forward(x, v);
         let n = self.ins.len();
@@ -295,22 +308,7 @@ impl Tape {
                         adj[b] += g * v[i] * v[a].ln();
                     }
                 }
-                Ins::F(f, a) => {
-                    let d = match f {
-                        Func::Sin => v[a].cos(),
-                        Func::Cos => -v[a].sin(),
-                        Func::Tan => T::ONE + v[i] * v[i],
-                        Func::Exp => v[i],
-                        Func::Log => T::ONE / v[a],
-                        Func::Sqrt => T::from_f64(0.5) / v[i],
-                        Func::Abs => v[a].sign(),
-                        Func::Tanh => T::ONE - v[i] * v[i],
-                        Func::Sinh => v[a].cosh(),
-                        Func::Cosh => v[a].sinh(),
-                        Func::Atan => T::ONE / (T::ONE + v[a] * v[a]),
-                    };
-                    adj[a] += g * d;
-                }
+                Ins::F(f, a) => adj[a] += g * func_derivative(f, v[a], v[i]),
                 Ins::Min(a, b) => {
                     if v[a] <= v[b] {
                         adj[a] += g
@@ -392,6 +390,242 @@ impl Tape {
     }
 }
 
+/// One instruction of a [`Program`]: a tape instruction, or one with a constant operand folded in
+/// as an immediate (`AddC(a, c)` is `v[a] + c`, `SubCL(c, a)` is `c - v[a]`, and so on).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Const(f64),
+    Var(usize),
+    Neg(usize),
+    Add(usize, usize),
+    Sub(usize, usize),
+    Mul(usize, usize),
+    Div(usize, usize),
+    Square(usize),
+    PowC(usize, f64),
+    Pow(usize, usize),
+    F(Func, usize),
+    Min(usize, usize),
+    Max(usize, usize),
+    AddC(usize, f64),
+    SubCL(f64, usize),
+    SubCR(usize, f64),
+    MulC(usize, f64),
+    DivCL(f64, usize),
+    DivCR(usize, f64),
+}
+
+/// A tape rewritten for evaluating values and gradients: a constant that only feeds `+ - * /`
+/// becomes an immediate operand of the instruction using it, so it takes no slot, is not stored
+/// and gets no adjoint. Every remaining operation is the tape's operation on the same values
+/// (`c * x` and `x * c` are the same IEEE product), so values and gradients are bit-identical to
+/// the tape's (tested); the Hessian still runs on the tape.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Program {
+    ops: Vec<Op>,
+    out: usize,
+}
+
+impl Program {
+    pub fn new(tape: &Tape) -> Program {
+        let konst = |i: usize| match tape.ins[i] {
+            Ins::Const(c) => Some(c),
+            _ => None,
+        };
+        // Constants that something other than + - * / with one varying operand reads, or that
+        // are the result, keep their slot.
+        let mut needs_slot = vec![false; tape.ins.len()];
+        needs_slot[tape.out] = true;
+        for ins in &tape.ins {
+            match *ins {
+                Ins::Add(a, b) | Ins::Sub(a, b) | Ins::Mul(a, b) | Ins::Div(a, b) => {
+                    if konst(a).is_some() && konst(b).is_some() {
+                        needs_slot[a] = true;
+                        needs_slot[b] = true;
+                    }
+                }
+                Ins::Neg(a) | Ins::Square(a) | Ins::PowC(a, _) | Ins::F(_, a) => needs_slot[a] = true,
+                Ins::Pow(a, b) | Ins::Min(a, b) | Ins::Max(a, b) => {
+                    needs_slot[a] = true;
+                    needs_slot[b] = true;
+                }
+                Ins::Const(_) | Ins::Var(_) => {}
+            }
+        }
+        let mut slot = vec![usize::MAX; tape.ins.len()];
+        let mut ops = Vec::with_capacity(tape.ins.len());
+        for (i, ins) in tape.ins.iter().enumerate() {
+            let s = |j: usize| slot[j];
+            let op = match *ins {
+                Ins::Const(c) if needs_slot[i] => Op::Const(c),
+                Ins::Const(_) => continue,
+                Ins::Var(k) => Op::Var(k),
+                Ins::Neg(a) => Op::Neg(s(a)),
+                Ins::Add(a, b) => match (konst(a), konst(b)) {
+                    (Some(c), None) => Op::AddC(s(b), c),
+                    (None, Some(c)) => Op::AddC(s(a), c),
+                    _ => Op::Add(s(a), s(b)),
+                },
+                Ins::Sub(a, b) => match (konst(a), konst(b)) {
+                    (Some(c), None) => Op::SubCL(c, s(b)),
+                    (None, Some(c)) => Op::SubCR(s(a), c),
+                    _ => Op::Sub(s(a), s(b)),
+                },
+                Ins::Mul(a, b) => match (konst(a), konst(b)) {
+                    (Some(c), None) => Op::MulC(s(b), c),
+                    (None, Some(c)) => Op::MulC(s(a), c),
+                    _ => Op::Mul(s(a), s(b)),
+                },
+                Ins::Div(a, b) => match (konst(a), konst(b)) {
+                    (Some(c), None) => Op::DivCL(c, s(b)),
+                    (None, Some(c)) => Op::DivCR(s(a), c),
+                    _ => Op::Div(s(a), s(b)),
+                },
+                Ins::Square(a) => Op::Square(s(a)),
+                Ins::PowC(a, p) => Op::PowC(s(a), p),
+                Ins::Pow(a, b) => Op::Pow(s(a), s(b)),
+                Ins::F(f, a) => Op::F(f, s(a)),
+                Ins::Min(a, b) => Op::Min(s(a), s(b)),
+                Ins::Max(a, b) => Op::Max(s(a), s(b)),
+            };
+            slot[i] = ops.len();
+            ops.push(op);
+        }
+        Program { out: slot[tape.out], ops }
+    }
+
+    /// Forward pass: every slot's value, into `v` (at least as long as the program).
+    pub fn forward<T: Real>(&self, x: &[T], v: &mut [T]) {
+        for (slot, op) in self.ops.iter().enumerate() {
+            let y = match *op {
+                Op::Const(c) => T::from_f64(c),
+                Op::Var(i) => x[i],
+                Op::Neg(a) => -v[a],
+                Op::Add(a, b) => v[a] + v[b],
+                Op::Sub(a, b) => v[a] - v[b],
+                Op::Mul(a, b) => v[a] * v[b],
+                Op::Div(a, b) => v[a] / v[b],
+                Op::Square(a) => v[a] * v[a],
+                Op::PowC(a, p) => v[a].powf(T::from_f64(p)),
+                Op::Pow(a, b) => v[a].powf(v[b]),
+                Op::F(f, a) => apply_func(f, v[a]),
+                Op::Min(a, b) => {
+                    if v[a] <= v[b] {
+                        v[a]
+                    } else {
+                        v[b]
+                    }
+                }
+                Op::Max(a, b) => {
+                    if v[a] >= v[b] {
+                        v[a]
+                    } else {
+                        v[b]
+                    }
+                }
+                Op::AddC(a, c) => v[a] + T::from_f64(c),
+                Op::SubCL(c, a) => T::from_f64(c) - v[a],
+                Op::SubCR(a, c) => v[a] - T::from_f64(c),
+                Op::MulC(a, c) => v[a] * T::from_f64(c),
+                Op::DivCL(c, a) => T::from_f64(c) / v[a],
+                Op::DivCR(a, c) => v[a] / T::from_f64(c),
+            };
+            v[slot] = y;
+        }
+    }
+
+    /// `f(x)`.
+    pub fn value<T: Real>(&self, x: &[T]) -> T {
+        with_scratch(self.ops.len(), |v: &mut [T], _| {
+            self.forward(x, v);
+            v[self.out]
+        })
+    }
+
+    /// Value and gradient by one forward and one reverse sweep.
+    pub fn value_and_gradient<T: Real>(&self, x: &[T], grad: &mut [T]) -> T {
+        with_scratch(self.ops.len(), |v, adj| self.sweep(x, grad, v, adj))
+    }
+
+    fn sweep<T: Real>(&self, x: &[T], grad: &mut [T], v: &mut [T], adj: &mut [T]) -> T {
+        self.forward(x, v);
+        adj[self.out] = T::ONE;
+        grad.iter_mut().for_each(|g| *g = T::ZERO);
+        for i in (0..=self.out).rev() {
+            let g = adj[i];
+            if g == T::ZERO {
+                continue;
+            }
+            match self.ops[i] {
+                Op::Const(_) => {}
+                Op::Var(k) => grad[k] += g,
+                Op::Neg(a) | Op::SubCL(_, a) => adj[a] -= g,
+                Op::AddC(a, _) | Op::SubCR(a, _) => adj[a] += g,
+                Op::Add(a, b) => {
+                    adj[a] += g;
+                    adj[b] += g;
+                }
+                Op::Sub(a, b) => {
+                    adj[a] += g;
+                    adj[b] -= g;
+                }
+                Op::Mul(a, b) => {
+                    adj[a] += g * v[b];
+                    adj[b] += g * v[a];
+                }
+                Op::MulC(a, c) => adj[a] += g * T::from_f64(c),
+                Op::Div(a, b) => {
+                    adj[a] += g / v[b];
+                    adj[b] -= g * v[i] / v[b];
+                }
+                Op::DivCL(_, a) => adj[a] -= g * v[i] / v[a],
+                Op::DivCR(a, c) => adj[a] += g / T::from_f64(c),
+                Op::Square(a) => adj[a] += g * (T::from_f64(2.0) * v[a]),
+                Op::PowC(a, p) => adj[a] += g * T::from_f64(p) * v[a].powf(T::from_f64(p - 1.0)),
+                Op::Pow(a, b) => {
+                    adj[a] += g * v[b] * v[a].powf(v[b] - T::ONE);
+                    if v[i] != T::ZERO {
+                        adj[b] += g * v[i] * v[a].ln();
+                    }
+                }
+                Op::F(f, a) => adj[a] += g * func_derivative(f, v[a], v[i]),
+                Op::Min(a, b) => {
+                    if v[a] <= v[b] {
+                        adj[a] += g
+                    } else {
+                        adj[b] += g
+                    }
+                }
+                Op::Max(a, b) => {
+                    if v[a] >= v[b] {
+                        adj[a] += g
+                    } else {
+                        adj[b] += g
+                    }
+                }
+            }
+        }
+        v[self.out]
+    }
+}
+
+/// `f'(x)` given `y = f(x)`, in the reverse sweep's precision.
+fn func_derivative<T: Real>(f: Func, x: T, y: T) -> T {
+    match f {
+        Func::Sin => x.cos(),
+        Func::Cos => -x.sin(),
+        Func::Tan => T::ONE + y * y,
+        Func::Exp => y,
+        Func::Log => T::ONE / x,
+        Func::Sqrt => T::from_f64(0.5) / y,
+        Func::Abs => x.sign(),
+        Func::Tanh => T::ONE - y * y,
+        Func::Sinh => x.cosh(),
+        Func::Cosh => x.sinh(),
+        Func::Atan => T::ONE / (T::ONE + x * x),
+    }
+}
+
 /// A value with its gradient and Hessian with respect to the `d` variables.
 #[derive(Debug, Clone)]
 struct Jet {
@@ -451,5 +685,92 @@ impl Jet {
             }
         }
         Jet { v: y, g: self.g.iter().map(|x| d1 * x).collect(), h }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::parse::{BinOp, Func2};
+    use crate::rng::Rng;
+
+    const FUNCS: [Func; 11] = [
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Exp,
+        Func::Log,
+        Func::Sqrt,
+        Func::Abs,
+        Func::Tanh,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Atan,
+    ];
+
+    fn random_ast(rng: &mut Rng, depth: u32) -> Ast {
+        let leaf = depth == 0 || rng.uniform() < 0.25;
+        if leaf {
+            return match (rng.uniform() * 4.0) as u32 {
+                0 => Ast::Var("x".into()),
+                1 => Ast::Var("y".into()),
+                2 => Ast::Num([2.0, 0.5, -3.0, 100.0, 1.0, 0.0][(rng.uniform() * 6.0) as usize % 6]),
+                _ => Ast::Num(rng.range(-5.0, 5.0)),
+            };
+        }
+        let sub = |rng: &mut Rng| Box::new(random_ast(rng, depth - 1));
+        match (rng.uniform() * 10.0) as u32 {
+            0 => Ast::Neg(sub(rng)),
+            1 => Ast::Call(FUNCS[(rng.uniform() * 11.0) as usize % 11], sub(rng)),
+            2 => Ast::Call2(if rng.uniform() < 0.5 { Func2::Min } else { Func2::Max }, sub(rng), sub(rng)),
+            3 => Ast::Bin(BinOp::Pow, sub(rng), sub(rng)),
+            4 => Ast::Bin(
+                BinOp::Pow,
+                sub(rng),
+                Box::new(Ast::Num([2.0, 3.0, 0.5, 1.0][(rng.uniform() * 4.0) as usize % 4])),
+            ),
+            k => {
+                let op = [BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Mul][(k - 5) as usize];
+                Ast::Bin(op, sub(rng), sub(rng))
+            }
+        }
+    }
+
+    fn same<T: Real>(a: T, b: T) -> bool {
+        a.to_f64().to_bits() == b.to_f64().to_bits() || (a.to_f64().is_nan() && b.to_f64().is_nan())
+    }
+
+    fn check<T: Real>(tape: &Tape, program: &Program, x: &[T], what: &str) {
+        let (mut gt, mut gp) = ([T::ZERO; 2], [T::ZERO; 2]);
+        let vt = tape.value_and_gradient(x, &mut gt);
+        let vp = program.value_and_gradient(x, &mut gp);
+        assert!(same(vt, vp), "{what}: value {vt} vs {vp}");
+        assert!(same(gt[0], gp[0]) && same(gt[1], gp[1]), "{what}: gradient {gt:?} vs {gp:?}");
+        assert!(same(program.value(x), vt), "{what}: value()");
+    }
+
+    #[test]
+    fn the_program_computes_the_tapes_values_and_gradients_bit_for_bit() {
+        let vars = ["x".to_string(), "y".to_string()];
+        let mut rng = Rng::new(17);
+        let mut folded = 0;
+        for case in 0..4000 {
+            let ast = random_ast(&mut rng, 1 + case % 5);
+            let tape = Tape::compile(&ast, &vars);
+            let program = Program::new(&tape);
+            folded += tape.ins.len() - program.ops.len();
+            for _ in 0..8 {
+                let x = [rng.range(-3.0, 3.0), rng.range(-3.0, 3.0)];
+                check::<f64>(&tape, &program, &x, &format!("{ast:?} at {x:?}"));
+                let x32 = [x[0] as f32, x[1] as f32];
+                check::<f32>(&tape, &program, &x32, &format!("{ast:?} at {x32:?} (f32)"));
+            }
+        }
+        // The rewrite did take constants out of slots in many of them.
+        assert!(folded > 1000, "{folded}");
+        // The Rosenbrock formula keeps no constant slot.
+        let ast = crate::expr::parse::parse("(1-x)^2 + 100*(y-x^2)^2").unwrap();
+        let p = Program::new(&Tape::compile(&ast, &vars));
+        assert!(p.ops.iter().all(|op| !matches!(op, Op::Const(_))), "{:?}", p.ops);
     }
 }

@@ -54,6 +54,9 @@ pub struct Adam<T> {
     m: Vec<T>,
     v: Vec<T>,
     v_max: Vec<T>,
+    /// Caches of `1 - beta1^t` and `1 - beta2^t` (not saved: they refill themselves).
+    #[serde(skip)]
+    bc: [super::BiasCorrection; 2],
 }
 
 impl<T: Real> Adam<T> {
@@ -73,6 +76,7 @@ impl<T: Real> Adam<T> {
             m: Vec::new(),
             v: Vec::new(),
             v_max: Vec::new(),
+            bc: Default::default(),
         }
     }
 
@@ -141,6 +145,20 @@ impl<T: Real> Optimizer<T> for Adam<T> {
     }
 
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
+        let n = params.len();
+        if n <= 16
+            && grads.len() == n
+            && self.m.len() == n
+            && self.v.len() == n
+            && !self.amsgrad
+            && self.eps_root == 0.0
+            && (self.weight_decay == 0.0 || self.decoupled)
+            && self.transforms.clip_norm.is_none()
+            && self.transforms.clip_value.is_none()
+        {
+            self.small_step(params, grads);
+            return Ok(());
+        }
         let name = Optimizer::<T>::name(self);
         check_lengths(name, params.len(), grads.len())?;
         let n = params.len();
@@ -150,13 +168,13 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             ensure(name, &mut self.v_max, n, T::ZERO)?;
         }
         let lr_f = self.learning_rate.value(self.t);
-        let t = (self.t + 1) as f64;
+        let t = self.t + 1;
         let lr = T::from_f64(lr_f);
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         // Python's `beta**t` is C pow(); Rust's powf is the same libm call.
-        let bc1 = T::from_f64(super::bias_correction(self.beta1, t));
-        let bc2 = T::from_f64(super::bias_correction(self.beta2, t));
+        let bc1 = T::from_f64(self.bc[0].at(self.beta1, t));
+        let bc2 = T::from_f64(self.bc[1].at(self.beta2, t));
         let eps = T::from_f64(self.eps);
         let eps_root = (self.eps_root != 0.0).then(|| T::from_f64(self.eps_root));
         let decoupled = self.decoupled && self.weight_decay != 0.0;
@@ -213,6 +231,40 @@ impl<T: Real> Optimizer<T> for Adam<T> {
     }
 
     super::bookkeeping!(|o: &Adam<T>| Optimizer::<T>::name(o); m, v, v_max);
+}
+
+impl<T: Real> Adam<T> {
+    /// The step for a few parameters (2-D test functions) without AMSGrad, eps_root, clipping or
+    /// coupled decay: the operations of [`kernel`] without its set-up, whose fixed cost exceeds
+    /// the work here.
+    #[inline]
+    fn small_step(&mut self, params: &mut [T], grads: &[T]) {
+        let t = self.t + 1;
+        let lr_f = self.learning_rate.value(self.t);
+        let lr = T::from_f64(lr_f);
+        // AdamW's decay multiplies the weights by 1 - lr * weight_decay first.
+        let decay = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
+        let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
+        let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
+        let bc1 = T::from_f64(self.bc[0].at(self.beta1, t));
+        let bc2 = T::from_f64(self.bc[1].at(self.beta2, t));
+        let eps = T::from_f64(self.eps);
+        let n = params.len();
+        let (grads, m, v) = (&grads[..n], &mut self.m[..n], &mut self.v[..n]);
+        for i in 0..n {
+            let g = grads[i];
+            let mi = b1 * m[i] + omb1 * g;
+            let vi = b2 * v[i] + omb2 * (g * g);
+            m[i] = mi;
+            v[i] = vi;
+            let p = match decay {
+                Some(d) => params[i] * d,
+                None => params[i],
+            };
+            params[i] = p - lr * (mi / bc1) / ((vi / bc2).sqrt() + eps);
+        }
+        self.t = t;
+    }
 }
 
 /// Per-step scalars, converted to the parameter type once.

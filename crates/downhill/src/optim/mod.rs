@@ -258,7 +258,39 @@ pub fn bias_correction(beta: f64, t: f64) -> f64 {
     }
 }
 
+/// [`bias_correction`] step after step, remembering the step from which it is exactly 1: `beta^t`
+/// only shrinks as `t` grows, so from there on it is 1 without a call to `log2` or `pow`. A cache,
+/// nothing more: every value is bit-identical to [`bias_correction`]'s (tested), whatever order
+/// the steps come in and whatever `beta` is passed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BiasCorrection {
+    beta_bits: u64,
+    one_from: u64,
+}
+
+impl Default for BiasCorrection {
+    fn default() -> Self {
+        BiasCorrection { beta_bits: 0, one_from: u64::MAX }
+    }
+}
+
+impl BiasCorrection {
+    /// `1 - beta^t`.
+    #[inline]
+    pub fn at(&mut self, beta: f64, t: u64) -> f64 {
+        if t >= self.one_from && beta.to_bits() == self.beta_bits {
+            return 1.0;
+        }
+        let c = bias_correction(beta, t as f64);
+        if c == 1.0 && (beta.to_bits() != self.beta_bits || t < self.one_from) {
+            *self = BiasCorrection { beta_bits: beta.to_bits(), one_from: t };
+        }
+        c
+    }
+}
+
 /// Checks that params, grads and state agree in length, allocating zeroed state on first use.
+#[inline]
 pub(crate) fn check_lengths(name: &str, params: usize, grads: usize) -> Result<()> {
     if params != grads {
         return Err(Error::Dimension { field: format!("{name}.grads"), expected: params, got: grads });
@@ -480,6 +512,35 @@ impl Buildable for f64 {
 #[cfg(test)]
 mod tests {
     use super::bias_correction;
+
+    #[test]
+    fn the_cached_bias_correction_is_bias_correction() {
+        use super::BiasCorrection;
+        let mut c = BiasCorrection::default();
+        let mut rng = crate::rng::Rng::new(9);
+        let betas = [0.0, 0.5, 0.9, 0.99, 0.999, 0.9999];
+        let mut t = 1u64;
+        for _ in 0..200_000 {
+            // Mostly consecutive steps, with jumps back (a reset, a restored checkpoint), jumps
+            // ahead and a change of beta now and then.
+            let r = rng.uniform();
+            t = if r < 0.001 {
+                1
+            } else if r < 0.002 {
+                t + 5000
+            } else {
+                t + 1
+            };
+            let beta = betas[if rng.uniform() < 0.999 { 2 } else { (rng.uniform() * 6.0) as usize % 6 }];
+            assert_eq!(c.at(beta, t).to_bits(), bias_correction(beta, t as f64).to_bits(), "{beta}^{t}");
+        }
+        for beta in betas {
+            let mut c = BiasCorrection::default();
+            for t in 1..60_000u64 {
+                assert_eq!(c.at(beta, t).to_bits(), bias_correction(beta, t as f64).to_bits(), "{beta}^{t}");
+            }
+        }
+    }
 
     #[test]
     fn bias_correction_equals_one_minus_pow_bit_for_bit() {
