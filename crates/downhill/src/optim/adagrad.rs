@@ -91,10 +91,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
         super::parallel::for_chunks3(params, grads, &mut self.sum, |params, grads, sums| {
             if pre.is_identity() {
                 // The common case, with no per-element branches.
-                for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums.iter_mut()) {
-                    *s += g * g;
-                    *p -= clr * (g / (s.sqrt() + eps));
-                }
+                plain(params, grads, sums, clr, eps)
             } else {
                 for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums.iter_mut()) {
                     let g = pre.apply(g, *p);
@@ -108,4 +105,17 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
     }
 
     super::bookkeeping!(|_: &AdaGrad<T>| "adagrad"; sum);
+}
+
+super::avx2_dispatch! {
+    /// The AdaGrad step without gradient transforms over a chunk.
+    fn plain(params: &mut [T], grads: &[T], sums: &mut [T], clr: T, eps: T) => plain_kernel
+}
+
+#[inline(always)]
+fn plain_kernel<T: Real>(params: &mut [T], grads: &[T], sums: &mut [T], clr: T, eps: T) {
+    for ((p, &g), s) in params.iter_mut().zip(grads).zip(sums.iter_mut()) {
+        *s += g * g;
+        *p -= clr * (g / (s.sqrt() + eps));
+    }
 }

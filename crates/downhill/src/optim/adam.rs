@@ -282,36 +282,24 @@ struct Coeffs<T> {
     decay: T,
 }
 
-/// Runs [`kernel`] compiled for AVX2 when the CPU has it (detected once, at run time), else the
-/// portable build. The arithmetic is the same IEEE operations in the same order either way (Rust
-/// never fuses a multiply and an add on its own), so results are bit-identical; only the vector
-/// width changes.
-#[allow(clippy::too_many_arguments)]
-fn dispatch<T: Real>(
-    p: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    c: &Coeffs<T>,
-    pre: &super::Prepared<T>,
-    decay: bool,
-    root: bool,
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2, checked just above.
-            unsafe { kernel_avx2(p, g, m, v, c, pre, decay, root) };
-            return;
-        }
-    }
-    kernel::<T, false>(p, g, m, v, &mut [], c, pre, decay, root)
+super::avx2_dispatch! {
+    /// The Adam step (without AMSGrad) over a chunk.
+    fn dispatch(
+        p: &mut [T],
+        g: &[T],
+        m: &mut [T],
+        v: &mut [T],
+        c: &Coeffs<T>,
+        pre: &super::Prepared<T>,
+        decay: bool,
+        root: bool,
+    ) => plain_kernel
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
+/// [`kernel`] without AMSGrad's fourth buffer.
 #[allow(clippy::too_many_arguments)]
-unsafe fn kernel_avx2<T: Real>(
+#[inline(always)]
+fn plain_kernel<T: Real>(
     p: &mut [T],
     g: &[T],
     m: &mut [T],

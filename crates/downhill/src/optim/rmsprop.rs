@@ -138,11 +138,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         if !centered && !with_momentum && !inside && pre.is_identity() {
             // The default configuration: one branch-free pass, split across threads when large.
             super::parallel::for_chunks3(params, grads, &mut self.square_avg, |params, grads, sq| {
-                for ((p, &g), s) in params.iter_mut().zip(grads).zip(sq.iter_mut()) {
-                    let si = alpha * *s + one_minus_alpha * (g * g);
-                    *s = si;
-                    *p -= lr * (g / (si.sqrt() + eps));
-                }
+                plain(params, grads, sq, lr, alpha, one_minus_alpha, eps)
             });
             self.t += 1;
             return Ok(());
@@ -171,4 +167,26 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
     }
 
     super::bookkeeping!(|_: &RmsProp<T>| "rmsprop"; square_avg, grad_avg, momentum_buffer);
+}
+
+super::avx2_dispatch! {
+    /// The default RMSprop step over a chunk.
+    fn plain(params: &mut [T], grads: &[T], sq: &mut [T], lr: T, alpha: T, one_minus_alpha: T, eps: T) => plain_kernel
+}
+
+#[inline(always)]
+fn plain_kernel<T: Real>(
+    params: &mut [T],
+    grads: &[T],
+    sq: &mut [T],
+    lr: T,
+    alpha: T,
+    one_minus_alpha: T,
+    eps: T,
+) {
+    for ((p, &g), s) in params.iter_mut().zip(grads).zip(sq.iter_mut()) {
+        let si = alpha * *s + one_minus_alpha * (g * g);
+        *s = si;
+        *p -= lr * (g / (si.sqrt() + eps));
+    }
 }
