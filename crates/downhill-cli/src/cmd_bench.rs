@@ -123,7 +123,8 @@ pub struct StepArgs {
     #[arg(long, default_value = "table")]
     pub format: String,
     /// Also time PyTorch's implementations of the same optimizer (for-loop, foreach, fused) on the
-    /// same size, dtype and thread count, when `--python` can import torch.
+    /// same size, dtype and thread count when `--python` can import torch, and optax under jax.jit
+    /// when JAX and optax are installed too.
     #[arg(long)]
     pub vs_torch: bool,
     /// Python interpreter for --vs-torch.
@@ -313,7 +314,7 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
         let t = python_json(&args.python, TORCH_STEP_SCRIPT, &script_args);
         match t {
             Some(mut v) => {
-                for variant in ["for_loop", "foreach", "fused"] {
+                for variant in ["for_loop", "foreach", "fused", "optax"] {
                     if let Some(ms) = v[variant].as_f64() {
                         v[format!("{variant}_ratio")] = json!(ms / (t_opt * 1e3));
                     }
@@ -532,15 +533,19 @@ fn torch_lines(t: &serde_json::Value) -> String {
         return format!("  PyTorch: not measured ({e})\n");
     }
     let mut s = format!(
-        "  PyTorch {} on {} thread(s), same size and dtype:\n",
+        "  PyTorch {}{} on {} thread(s), same size and dtype:\n",
         t["torch"].as_str().unwrap_or(""),
+        t["optax_version"].as_str().map(|v| format!(" (and optax {v})")).unwrap_or_default(),
         t["threads"]
     );
-    for (variant, label) in
-        [("for_loop", "foreach=False"), ("foreach", "foreach=True"), ("fused", "fused=True")]
-    {
+    for (variant, label) in [
+        ("for_loop", "foreach=False"),
+        ("foreach", "foreach=True"),
+        ("fused", "fused=True"),
+        ("optax", "optax, jax.jit"),
+    ] {
         if let (Some(ms), Some(r)) = (t[variant].as_f64(), t[format!("{variant}_ratio")].as_f64()) {
-            s.push_str(&format!("    {label:14} {ms:8.2} ms   PyTorch time / downhill time: {r:.2}\n"));
+            s.push_str(&format!("    {label:14} {ms:8.2} ms   its time / downhill's time: {r:.2}\n"));
         }
     }
     s
