@@ -270,36 +270,34 @@ fn adam_lanes<T: Real, const DIV1: bool>(a: AdamLanes<'_, T>, s: &Segment<'_, T>
     // vectors per iteration, so that divisions and square roots of different vectors overlap.
     const W: usize = 16;
     let n = a.x.len();
-    let (g, m, v, out) = (&a.g[..n], &mut a.m[..n], &mut a.v[..n], &mut a.out[..n]);
-    let (lr, eps, decay) = (&a.lr[..n], &a.eps[..n], &a.decay[..n]);
-    let one = |r: usize, m: &mut [T], v: &mut [T], out: &mut [T]| {
-        let p = a.x[r] * decay[r];
-        let gi = g[r];
-        let mi = s.b1 * m[r] + s.omb1 * gi;
-        let vi = s.b2 * v[r] + s.omb2 * (gi * gi);
-        m[r] = mi;
-        v[r] = vi;
-        let mhat = if DIV1 { mi / s.c1 } else { mi };
-        out[r] = p - lr[r] * mhat / ((vi / s.c2).sqrt() + eps[r]);
-    };
+    let AdamLanes { x, g, m, v, out, lr, eps, decay } = a;
+    let (g, m, v, out) = (&g[..n], &mut m[..n], &mut v[..n], &mut out[..n]);
+    let (lr, eps, decay) = (&lr[..n], &eps[..n], &decay[..n]);
+    // One run's update, at index `$r` of slices named as here.
+    macro_rules! update {
+        ($r:expr, $x:ident, $g:ident, $m:ident, $v:ident, $out:ident, $lr:ident, $eps:ident, $decay:ident) => {{
+            let r = $r;
+            let p = $x[r] * $decay[r];
+            let gi = $g[r];
+            let mi = s.b1 * $m[r] + s.omb1 * gi;
+            let vi = s.b2 * $v[r] + s.omb2 * (gi * gi);
+            $m[r] = mi;
+            $v[r] = vi;
+            let mhat = if DIV1 { mi / s.c1 } else { mi };
+            $out[r] = p - $lr[r] * mhat / ((vi / s.c2).sqrt() + $eps[r]);
+        }};
+    }
     let blocks = n / W * W;
     for lo in (0..blocks).step_by(W) {
-        let (x, g, lr, eps, decay) =
-            (&a.x[lo..lo + W], &g[lo..lo + W], &lr[lo..lo + W], &eps[lo..lo + W], &decay[lo..lo + W]);
-        let (m, v, out) = (&mut m[lo..lo + W], &mut v[lo..lo + W], &mut out[lo..lo + W]);
+        let (xb, gb, lrb, epsb, decayb) =
+            (&x[lo..lo + W], &g[lo..lo + W], &lr[lo..lo + W], &eps[lo..lo + W], &decay[lo..lo + W]);
+        let (mb, vb, outb) = (&mut m[lo..lo + W], &mut v[lo..lo + W], &mut out[lo..lo + W]);
         for r in 0..W {
-            let p = x[r] * decay[r];
-            let gi = g[r];
-            let mi = s.b1 * m[r] + s.omb1 * gi;
-            let vi = s.b2 * v[r] + s.omb2 * (gi * gi);
-            m[r] = mi;
-            v[r] = vi;
-            let mhat = if DIV1 { mi / s.c1 } else { mi };
-            out[r] = p - lr[r] * mhat / ((vi / s.c2).sqrt() + eps[r]);
+            update!(r, xb, gb, mb, vb, outb, lrb, epsb, decayb);
         }
     }
     for r in blocks..n {
-        one(r, m, v, out);
+        update!(r, x, g, m, v, out, lr, eps, decay);
     }
 }
 

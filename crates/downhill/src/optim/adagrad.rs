@@ -109,7 +109,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
 
 super::avx2_dispatch! {
     /// The AdaGrad step without gradient transforms over a chunk.
-    fn plain(params: &mut [T], grads: &[T], sums: &mut [T], clr: T, eps: T) => plain_kernel
+    fn plain(params: &mut [T], grads: &[T], sums: &mut [T], clr: T, eps: T) => plain_kernel(params, grads, sums, clr, eps)
 }
 
 #[inline(always)]

@@ -293,23 +293,7 @@ super::avx2_dispatch! {
         pre: &super::Prepared<T>,
         decay: bool,
         root: bool,
-    ) => plain_kernel
-}
-
-/// [`kernel`] without AMSGrad's fourth buffer.
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn plain_kernel<T: Real>(
-    p: &mut [T],
-    g: &[T],
-    m: &mut [T],
-    v: &mut [T],
-    c: &Coeffs<T>,
-    pre: &super::Prepared<T>,
-    decay: bool,
-    root: bool,
-) {
-    kernel::<T, false>(p, g, m, v, &mut [], c, pre, decay, root)
+    ) => kernel::<T, false>(p, g, m, v, &mut [], c, pre, decay, root)
 }
 
 /// The whole Adam step for a slice: one pass reading p, g, m, v and writing p, m, v.

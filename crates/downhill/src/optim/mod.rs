@@ -359,14 +359,14 @@ pub(crate) fn save<T: Real>(name: &str, step: u64, buffers: &[(&str, &Vec<T>)]) 
     }
 }
 
-/// Defines `fn $name<T: Real>(args)`, which runs the `#[inline(always)]` kernel `$kernel` compiled
-/// for AVX2 when the CPU has it (detected at run time, cached by std) and the portable build
+/// Defines `fn $name<T: Real>(args)`, which evaluates `$kernel` (a call of an `#[inline(always)]`
+/// kernel on the arguments) compiled for AVX2 when the CPU has it (detected at run time, cached by std) and the portable build
 /// otherwise. The kernel's IEEE operations are the same in both (Rust never fuses a multiply and
 /// an add on its own), so the results are bit-identical; only the vector width changes. Divisions
 /// and square roots make these loops compute-bound with 2-wide f64 vectors; 4-wide keeps them at
 /// the speed of memory.
 macro_rules! avx2_dispatch {
-    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $kernel:ident) => {
+    ($(#[$meta:meta])* fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $kernel:expr) => {
         $(#[$meta])*
         #[allow(clippy::too_many_arguments)]
         fn $name<T: Real>($($arg: $ty),*) {
@@ -375,7 +375,7 @@ macro_rules! avx2_dispatch {
                 #[target_feature(enable = "avx2")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2<T: Real>($($arg: $ty),*) {
-                    $kernel($($arg),*)
+                    $kernel
                 }
                 if std::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU supports AVX2, checked just above.
@@ -383,7 +383,7 @@ macro_rules! avx2_dispatch {
                     return;
                 }
             }
-            $kernel($($arg),*)
+            $kernel
         }
     };
 }

@@ -171,7 +171,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
 
 super::avx2_dispatch! {
     /// The default RMSprop step over a chunk.
-    fn plain(params: &mut [T], grads: &[T], sq: &mut [T], lr: T, alpha: T, one_minus_alpha: T, eps: T) => plain_kernel
+    fn plain(params: &mut [T], grads: &[T], sq: &mut [T], lr: T, alpha: T, one_minus_alpha: T, eps: T) => plain_kernel(params, grads, sq, lr, alpha, one_minus_alpha, eps)
 }
 
 #[inline(always)]
