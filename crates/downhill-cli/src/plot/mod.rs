@@ -665,7 +665,9 @@ fn draw_heatmap<DB: DrawingBackend>(
             }
         }
     }
-    // Colorbar: log10 of the value.
+    // Colorbar: log10 of the value, its label above it (in the area outside the bar's margins,
+    // where nothing else is drawn).
+    bar.draw(&Text::new("final loss", (10, 40), font(18))).map_err(err)?;
     let bar = bar.margin(90, 100, 20, 60);
     let (bw, bh) = bar.dim_in_pixel();
     for k in 0..bh {
@@ -681,6 +683,5 @@ fn draw_heatmap<DB: DrawingBackend>(
         bar.draw(&Text::new(format!("{:.0e}", 10f64.powf(v)), (bw as i32 / 2 + 6, y - 8), font(16)))
             .map_err(err)?;
     }
-    bar.draw(&Text::new("final loss", (-10, -70), font(18))).map_err(err)?;
     Ok(())
 }
