@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
+    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -99,9 +98,7 @@ impl<T: Real> Adam<T> {
 fn common<T: Real>(p: &mut Params, o: &BuildOptions, adamw: bool) -> Result<Box<dyn Optimizer<T>>> {
     let mut a = if adamw { Adam::adamw(0.0) } else { Adam::new(0.0) };
     a.learning_rate = learning_rate(p, 1e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-8, Range::Positive)?;
+    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
     a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
     a.amsgrad = p.flag("amsgrad", false)?;
     a.weight_decay = p.number("weight_decay", a.weight_decay, Range::NonNegative)?;
@@ -127,15 +124,12 @@ impl<T: Real> Optimizer<T> for Adam<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta1", self.beta1.into()),
-            ("beta2", self.beta2.into()),
-            ("eps", self.eps.into()),
+        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
+        h.extend([
             ("eps_root", self.eps_root.into()),
             ("amsgrad", self.amsgrad.into()),
             ("weight_decay", self.weight_decay.into()),
-        ];
+        ]);
         self.transforms.describe(&mut h);
         h
     }

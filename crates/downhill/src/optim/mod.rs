@@ -437,6 +437,22 @@ pub(crate) fn learning_rate(p: &mut Params, default: f64, options: &BuildOptions
     }
 }
 
+/// Reads the keys the Adam family shares, in this order, with PyTorch's defaults: `beta1` (0.9)
+/// and `beta2` (0.999) in `[0, 1)`, `eps` (1e-8) positive.
+pub(crate) fn moment_keys(p: &mut Params) -> Result<(f64, f64, f64)> {
+    Ok((
+        p.number("beta1", 0.9, Range::UnitHalfOpen)?,
+        p.number("beta2", 0.999, Range::UnitHalfOpen)?,
+        p.number("eps", 1e-8, Range::Positive)?,
+    ))
+}
+
+/// The start of an Adam-family optimizer's report: `lr`, `beta1`, `beta2`, `eps`; the optimizer
+/// appends its own keys.
+pub(crate) fn moment_report(lr: &Schedule, beta1: f64, beta2: f64, eps: f64) -> Vec<(&'static str, Value)> {
+    vec![("lr", lr_value(lr)), ("beta1", beta1.into()), ("beta2", beta2.into()), ("eps", eps.into())]
+}
+
 /// Reports a schedule as a number when it is constant.
 pub(crate) fn lr_value(s: &Schedule) -> Value {
     match s {

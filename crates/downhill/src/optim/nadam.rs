@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
+    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -85,9 +84,7 @@ impl<T: Real> NAdam<T> {
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     let mut a = NAdam::<T>::new(0.0);
     a.learning_rate = learning_rate(p, 2e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-8, Range::Positive)?;
+    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
     a.momentum_decay = p.number("momentum_decay", 4e-3, Range::NonNegative)?;
     a.transforms = GradientTransforms::from_params(p)?;
     a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
@@ -100,14 +97,11 @@ impl<T: Real> Optimizer<T> for NAdam<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta1", self.beta1.into()),
-            ("beta2", self.beta2.into()),
-            ("eps", self.eps.into()),
+        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
+        h.extend([
             ("momentum_decay", self.momentum_decay.into()),
             ("weight_decay", self.transforms.weight_decay.into()),
-        ];
+        ]);
         self.transforms.describe(&mut h);
         h
     }

@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
+    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
@@ -89,9 +88,7 @@ impl<T: Real> ScheduleFreeAdamW<T> {
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     let mut a = ScheduleFreeAdamW::<T>::new(0.0);
     a.learning_rate = learning_rate(p, 2.5e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-8, Range::Positive)?;
+    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
     a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
     a.r = p.number("r", 0.0, Range::NonNegative)?;
     a.weight_lr_power = p.number("weight_lr_power", 2.0, Range::NonNegative)?;
@@ -105,15 +102,12 @@ impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta1", self.beta1.into()),
-            ("beta2", self.beta2.into()),
-            ("eps", self.eps.into()),
+        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
+        h.extend([
             ("weight_decay", self.weight_decay.into()),
             ("r", self.r.into()),
             ("weight_lr_power", self.weight_lr_power.into()),
-        ];
+        ]);
         self.transforms.describe(&mut h);
         h
     }
