@@ -219,9 +219,14 @@ impl Configs {
         Ok(Configs { specs, offsets, total })
     }
 
+    /// Which expanded spec (which `--optimizer`) configuration `index` comes from.
+    fn spec_of(&self, index: usize) -> usize {
+        self.offsets.partition_point(|&o| o <= index) - 1
+    }
+
     /// The expanded spec that configuration `index` comes from, and its index within it.
     fn locate(&self, index: usize) -> (&Expanded, usize) {
-        let i = self.offsets.partition_point(|&o| o <= index) - 1;
+        let i = self.spec_of(index);
         (&self.specs[i], index - self.offsets[i])
     }
 
@@ -239,10 +244,8 @@ impl Configs {
             .into_par_iter()
             .map(|i| {
                 let (e, j) = self.locate(i);
-                let opt = e.build::<f64>(j).with_context(|| {
-                    let k = self.specs.iter().position(|s| std::ptr::eq(s, e)).unwrap_or(0);
-                    format!("--optimizer {}", texts[k])
-                })?;
+                let opt =
+                    e.build::<f64>(j).with_context(|| format!("--optimizer {}", texts[self.spec_of(i)]))?;
                 Ok(Plan { name: opt.name(), batch: downhill::batch::Batchable::of(opt.as_ref()) })
             })
             .collect()
@@ -759,8 +762,7 @@ impl Table<'_> {
                     s.push_str(v);
                 }
                 s.push('"');
-                let at = self.configs.specs.iter().position(|x| std::ptr::eq(x, e)).unwrap_or(0);
-                for slot in &slots[at] {
+                for slot in &slots[self.configs.spec_of(self.config(r))] {
                     s.push(',');
                     if let Some(j) = *slot {
                         s.push_str(e.value(i, j));

@@ -185,8 +185,8 @@ impl Powers {
     const MAX_ENTRIES: u64 = 1 << 22;
 
     fn new(kind: Kind, hypers: &[Hyper], max_steps: u64) -> Powers {
-        let (b1s, _) = distinct(hypers.iter().map(|h| h.beta1));
-        let (b2s, _) = distinct(hypers.iter().map(|h| h.beta2));
+        let b1s = distinct(hypers.iter().map(|h| h.beta1));
+        let b2s = distinct(hypers.iter().map(|h| h.beta2));
         let entries = (b1s.len() + b2s.len()) as u64 * max_steps;
         if !matches!(kind, Kind::Adam { .. }) || entries > Self::MAX_ENTRIES {
             return Powers { b1s, b2s, c1: Vec::new(), c2: Vec::new(), steps: 0 };
@@ -219,19 +219,15 @@ impl Powers {
     }
 }
 
-/// Distinct values and, for each run, the index of its value.
-fn distinct(values: impl Iterator<Item = f64>) -> (Vec<f64>, Vec<usize>) {
+/// The distinct values (bit for bit), in order of first appearance.
+fn distinct(values: impl Iterator<Item = f64>) -> Vec<f64> {
     let mut uniq: Vec<f64> = Vec::new();
-    let idx = values
-        .map(|v| match uniq.iter().position(|u| u.to_bits() == v.to_bits()) {
-            Some(i) => i,
-            None => {
-                uniq.push(v);
-                uniq.len() - 1
-            }
-        })
-        .collect();
-    (uniq, idx)
+    for v in values {
+        if !uniq.iter().any(|u| u.to_bits() == v.to_bits()) {
+            uniq.push(v);
+        }
+    }
+    uniq
 }
 
 /// A stretch `lo..hi` of runs with the same betas, and their bias corrections at the current step.
