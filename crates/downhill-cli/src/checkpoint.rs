@@ -49,6 +49,11 @@ struct Payload<T> {
     trajectory: Vec<Point<T>>,
     stop: Option<StopReason>,
     detail: Option<String>,
+    /// Evaluations so far (absent in files from before it was counted).
+    #[serde(default)]
+    evaluations: u64,
+    #[serde(default)]
+    hessian_evaluations: u64,
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -146,6 +151,7 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
     if every_ck == 0 {
         return Err(downhill::Error::out_of_range("checkpoint-every", 0, "[1, steps]").into());
     }
+    let (mut evaluations, mut hessian_evaluations) = (0, 0);
     let (mut params, mut trajectory, mut done, mut stop, mut detail) = match &args.resume {
         Some(path) => {
             let p: Payload<T> = read(path)?;
@@ -159,6 +165,7 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
                 ));
             }
             optimizer.load_state(p.optimizer_state).map_err(|e| bad(path, e))?;
+            (evaluations, hessian_evaluations) = (p.evaluations, p.hessian_evaluations);
             (p.params, p.trajectory, p.step, p.stop, p.detail)
         }
         None => (start.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>(), Vec::new(), 0, None, None),
@@ -173,6 +180,9 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
             RunOptions { max_steps: seg, record_every: u64::from(every > 0), ..options.clone() };
         let r = minimize(objective, optimizer, &params, &seg_options, None)?;
         let last_global = done + r.steps;
+        // A segment evaluates its start point again; the uninterrupted run does not.
+        evaluations += r.evaluations - u64::from(done > 0 && r.evaluations > 0);
+        hessian_evaluations += r.hessian_evaluations;
         let finished = r.stop != StopReason::MaxSteps || last_global == options.max_steps;
         for (i, mut p) in r.trajectory.into_iter().enumerate() {
             p.step += done;
@@ -206,6 +216,8 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
                 trajectory: trajectory.clone(),
                 stop,
                 detail: detail.clone(),
+                evaluations,
+                hessian_evaluations,
             };
             write(path, &payload)?;
         }
@@ -223,5 +235,7 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
         grad_norm: last.grad_norm,
         trajectory,
         detail,
+        evaluations,
+        hessian_evaluations,
     })
 }

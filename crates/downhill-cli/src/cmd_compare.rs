@@ -184,6 +184,8 @@ pub fn to_json(c: &Comparison) -> Value {
             "lr_tuned": e.tuned,
             "stop": e.result.stop.as_str(),
             "steps": e.result.steps,
+            "evaluations": e.result.evaluations,
+            "hessian_evaluations": e.result.hessian_evaluations,
             "loss": e.result.loss,
             "distance_to_minimum": e.distance,
             "steps_to_tol": e.reached_at,
@@ -218,9 +220,18 @@ pub fn to_table(c: &Comparison) -> String {
         .map(|e| e.reached_at.map(|s| s.to_string()).unwrap_or_else(|| "never".into()))
         .collect();
     let stops: Vec<String> = c.entries.iter().map(|e| e.result.stop.as_str().to_string()).collect();
-    let header = ["optimizer", "lr", "final loss", "distance", &format!("steps to {:e}", c.tol), "stop"]
-        .map(String::from);
-    s.push_str(&table(&header, &rows_from_columns(&[names, lrs, losses, dist, reached, stops])));
+    let evaluations: Vec<String> = c.entries.iter().map(|e| e.result.evaluations.to_string()).collect();
+    let header = [
+        "optimizer",
+        "lr",
+        "final loss",
+        "distance",
+        &format!("steps to {:e}", c.tol),
+        "evaluations",
+        "stop",
+    ]
+    .map(String::from);
+    s.push_str(&table(&header, &rows_from_columns(&[names, lrs, losses, dist, reached, evaluations, stops])));
     s
 }
 

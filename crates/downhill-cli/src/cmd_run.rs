@@ -31,7 +31,8 @@ pub struct RunArgs {
     #[command(flatten)]
     pub landscape: ObjectiveArgs,
     /// Optimizer spec: gd, sgd, momentum, nesterov, rmsprop, adam, adamw, adagrad, lion, newton,
-    /// with keys, e.g. adam:lr=0.1,beta1=0.9. Defaults follow PyTorch (see `downhill optimizers`).
+    /// lbfgs, bfgs, cg, newton-tr, ... with keys, e.g. adam:lr=0.1,beta1=0.9. Defaults follow
+    /// PyTorch (see `downhill optimizers`).
     #[arg(long, value_name = "SPEC")]
     pub optimizer: String,
     /// Learning-rate schedule replacing the optimizer's lr, e.g. warmup-cosine:max=1e-3,min=1e-5,warmup=100,total=1000.
@@ -165,6 +166,8 @@ pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
         "stop": r.result.stop.as_str(),
         "detail": r.result.detail,
         "steps": r.result.steps,
+        "evaluations": r.result.evaluations,
+        "hessian_evaluations": r.result.hessian_evaluations,
         "params": r.result.params,
         "loss": r.result.loss,
         "grad_norm": r.result.grad_norm,
@@ -255,6 +258,10 @@ fn to_table<T: Real>(r: &Report<T>, all_rows: bool) -> String {
     s.push_str(&format!("\nstop       {} after {} steps", r.result.stop.as_str(), r.result.steps));
     if let Some(d) = &r.result.detail {
         s.push_str(&format!(" ({d})"));
+    }
+    s.push_str(&format!("\nevaluated  {} times (value and gradient)", r.result.evaluations));
+    if r.result.hessian_evaluations > 0 {
+        s.push_str(&format!(", the Hessian {} times", r.result.hessian_evaluations));
     }
     let final_params: Vec<f64> = r.result.params.iter().map(|x| x.to_f64()).collect();
     s.push_str(&format!("\nfinal      ({})  loss {}", fmt_point(&final_params), r.result.loss));

@@ -70,8 +70,9 @@ fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
         })
     };
     let flag = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| matches!(v, Value::Bool(true)));
-    // Schedules, clipping and the rarer options go through the general path.
-    if h.iter().any(|(n, v)| matches!(v, Value::Schedule(_)) || n.starts_with("clip")) {
+    // Schedules, clipping, line searches and the rarer options go through the general path.
+    if h.iter().any(|(n, v)| matches!(v, Value::Schedule(_)) || n.starts_with("clip") || *n == "line_search")
+    {
         return None;
     }
     let lr = num("lr")?;

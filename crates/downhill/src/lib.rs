@@ -35,6 +35,7 @@ pub mod analysis;
 pub mod batch;
 pub mod error;
 pub mod expr;
+pub mod line_search;
 pub mod objective;
 pub mod objectives;
 pub mod optim;

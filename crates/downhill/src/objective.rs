@@ -86,3 +86,135 @@ pub trait Objective<T: Real>: Send + Sync {
         None
     }
 }
+
+/// An objective that counts how often it is evaluated, as scipy's `nfev`/`njev`/`nhev` do.
+///
+/// Every call of [`Objective::value`], [`Objective::gradient`] or
+/// [`Objective::value_and_gradient`] is one evaluation (a value and a gradient at the same point
+/// computed together are one, as in scipy's line searches); every [`Objective::hessian`] is one
+/// Hessian evaluation. [`crate::minimize`] wraps its objective in one, so the counts cover every
+/// evaluation a step makes (line searches, look-ahead gradients, trust-region trials) and none is
+/// counted twice. The counters are exact when one thread evaluates at a time, as a run does.
+pub struct Counted<'a, T> {
+    inner: &'a dyn Objective<T>,
+    evaluations: std::sync::atomic::AtomicU64,
+    hessians: std::sync::atomic::AtomicU64,
+}
+
+impl<'a, T: Real> Counted<'a, T> {
+    /// Wraps `objective` with both counts at 0.
+    pub fn new(objective: &'a dyn Objective<T>) -> Self {
+        Counted { inner: objective, evaluations: Default::default(), hessians: Default::default() }
+    }
+
+    /// Value and gradient evaluations so far.
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Hessian evaluations so far.
+    pub fn hessian_evaluations(&self) -> u64 {
+        self.hessians.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn bump(counter: &std::sync::atomic::AtomicU64, by: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // A load and a store rather than a locked add: runs evaluate from one thread at a time,
+        // and the count sits in the hot loop of every 2-D run.
+        counter.store(counter.load(Relaxed) + by, Relaxed);
+    }
+}
+
+impl<T: Real> Objective<T> for Counted<'_, T> {
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn value(&self, x: &[T]) -> T {
+        Self::bump(&self.evaluations, 1);
+        self.inner.value(x)
+    }
+    fn gradient(&self, x: &[T], grad: &mut [T]) {
+        Self::bump(&self.evaluations, 1);
+        self.inner.gradient(x, grad)
+    }
+    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+        Self::bump(&self.evaluations, 1);
+        self.inner.value_and_gradient(x, grad)
+    }
+    fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) {
+        Self::bump(&self.evaluations, values.len() as u64);
+        self.inner.value_and_gradient_many(points, values, grads)
+    }
+    fn has_hessian(&self) -> bool {
+        self.inner.has_hessian()
+    }
+    fn hessian(&self, x: &[T], hess: &mut [T]) -> Result<()> {
+        Self::bump(&self.hessians, 1);
+        self.inner.hessian(x, hess)
+    }
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn formula(&self) -> String {
+        self.inner.formula()
+    }
+    fn minima(&self) -> Vec<Minimum> {
+        self.inner.minima()
+    }
+    fn default_start(&self) -> Option<Vec<f64>> {
+        self.inner.default_start()
+    }
+    fn domain(&self) -> Option<[f64; 4]> {
+        self.inner.domain()
+    }
+}
+
+/// An objective from a closure that returns `f(x)` and writes `grad f(x)`: a training batch, a
+/// function from another language, anything that is not a built-in [`Objective`].
+///
+/// ```
+/// use downhill::objective::FnObjective;
+/// use downhill::{minimize, optim, RunOptions};
+///
+/// // f(x, y) = (x - 3)^2 + 10 y^2, minimized by L-BFGS with a strong Wolfe line search.
+/// let f = FnObjective::new("bowl", 2, |x: &[f64], g: &mut [f64]| {
+///     g[0] = 2.0 * (x[0] - 3.0);
+///     g[1] = 20.0 * x[1];
+///     (x[0] - 3.0).powi(2) + 10.0 * x[1] * x[1]
+/// });
+/// let mut lbfgs = optim::build::<f64>("lbfgs", &Default::default()).unwrap();
+/// let options = RunOptions { grad_tol: Some(1e-10), ..RunOptions::steps(100) };
+/// let run = minimize(&f, lbfgs.as_mut(), &[0.0, 1.0], &options, None).unwrap();
+/// assert!((run.params[0] - 3.0).abs() < 1e-9 && run.evaluations < 20);
+/// ```
+pub struct FnObjective<F> {
+    name: String,
+    dim: usize,
+    function: F,
+}
+
+impl<F> FnObjective<F> {
+    /// `function(x, grad)` returns `f(x)` and writes the gradient into `grad` (both of length `dim`).
+    pub fn new(name: impl Into<String>, dim: usize, function: F) -> Self {
+        FnObjective { name: name.into(), dim, function }
+    }
+}
+
+impl<T: Real, F: Fn(&[T], &mut [T]) -> T + Send + Sync> Objective<T> for FnObjective<F> {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn value(&self, x: &[T]) -> T {
+        let mut g = vec![T::ZERO; self.dim];
+        (self.function)(x, &mut g)
+    }
+    fn gradient(&self, x: &[T], grad: &mut [T]) {
+        (self.function)(x, grad);
+    }
+    fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+        (self.function)(x, grad)
+    }
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+}

@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::objective::Objective;
-use crate::optim::Optimizer;
+use crate::objective::{Counted, Objective};
+use crate::optim::{Iteration, Optimizer};
 use crate::real::Real;
 use crate::schedule::MAX_STEPS;
 
@@ -24,6 +24,9 @@ pub enum StopReason {
     NonFinite,
     /// An observer asked to stop.
     Stopped,
+    /// The method found no acceptable step (a line search or trust region gave up, usually at
+    /// the limit of floating-point precision); `detail` says why.
+    Stalled,
 }
 
 impl StopReason {
@@ -35,6 +38,7 @@ impl StopReason {
             StopReason::Diverged => "diverged",
             StopReason::NonFinite => "non_finite",
             StopReason::Stopped => "stopped",
+            StopReason::Stalled => "stalled",
         }
     }
 }
@@ -125,8 +129,14 @@ pub struct RunResult<T> {
     pub grad_norm: f64,
     /// Recorded points, starting with step 0.
     pub trajectory: Vec<Point<T>>,
-    /// For `non_finite` and `diverged`: what went wrong, and at which step.
+    /// For `non_finite`, `diverged` and `stalled`: what went wrong, and at which step.
     pub detail: Option<String>,
+    /// Evaluations of the objective's value and gradient, the start included, as scipy counts
+    /// `nfev`: `steps + 1` for a first-order method, more for methods that evaluate inside a step
+    /// (line searches, trust regions, look-ahead Nesterov).
+    pub evaluations: u64,
+    /// Evaluations of the Hessian (scipy's `nhev`).
+    pub hessian_evaluations: u64,
 }
 
 /// Watches a run; return `ControlFlow::Break(())` to stop it (stop reason `stopped`).
@@ -177,6 +187,8 @@ pub fn minimize<T: Real>(
     if let Some(i) = first_bad(start) {
         return Err(Error::out_of_range(format!("start[{i}]"), start[i], "(-inf, inf)"));
     }
+    let counted = Counted::new(objective);
+    let objective: &dyn Objective<T> = &counted;
     let mut params = start.to_vec();
     let mut grad = vec![T::ZERO; dim];
     let mut loss = objective.value_and_gradient(&params, &mut grad);
@@ -200,6 +212,8 @@ pub fn minimize<T: Real>(
             grad_norm,
             trajectory,
             detail: Some(format!("{what} is not finite at the start point")),
+            evaluations: 1,
+            hessian_evaluations: 0,
         });
     }
     let first = make(0, &params, loss, optimizer.learning_rate(), grad_norm);
@@ -213,6 +227,8 @@ pub fn minimize<T: Real>(
             grad_norm,
             trajectory,
             detail: None,
+            evaluations: 1,
+            hessian_evaluations: 0,
         });
     }
     if let Some(obs) = observer.as_deref_mut() {
@@ -225,6 +241,8 @@ pub fn minimize<T: Real>(
                 grad_norm,
                 trajectory,
                 detail: None,
+                evaluations: 1,
+                hessian_evaluations: 0,
             });
         }
     }
@@ -242,9 +260,17 @@ pub fn minimize<T: Real>(
     let every_step_norm = options.grad_tol.is_some();
     for k in 1..=options.max_steps {
         prev.copy_from_slice(&params);
-        optimizer.step_on(objective, &mut params, &grad)?;
+        let new_loss = match optimizer.iterate(objective, &mut params, loss, &grad, &mut next_grad)? {
+            Iteration::Moved => objective.value_and_gradient(&params, &mut next_grad),
+            Iteration::Evaluated(new_loss) => new_loss,
+            Iteration::Stalled(why) => {
+                params.copy_from_slice(&prev);
+                stop = StopReason::Stalled;
+                detail = Some(format!("{why} (at step {k})"));
+                break;
+            }
+        };
         steps = k;
-        let new_loss = objective.value_and_gradient(&params, &mut next_grad);
         if !(new_loss.is_finite() & all_finite(&params) & all_finite(&next_grad)) {
             let why = if let Some(i) = first_bad(&params) {
                 format!("parameter {i} is {} at step {k}", params[i])
@@ -314,7 +340,17 @@ pub fn minimize<T: Real>(
     if trajectory.last().map(|p| p.step) != Some(accepted) {
         trajectory.push(make(accepted, &params, loss, optimizer.learning_rate(), grad_norm));
     }
-    Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
+    Ok(RunResult {
+        stop,
+        steps,
+        params,
+        loss,
+        grad_norm,
+        trajectory,
+        detail,
+        evaluations: counted.evaluations(),
+        hessian_evaluations: counted.hessian_evaluations(),
+    })
 }
 
 /// Stochastic minimization of a finite sum: each update uses the gradient of the next minibatch
@@ -405,5 +441,17 @@ pub fn minimize_stochastic<T: Real>(
             grad_norm,
         });
     }
-    Ok(RunResult { stop, steps, params, loss, grad_norm, trajectory, detail })
+    // Minibatch gradients, one per step, plus the full-batch evaluations at recorded points.
+    let evaluations = steps + trajectory.len() as u64;
+    Ok(RunResult {
+        stop,
+        steps,
+        params,
+        loss,
+        grad_norm,
+        trajectory,
+        detail,
+        evaluations,
+        hessian_evaluations: 0,
+    })
 }

@@ -167,7 +167,8 @@ impl<'a> Params<'a> {
         }
     }
 
-    fn field(&self, key: &str) -> String {
+    /// The dotted name of `key`, e.g. `lbfgs.c1`, for error messages.
+    pub fn field(&self, key: &str) -> String {
         format!("{}.{}", self.prefix, key)
     }
 

@@ -20,14 +20,18 @@
 mod adafactor;
 mod adagrad;
 mod adam;
+mod bfgs;
+mod cg;
 mod gd;
 mod grouped;
+mod lbfgs;
 mod lion;
 mod momentum;
 mod muon;
 mod nadam;
 mod nesterov;
 mod newton;
+mod newton_tr;
 pub(crate) mod parallel;
 mod radam;
 mod rmsprop;
@@ -36,14 +40,18 @@ mod schedule_free;
 pub use adafactor::Adafactor;
 pub use adagrad::AdaGrad;
 pub use adam::Adam;
+pub use bfgs::Bfgs;
+pub use cg::{CgVariant, ConjugateGradient};
 pub use gd::GradientDescent;
 pub use grouped::Grouped;
+pub use lbfgs::Lbfgs;
 pub use lion::Lion;
 pub use momentum::Momentum;
 pub use muon::Muon;
 pub use nadam::NAdam;
 pub use nesterov::{Nesterov, NesterovLookahead};
 pub use newton::Newton;
+pub use newton_tr::{steihaug, NewtonTrustRegion, Steihaug};
 pub use radam::RAdam;
 pub use rmsprop::{EpsPlacement, RmsProp};
 pub use schedule_free::ScheduleFreeAdamW;
@@ -110,6 +118,19 @@ pub struct OptimizerState<T> {
     pub buffers: Vec<(String, Vec<T>)>,
 }
 
+/// What one [`Optimizer::iterate`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Iteration<T> {
+    /// The parameters moved; the objective has not been evaluated there.
+    Moved,
+    /// The parameters moved to a point the step evaluated: the loss there (the gradient is in
+    /// `new_grad`).
+    Evaluated(T),
+    /// No acceptable step from here (a line search or trust region gave up, usually at the limit
+    /// of floating-point precision); the parameters are unchanged. Says why.
+    Stalled(String),
+}
+
 /// Gradient-only or objective-aware optimizer with explicit, saveable state.
 pub trait Optimizer<T: Real>: Send + Sync {
     /// Registry name, e.g. `adam`.
@@ -135,6 +156,30 @@ pub trait Optimizer<T: Real>: Send + Sync {
     fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         let _ = objective;
         self.update(params, grad)
+    }
+
+    /// One iteration of a method that evaluates the objective inside its step (line searches,
+    /// trust regions, look-ahead gradients), as `torch.optim.LBFGS.step(closure)` does. `loss`
+    /// and `grad` are `f` and its gradient at `params`; `new_grad` is a buffer of the same length.
+    ///
+    /// Returns [`Iteration::Evaluated`] when the step ends at a point it has evaluated (an accepted
+    /// line-search or trust-region trial): the loss there, with the gradient written into
+    /// `new_grad`, so that the caller does not evaluate it again. [`Iteration::Moved`] means the
+    /// caller evaluates the new point itself. [`Iteration::Stalled`] means no acceptable step was
+    /// found; `params` are then unchanged. [`crate::minimize`] and [`crate::train::Trainer`] call
+    /// this; its default calls [`Optimizer::step_on`]. Wrap the objective in
+    /// [`crate::objective::Counted`] to count evaluations.
+    fn iterate(
+        &mut self,
+        objective: &dyn Objective<T>,
+        params: &mut [T],
+        loss: T,
+        grad: &[T],
+        new_grad: &mut [T],
+    ) -> Result<Iteration<T>> {
+        let _ = (loss, new_grad);
+        self.step_on(objective, params, grad)?;
+        Ok(Iteration::Moved)
     }
 
     /// Tells the optimizer how the flat parameter vector splits into matrices and vectors.
@@ -486,7 +531,7 @@ macro_rules! entry {
 
 /// Every optimizer that [`build`] knows. Defaults follow PyTorch unless a summary says otherwise.
 pub const REGISTRY: &[Entry] = &[
-    entry!("gd", &["sgd"], "lr=1e-3 (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
+    entry!("gd", &["sgd"], "lr=1e-3, line_search=none|armijo|strong-wolfe (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
     entry!("momentum", &["heavy-ball", "polyak"], "lr=1e-3, beta=0.9 (alias momentum), dampening=0; v <- beta*v + g, theta <- theta - lr*v", momentum::build),
     entry!("nesterov", &[], "lr=1e-3, beta=0.9, form=lookahead|pytorch (default lookahead, the seed's), dampening=0 (pytorch form only)", nesterov::build),
     entry!("rmsprop", &[], "lr=1e-2, alpha=0.99 (alias beta), eps=1e-8, eps_mode=outside|inside, momentum=0, centered=false", rmsprop::build),
@@ -499,7 +544,11 @@ pub const REGISTRY: &[Entry] = &[
     entry!("sf-adamw", &["schedule-free", "adamw-schedulefree"], "lr=2.5e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, r=0, weight_lr_power=2 (Defazio et al. 2024; evaluate at x)", schedule_free::build),
     entry!("adafactor", &[], "lr=1e-2, beta2_decay=-0.8, eps1=machine epsilon, eps2=1e-3, d=1, weight_decay=0 (PyTorch Adafactor; factored second moment on matrices)", adafactor::build),
     entry!("muon", &[], "lr=0.02, momentum=0.95, nesterov=true, ns_steps=5, weight_decay=0, adam_lr_ratio=0.015, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10 (matrices: Newton-Schulz; vectors: AdamW)", muon::build),
-    entry!("newton", &[], "lr=1; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
+    entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
+    entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
+    entry!("bfgs", &[], "lr=1, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update; at most 4096 parameters)", bfgs::build),
+    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.1, restart=dim (nonlinear conjugate gradient)", cg::build),
+    entry!("newton-tr", &["trust-ncg"], "radius=1, max_radius=1000, eta=0.15 (Newton with a trust region, Steihaug-CG inside; needs the Hessian)", newton_tr::build),
 ];
 
 /// Every accepted optimizer name, aliases included.

@@ -1,9 +1,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, learning_rate, lr_value, restore, BuildOptions, Optimizer, OptimizerState, Value,
+    check_lengths, learning_rate, lr_value, restore, BuildOptions, Iteration, Optimizer, OptimizerState,
+    Value,
 };
 use crate::error::{Error, Result};
+use crate::line_search::{Found, Line, LineSearch};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
@@ -27,12 +29,18 @@ use crate::spec::{Params, Range};
 /// fails, `tau <- max(2 tau, beta)`. The damped matrix is positive definite, so `-d` is a descent
 /// direction. In 1-D this gives `f'' + tau = beta` whenever `f'' <= 0`. [`Newton::last_damping`]
 /// reports `tau`. Newton needs the Hessian, so it runs on objectives (`step_on`), not bare gradients.
+///
+/// With `line_search=armijo|strong-wolfe` (c2 0.9) the step along `d` is searched for, tried
+/// first at `lr` (Nocedal & Wright's line-search Newton method, Algorithm 3.2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Newton<T> {
     /// Step multiplier (a schedule of the step).
     pub learning_rate: Schedule,
     /// `beta` of the damping rule, `> 0`.
     pub damping: f64,
+    /// A line search along the Newton direction (`None`: the step `lr * d`).
+    #[serde(default)]
+    pub line_search: Option<LineSearch>,
     t: u64,
     last_damping: f64,
     #[serde(skip)]
@@ -47,6 +55,7 @@ impl<T: Real> Newton<T> {
         Newton {
             learning_rate: Schedule::constant(lr),
             damping: 1e-3,
+            line_search: None,
             t: 0,
             last_damping: 0.0,
             hessian: Vec::new(),
@@ -64,6 +73,7 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
     let mut n = Newton::<T>::new(0.0);
     n.learning_rate = learning_rate(p, 1.0, o)?;
     n.damping = p.number("damping", 1e-3, Range::Positive)?;
+    n.line_search = LineSearch::from_params(p, "none", 0.9)?;
     Ok(Box::new(n))
 }
 
@@ -109,13 +119,82 @@ fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
     }
 }
 
+impl<T: Real> Newton<T> {
+    /// `(H + tau I)^-1 g` for the Hessian in `self.hessian` (N-D), with `tau` by Algorithm 3.3.
+    fn solve(&mut self, grad: &[T]) -> Result<Vec<f64>> {
+        let n = grad.len();
+        let beta = self.damping;
+        let h: Vec<f64> = self.hessian.iter().map(|x| x.to_f64()).collect();
+        let min_diag = (0..n).map(|i| h[i * n + i]).fold(f64::INFINITY, f64::min);
+        let mut tau = if min_diag > 0.0 { 0.0 } else { beta - min_diag };
+        loop {
+            self.factor.clear();
+            self.factor.extend_from_slice(&h);
+            for i in 0..n {
+                self.factor[i * n + i] += tau;
+            }
+            if cholesky(&mut self.factor, n) {
+                break;
+            }
+            tau = (2.0 * tau).max(beta);
+            if !tau.is_finite() {
+                return Err(Error::Unsupported("newton: Hessian is not finite".into()));
+            }
+        }
+        self.last_damping = tau;
+        let mut d: Vec<f64> = grad.iter().map(|g| g.to_f64()).collect();
+        cholesky_solve(&self.factor, n, &mut d);
+        Ok(d)
+    }
+}
+
 impl<T: Real> Optimizer<T> for Newton<T> {
     fn name(&self) -> &'static str {
         "newton"
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        vec![("lr", lr_value(&self.learning_rate)), ("damping", self.damping.into())]
+        let mut h = vec![("lr", lr_value(&self.learning_rate)), ("damping", self.damping.into())];
+        if self.line_search.is_some() {
+            LineSearch::describe(&self.line_search, &mut h);
+        }
+        h
+    }
+
+    fn iterate(
+        &mut self,
+        objective: &dyn Objective<T>,
+        params: &mut [T],
+        loss: T,
+        grad: &[T],
+        new_grad: &mut [T],
+    ) -> Result<Iteration<T>> {
+        let Some(search) = self.line_search else {
+            self.step_on(objective, params, grad)?;
+            return Ok(Iteration::Moved);
+        };
+        check_lengths("newton", params.len(), grad.len())?;
+        if !objective.has_hessian() {
+            return Err(Error::Unsupported(format!(
+                "newton: objective '{}' has no Hessian",
+                objective.name()
+            )));
+        }
+        let n = params.len();
+        self.hessian.resize(n * n, T::ZERO);
+        objective.hessian(params, &mut self.hessian)?;
+        let direction: Vec<T> = self.solve(grad)?.into_iter().map(|d| T::from_f64(-d)).collect();
+        let mut found = Found::default();
+        let line = Line { point: params, loss, grad, direction: &direction };
+        match search.search(objective, &line, self.learning_rate.value(self.t), &mut found) {
+            Ok(()) => {
+                params.copy_from_slice(&found.point);
+                new_grad.copy_from_slice(&found.grad);
+                self.t += 1;
+                Ok(Iteration::Evaluated(found.loss))
+            }
+            Err(e) => Ok(Iteration::Stalled(format!("{} line search: {e}", search.name()))),
+        }
     }
 
     fn steps(&self) -> u64 {
@@ -153,26 +232,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
             let h = if tau == 0.0 { h } else { T::from_f64(h.to_f64() + tau) };
             params[0] -= lr * (grad[0] / h);
         } else {
-            let h: Vec<f64> = self.hessian.iter().map(|x| x.to_f64()).collect();
-            let min_diag = (0..n).map(|i| h[i * n + i]).fold(f64::INFINITY, f64::min);
-            let mut tau = if min_diag > 0.0 { 0.0 } else { beta - min_diag };
-            loop {
-                self.factor.clear();
-                self.factor.extend_from_slice(&h);
-                for i in 0..n {
-                    self.factor[i * n + i] += tau;
-                }
-                if cholesky(&mut self.factor, n) {
-                    break;
-                }
-                tau = (2.0 * tau).max(beta);
-                if !tau.is_finite() {
-                    return Err(Error::Unsupported("newton: Hessian is not finite".into()));
-                }
-            }
-            self.last_damping = tau;
-            let mut d: Vec<f64> = grad.iter().map(|g| g.to_f64()).collect();
-            cholesky_solve(&self.factor, n, &mut d);
+            let d = self.solve(grad)?;
             for (p, di) in params.iter_mut().zip(d) {
                 *p -= lr * T::from_f64(di);
             }
