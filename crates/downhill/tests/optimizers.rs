@@ -478,7 +478,10 @@ fn bad_specs_are_one_line_errors() {
 fn every_registered_name_builds_and_steps() {
     let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
     for name in optim::names() {
-        let mut opt = optim::build::<f64>(name, &Default::default()).unwrap();
+        // ASGD's PyTorch default (lr 1e-2) is SGD at 0.01, which oscillates here as `gd:lr=0.01`
+        // does (curvature about 170 at the start); it is checked at a stable rate instead.
+        let spec = if name == "asgd" { "asgd:lr=1e-3" } else { name };
+        let mut opt = optim::build::<f64>(spec, &Default::default()).unwrap();
         let run = minimize(f.as_ref(), opt.as_mut(), &[-1.5, 2.5], &RunOptions::steps(10), None).unwrap();
         assert_eq!(run.steps, 10, "{name}");
         assert!(run.loss < f.value(&[-1.5, 2.5]), "{name} did not go downhill");

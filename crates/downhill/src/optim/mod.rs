@@ -17,13 +17,21 @@
 //!
 //! Each optimizer is one file here and one line in [`REGISTRY`].
 
+mod adabelief;
+mod adadelta;
 mod adafactor;
 mod adagrad;
 mod adam;
+mod adamax;
+mod adan;
+mod asgd;
 mod bfgs;
 mod cg;
 mod gd;
 mod grouped;
+mod lamb;
+mod lars;
+mod layerwise;
 mod lbfgs;
 mod lion;
 mod momentum;
@@ -32,18 +40,28 @@ mod nadam;
 mod nesterov;
 mod newton;
 mod newton_tr;
+mod novograd;
 pub(crate) mod parallel;
 mod radam;
 mod rmsprop;
+mod rprop;
 mod schedule_free;
+mod yogi;
 
+pub use adabelief::AdaBelief;
+pub use adadelta::Adadelta;
 pub use adafactor::Adafactor;
 pub use adagrad::AdaGrad;
 pub use adam::Adam;
+pub use adamax::Adamax;
+pub use adan::Adan;
+pub use asgd::Asgd;
 pub use bfgs::Bfgs;
 pub use cg::{CgVariant, ConjugateGradient};
 pub use gd::GradientDescent;
 pub use grouped::Grouped;
+pub use lamb::Lamb;
+pub use lars::Lars;
 pub use lbfgs::Lbfgs;
 pub use lion::Lion;
 pub use momentum::Momentum;
@@ -52,9 +70,12 @@ pub use nadam::NAdam;
 pub use nesterov::{Nesterov, NesterovLookahead};
 pub use newton::Newton;
 pub use newton_tr::{steihaug, NewtonTrustRegion, Steihaug};
+pub use novograd::NovoGrad;
 pub use radam::RAdam;
 pub use rmsprop::{EpsPlacement, RmsProp};
+pub use rprop::Rprop;
 pub use schedule_free::ScheduleFreeAdamW;
+pub use yogi::Yogi;
 
 /// A contiguous piece of a flat parameter vector, as a model lays its parameters out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -544,6 +565,16 @@ pub const REGISTRY: &[Entry] = &[
     entry!("sf-adamw", &["schedule-free", "adamw-schedulefree"], "lr=2.5e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, r=0, weight_lr_power=2 (Defazio et al. 2024; evaluate at x)", schedule_free::build),
     entry!("adafactor", &[], "lr=1e-2, beta2_decay=-0.8, eps1=machine epsilon, eps2=1e-3, d=1, weight_decay=0 (PyTorch Adafactor; factored second moment on matrices)", adafactor::build),
     entry!("muon", &[], "lr=0.02, momentum=0.95, nesterov=true, ns_steps=5, weight_decay=0, adam_lr_ratio=0.015, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10 (matrices: Newton-Schulz; vectors: AdamW)", muon::build),
+    entry!("adamax", &[], "lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0 (coupled; PyTorch Adamax)", adamax::build),
+    entry!("adadelta", &[], "lr=1, rho=0.9, eps=1e-6, weight_decay=0 (coupled; PyTorch Adadelta)", adadelta::build),
+    entry!("rprop", &[], "lr=1e-2 (initial step size), etaminus=0.5, etaplus=1.2, step_min=1e-6, step_max=50 (PyTorch Rprop)", rprop::build),
+    entry!("asgd", &[], "lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0 (coupled; PyTorch ASGD; evaluate at the average)", asgd::build),
+    entry!("adabelief", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0 (decoupled; optax adabelief)", adabelief::build),
+    entry!("adan", &[], "lr=1e-3, beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8, eps_root=1e-8, weight_decay=0 (decoupled; optax adan)", adan::build),
+    entry!("lamb", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-6, eps_root=0, weight_decay=0 (optax lamb; trust ratio per block)", lamb::build),
+    entry!("lars", &[], "lr=1, momentum=0.9, trust_coefficient=1e-3, eps=0, weight_decay=0, nesterov=false (optax lars; trust ratio per block)", lars::build),
+    entry!("yogi", &[], "lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-3, eps_root=0, initial_accumulator_value=1e-6 (optax yogi)", yogi::build),
+    entry!("novograd", &[], "lr=1e-3, beta1=0.9, beta2=0.25, eps=1e-6, eps_root=0, weight_decay=0 (optax novograd; second moment per block)", novograd::build),
     entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
     entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
     entry!("bfgs", &[], "lr=1, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update; at most 4096 parameters)", bfgs::build),

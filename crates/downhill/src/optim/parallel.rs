@@ -61,3 +61,28 @@ pub fn for_chunks3<A: Send, B: Sync, C: Send>(
     }
     f(a, b, c)
 }
+
+/// Runs `f` over matching chunks of six equally long slices (parameters, gradients and four state
+/// buffers), in parallel when they are large.
+#[allow(clippy::type_complexity)]
+pub fn for_chunks6<A: Send, B: Sync, C: Send>(
+    a: &mut [A],
+    b: &[B],
+    c: [&mut [C]; 4],
+    f: impl Fn(&mut [A], &[B], [&mut [C]; 4]) + Sync + Send,
+) {
+    let [c0, c1, c2, c3] = c;
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        a.par_chunks_mut(CHUNK)
+            .zip(b.par_chunks(CHUNK))
+            .zip(c0.par_chunks_mut(CHUNK))
+            .zip(c1.par_chunks_mut(CHUNK))
+            .zip(c2.par_chunks_mut(CHUNK))
+            .zip(c3.par_chunks_mut(CHUNK))
+            .for_each(|(((((a, b), c0), c1), c2), c3)| f(a, b, [c0, c1, c2, c3]));
+        return;
+    }
+    f(a, b, [c0, c1, c2, c3])
+}
