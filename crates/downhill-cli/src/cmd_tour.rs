@@ -24,6 +24,11 @@ pub struct TourArgs {
 const ALL: [&str; 9] =
     ["gd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "lion", "newton"];
 
+/// The other first-order methods of torch.optim and optax, raced on the figure 1 landscape in a
+/// figure of their own (ten lines, one color each).
+const MORE: [&str; 10] =
+    ["adamax", "adadelta", "rprop", "asgd", "adabelief", "adan", "lamb", "lars", "yogi", "novograd"];
+
 pub fn run(args: &TourArgs) -> Result<String> {
     let dir = &args.out;
     let mut s = String::from(
@@ -55,18 +60,20 @@ pub fn run(args: &TourArgs) -> Result<String> {
         ),
     ];
     for (k, (tag, spec, start, steps, about)) in landscapes.iter().enumerate() {
-        let cargs = CompareArgs {
-            landscape: ObjectiveArgs { objective: Some(spec.to_string()), expr: None, vars: None },
-            optimizers: ALL.iter().map(|s| s.to_string()).collect(),
-            start: Some(start.to_string()),
-            steps: *steps,
-            tune_lr: true,
-            tol: 1e-6,
-            bound: None,
-            plot: None,
-            format: Format::Table,
+        let race = |optimizers: &[&str]| {
+            cmd_compare::compare(&CompareArgs {
+                landscape: ObjectiveArgs { objective: Some(spec.to_string()), expr: None, vars: None },
+                optimizers: optimizers.iter().map(|s| s.to_string()).collect(),
+                start: Some(start.to_string()),
+                steps: *steps,
+                tune_lr: true,
+                tol: 1e-6,
+                bound: None,
+                plot: None,
+                format: Format::Table,
+            })
         };
-        let c = cmd_compare::compare(&cargs)?;
+        let c = race(&ALL)?;
         s.push_str(&format!(
             "\n{}. The seed's optimizers and their classic relatives, learning rate tuned, on {about}:\n\n",
             k + 2
@@ -92,6 +99,24 @@ pub fn run(args: &TourArgs) -> Result<String> {
         let path = dir.join(format!("compare_{tag}.json"));
         write_atomic(&path, (serde_json::to_string_pretty(&cmd_compare::to_json(&c))? + "\n").as_bytes())?;
         files.push(path);
+        if *tag == "rosenbrock" {
+            let c = race(&MORE)?;
+            s.push_str("\n   And the other first-order methods of PyTorch (adamax to asgd) and optax, tuned the same way:\n\n");
+            for line in cmd_compare::to_table(&c).lines() {
+                s.push_str(&format!("   {line}\n"));
+            }
+            for ext in ["png", "svg"] {
+                let path = dir.join(format!("compare_{tag}_more.{ext}"));
+                plot::save(&cmd_compare::figure(&c), &path)?;
+                files.push(path);
+            }
+            let path = dir.join(format!("compare_{tag}_more.json"));
+            write_atomic(
+                &path,
+                (serde_json::to_string_pretty(&cmd_compare::to_json(&c))? + "\n").as_bytes(),
+            )?;
+            files.push(path);
+        }
     }
     let checks = crate::cmd_theory::run_checks(&[])?;
     s.push_str(&format!(

@@ -505,15 +505,19 @@ fn tour_writes_everything_it_lists() {
     let text = String::from_utf8(out.stdout).unwrap();
     let listed: Vec<&str> =
         text.lines().map(str::trim).filter(|l| l.starts_with(dir.to_str().unwrap())).collect();
-    // 9 figure files, 6 comparison files, the theory report with one plot per check that has a chart,
-    // and the training log and plot.
+    // 9 figure files, 9 comparison files (the second Rosenbrock race has PyTorch's and optax's other
+    // first-order methods), the theory report with one plot per check that has a chart, and the
+    // training log and plot.
     let charts =
         downhill::theory::IDS.iter().filter(|id| downhill::theory::run(id).unwrap().chart.is_some()).count();
-    assert_eq!(listed.len(), 9 + 6 + 2 + charts + 2, "{text}");
+    assert_eq!(listed.len(), 9 + 9 + 2 + charts + 2, "{text}");
     for path in listed {
         assert!(std::fs::metadata(path).unwrap().len() > 1000, "{path}");
     }
     assert!(text.contains("newton"));
+    assert!(["adamax", "adadelta", "rprop", "asgd", "adabelief", "adan", "lamb", "lars", "yogi", "novograd"]
+        .iter()
+        .all(|name| text.contains(name)));
     assert!(text.contains("Training an MLP on real data") && text.contains("muon:lr=0.01"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -1005,4 +1009,57 @@ fn bench_commands_run_small_and_report_consistent_ratios() {
     let expect = v["probe_ms"].as_f64().unwrap() / v["step_ms"].as_f64().unwrap();
     assert!((v["ratio_vs_probe"].as_f64().unwrap() - expect).abs() < 1e-9 * expect);
     assert_eq!((v["reads"].as_u64(), v["writes"].as_u64()), (Some(4), Some(3)));
+}
+
+#[test]
+fn sweeps_run_the_newer_first_order_optimizers_as_minimize_does() {
+    // Adamax, Adadelta, Rprop, AdaBelief and Yogi go through the batched engine, the others one
+    // at a time; every row must be what the library's `minimize` gives.
+    let dir = scratch("sweep-first-order");
+    let out = dir.join("s.csv");
+    let mut args =
+        vec!["sweep", "--objective", "rosenbrock:a=1,b=10", "--starts", "grid:2x2", "--steps", "60"];
+    for spec in [
+        "adamax:lr=0.01|0.1",
+        "adadelta:rho=0.9|0.95",
+        "rprop:lr=0.01|0.1",
+        "asgd:lr=1e-3|5e-3",
+        "adabelief:lr=0.01|0.1",
+        "adan:lr=0.01|0.1",
+        "lamb:lr=0.01|0.1",
+        "lars:lr=1|10",
+        "yogi:lr=0.01|0.1",
+        "novograd:lr=0.01|0.1",
+    ] {
+        args.extend(["--optimizer", spec]);
+    }
+    args.extend(["--quiet", "--out", out.to_str().unwrap()]);
+    let o = downhill(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        // The spec column is quoted and contains commas.
+        let (pre, rest) = line.split_once(",\"").unwrap();
+        let (spec, post) = rest.split_once("\",").unwrap();
+        let r: Vec<&str> = pre.split(',').chain([spec]).chain(post.split(',')).collect();
+        let start = [r[col("start_0")].parse::<f64>().unwrap(), r[col("start_1")].parse::<f64>().unwrap()];
+        let mut opt = optim::build::<f64>(spec, &BuildOptions::default()).unwrap();
+        let run = minimize(
+            f.as_ref(),
+            opt.as_mut(),
+            &start,
+            &RunOptions { bound: Some(1e6), record_every: 0, ..RunOptions::steps(60) },
+            None,
+        )
+        .unwrap();
+        assert_eq!(r[col("loss")].parse::<f64>().unwrap(), run.loss, "{line}");
+        assert_eq!(r[col("stop")], run.stop.as_str(), "{line}");
+        rows += 1;
+    }
+    assert_eq!(rows, 10 * 2 * 4);
+    let _ = std::fs::remove_dir_all(&dir);
 }

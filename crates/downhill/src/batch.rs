@@ -1,7 +1,8 @@
 //! Many independent runs advanced together: the engine behind fast sweeps.
 //!
-//! [`minimize_batch`] runs one optimizer kind (GD, heavy-ball momentum, Adam or AdamW, with
-//! constant learning rates and no gradient transforms) from many hyperparameter settings and start
+//! [`minimize_batch`] runs one optimizer kind (GD, heavy-ball momentum, Adam or AdamW, and the
+//! element-wise two-buffer methods Adamax, AdaBelief, Yogi, Adadelta and Rprop, with constant
+//! learning rates and no gradient transforms) from many hyperparameter settings and start
 //! points at once. Parameters and optimizer state live in flat structure-of-arrays buffers, the
 //! per-step scalars (Adam's `1 - beta^t` via `powf`) are computed once per distinct beta rather than
 //! once per run, and runs are split across threads. Every run performs exactly the operations
@@ -31,6 +32,18 @@ enum Kind {
     Gd,
     Momentum,
     Adam { decoupled: bool },
+    Adamax,
+    AdaBelief,
+    Yogi,
+    Adadelta,
+    Rprop,
+}
+
+impl Kind {
+    /// Whether the update divides by Adam's bias corrections `1 - beta^t`.
+    fn bias_corrected(self) -> bool {
+        matches!(self, Kind::Adam { .. } | Kind::Adamax | Kind::AdaBelief | Kind::Yogi)
+    }
 }
 
 /// The hyperparameters the batched kernels need, read from an optimizer's report.
@@ -41,6 +54,18 @@ struct Hyper {
     beta2: f64,
     eps: f64,
     wd: f64,
+    /// Added inside the root (AdaBelief: to the second moment).
+    eps_root: f64,
+    /// The state's starting values `(m, v)`: Yogi's initial accumulator, Rprop's initial step.
+    init: (f64, f64),
+    /// Rprop's step-size bounds.
+    bounds: (f64, f64),
+}
+
+impl Hyper {
+    fn new(lr: f64, beta1: f64, beta2: f64, eps: f64, wd: f64) -> Hyper {
+        Hyper { lr, beta1, beta2, eps, wd, eps_root: 0.0, init: (0.0, 0.0), bounds: (0.0, 0.0) }
+    }
 }
 
 /// What the batched engine needs to know of one optimizer: its kind and constant
@@ -77,11 +102,9 @@ fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
     }
     let lr = num("lr")?;
     match opt.name() {
-        "gd" if num("weight_decay") == Some(0.0) => {
-            Some((Kind::Gd, Hyper { lr, beta1: 0.0, beta2: 0.0, eps: 0.0, wd: 0.0 }))
-        }
+        "gd" if num("weight_decay") == Some(0.0) => Some((Kind::Gd, Hyper::new(lr, 0.0, 0.0, 0.0, 0.0))),
         "momentum" if num("weight_decay") == Some(0.0) && num("dampening") == Some(0.0) => {
-            Some((Kind::Momentum, Hyper { lr, beta1: num("beta")?, beta2: 0.0, eps: 0.0, wd: 0.0 }))
+            Some((Kind::Momentum, Hyper::new(lr, num("beta")?, 0.0, 0.0, 0.0)))
         }
         name @ ("adam" | "adamw") if flag("amsgrad") == Some(false) && num("eps_root") == Some(0.0) => {
             let wd = num("weight_decay")?;
@@ -89,11 +112,41 @@ fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
             if !decoupled && wd != 0.0 {
                 return None;
             }
+            Some((Kind::Adam { decoupled }, Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, wd)))
+        }
+        "adamax" if num("weight_decay") == Some(0.0) => {
+            Some((Kind::Adamax, Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, 0.0)))
+        }
+        "adabelief" => Some((
+            Kind::AdaBelief,
+            Hyper {
+                eps_root: num("eps_root")?,
+                ..Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, num("weight_decay")?)
+            },
+        )),
+        "yogi" => {
+            let init = num("initial_accumulator_value")?;
             Some((
-                Kind::Adam { decoupled },
-                Hyper { lr, beta1: num("beta1")?, beta2: num("beta2")?, eps: num("eps")?, wd },
+                Kind::Yogi,
+                Hyper {
+                    eps_root: num("eps_root")?,
+                    init: (init, init),
+                    ..Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, 0.0)
+                },
             ))
         }
+        "adadelta" if num("weight_decay") == Some(0.0) => {
+            Some((Kind::Adadelta, Hyper::new(lr, num("rho")?, 0.0, num("eps")?, 0.0)))
+        }
+        // Rprop's etaminus and etaplus take the places of the betas (runs are grouped by them).
+        "rprop" => Some((
+            Kind::Rprop,
+            Hyper {
+                init: (0.0, lr),
+                bounds: (num("step_min")?, num("step_max")?),
+                ..Hyper::new(lr, num("etaminus")?, num("etaplus")?, 0.0, 0.0)
+            },
+        )),
         _ => None,
     }
 }
@@ -189,7 +242,7 @@ impl Powers {
         let b1s = distinct(hypers.iter().map(|h| h.beta1));
         let b2s = distinct(hypers.iter().map(|h| h.beta2));
         let entries = (b1s.len() + b2s.len()) as u64 * max_steps;
-        if !matches!(kind, Kind::Adam { .. }) || entries > Self::MAX_ENTRIES {
+        if !kind.bias_corrected() || entries > Self::MAX_ENTRIES {
             return Powers { b1s, b2s, c1: Vec::new(), c2: Vec::new(), steps: 0 };
         }
         let row = |b: f64| -> Vec<f64> {
@@ -245,6 +298,8 @@ struct Segment<'a, T> {
     omb2: T,
     c1: T,
     c2: T,
+    /// `1 - beta1^t` before its conversion to `T` (Adamax divides the rate by it in f64).
+    c1_f64: f64,
 }
 
 /// One coordinate of one stretch of runs: what Adam reads and writes.
@@ -402,23 +457,44 @@ fn advance_soa<T: Real>(
                 omb2: T::from_f64(1.0 - h.beta2),
                 c1: T::ONE,
                 c2: T::ONE,
+                c1_f64: 1.0,
             }),
         }
     }
     let (mut m, mut v) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d]);
+    for (r, h) in hypers.iter().enumerate() {
+        if h.init != (0.0, 0.0) {
+            let (m0, v0) = (T::from_f64(h.init.0), T::from_f64(h.init.1));
+            for i in 0..d {
+                m[i * n + r] = m0;
+                v[i * n + r] = v0;
+            }
+        }
+    }
+    let eps_root = per_run(&|h| h.eps_root);
+    let wd = per_run(&|h| h.wd);
+    let (lo, hi) = (per_run(&|h| h.bounds.0), per_run(&|h| h.bounds.1));
+    // Adamax's rate lr / (1 - beta1^t), per run and step.
+    let mut clr = vec![T::ZERO; if kind == Kind::Adamax { n } else { 0 }];
     let (mut xn, mut gn, mut ln) = (vec![T::ZERO; n * d], vec![T::ZERO; n * d], vec![T::ZERO; n]);
     for k in 1..=max_steps {
         if alive_count == 0 {
             break;
         }
-        if matches!(kind, Kind::Adam { .. }) {
+        if kind.bias_corrected() {
             let t = k as f64;
             let at = |b: f64, row: Option<&[f64]>| {
-                T::from_f64(row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1]))
+                row.map_or_else(|| crate::optim::bias_correction(b, t), |r| r[k as usize - 1])
             };
             for s in &mut segments {
-                s.c1 = at(s.beta1, s.row1);
-                s.c2 = at(s.beta2, s.row2);
+                s.c1_f64 = at(s.beta1, s.row1);
+                s.c1 = T::from_f64(s.c1_f64);
+                s.c2 = T::from_f64(at(s.beta2, s.row2));
+                if kind == Kind::Adamax {
+                    for r in s.lo..s.hi {
+                        clr[r] = T::from_f64(hypers[r].lr / s.c1_f64);
+                    }
+                }
             }
         }
         for i in 0..d {
@@ -457,6 +533,83 @@ fn advance_soa<T: Real>(
                             adam_lanes::<T, false>(lanes, s);
                         } else {
                             adam_lanes::<T, true>(lanes, s);
+                        }
+                    }
+                }
+                // The others in their one-at-a-time kernels' operations and order.
+                Kind::Adamax => {
+                    for s in &segments {
+                        for r in s.lo..s.hi {
+                            let gi = gs[r];
+                            let mi = ms[r] + s.omb1 * (gi - ms[r]);
+                            let ui = (s.b2 * vs[r]).max(gi.abs() + eps[r]);
+                            ms[r] = mi;
+                            vs[r] = ui;
+                            out[r] = xs[r] - clr[r] * (mi / ui);
+                        }
+                    }
+                }
+                Kind::AdaBelief => {
+                    for s in &segments {
+                        for r in s.lo..s.hi {
+                            let gi = gs[r];
+                            let mi = s.omb1 * gi + s.b1 * ms[r];
+                            let e = gi - mi;
+                            let si = s.omb2 * (e * e) + s.b2 * vs[r] + eps_root[r];
+                            ms[r] = mi;
+                            vs[r] = si;
+                            let mut u = (mi / s.c1) / ((si / s.c2).sqrt() + eps[r]);
+                            if hypers[r].wd != 0.0 {
+                                u += wd[r] * xs[r];
+                            }
+                            out[r] = xs[r] - lr[r] * u;
+                        }
+                    }
+                }
+                Kind::Yogi => {
+                    for s in &segments {
+                        for r in s.lo..s.hi {
+                            let gi = gs[r];
+                            let g2 = gi * gi;
+                            let mi = s.omb1 * gi + s.b1 * ms[r];
+                            let vi = vs[r] - s.omb2 * (vs[r] - g2).sign() * g2;
+                            ms[r] = mi;
+                            vs[r] = vi;
+                            out[r] =
+                                xs[r] - lr[r] * ((mi / s.c1) / ((vi / s.c2 + eps_root[r]).sqrt() + eps[r]));
+                        }
+                    }
+                }
+                Kind::Adadelta => {
+                    for s in &segments {
+                        for r in s.lo..s.hi {
+                            let gi = gs[r];
+                            let si = ms[r] * s.b1 + s.omb1 * gi * gi;
+                            let delta = (vs[r] + eps[r]).sqrt() / (si + eps[r]).sqrt() * gi;
+                            ms[r] = si;
+                            vs[r] = vs[r] * s.b1 + s.omb1 * delta * delta;
+                            out[r] = xs[r] - lr[r] * delta;
+                        }
+                    }
+                }
+                Kind::Rprop => {
+                    for s in &segments {
+                        for r in s.lo..s.hi {
+                            let gi = gs[r];
+                            let product = gi * ms[r];
+                            let flipped = product < T::ZERO;
+                            let factor = if product > T::ZERO {
+                                s.b2
+                            } else if flipped {
+                                s.b1
+                            } else {
+                                T::ONE
+                            };
+                            let step = (vs[r] * factor).max(lo[r]).min(hi[r]);
+                            let gi = if flipped { T::ZERO } else { gi };
+                            vs[r] = step;
+                            ms[r] = gi;
+                            out[r] = xs[r] - gi.sign() * step;
                         }
                     }
                 }

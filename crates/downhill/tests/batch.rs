@@ -127,3 +127,68 @@ fn large_batches_with_shared_betas_are_bit_identical_to_minimize() {
     check::<f64>(f.as_ref(), &specs, steps, &options);
     check::<f32>(f32f.as_ref(), &specs, steps, &options);
 }
+
+#[test]
+fn new_element_wise_optimizers_batch_bit_identically_and_the_rest_are_declined() {
+    // Adamax, AdaBelief, Yogi, Adadelta and Rprop have fast paths in the engine; every run must
+    // end exactly where `minimize` ends it. Adan, ASGD and the layer-wise methods are declined
+    // (a sweep runs them one at a time through `minimize`).
+    fn check<T: Buildable>(objective: &str) {
+        let f = objectives::build::<T>(objective).unwrap();
+        let groups = [
+            vec!["adamax", "adamax:lr=0.05,beta1=0.8", "adamax:lr=0.3,eps=1e-3", "adamax:lr=0.01,beta2=0.9"],
+            vec![
+                "adabelief:lr=0.05",
+                "adabelief:lr=0.01,weight_decay=0.1",
+                "adabelief:lr=0.2,eps=1e-8,eps_root=0",
+            ],
+            vec!["yogi", "yogi:lr=0.1,beta1=0.5", "yogi:lr=0.02,eps_root=1e-6,initial_accumulator_value=0.5"],
+            vec!["adadelta", "adadelta:lr=0.5,rho=0.8", "adadelta:lr=2,eps=1e-4"],
+            vec!["rprop", "rprop:lr=0.1,etaminus=0.3,etaplus=1.5", "rprop:lr=0.5,step_min=0.01,step_max=0.2"],
+        ];
+        let starts: Vec<Vec<T>> = [[-1.5, 2.5], [0.3, -0.7], [1.9, 2.9]]
+            .iter()
+            .map(|p| p.iter().map(|&x| T::from_f64(x)).collect())
+            .collect();
+        for group in groups {
+            let mut built = Vec::new();
+            let mut st = Vec::new();
+            for s in &group {
+                for x0 in &starts {
+                    built.push(optim::build::<T>(s, &BuildOptions::default()).unwrap());
+                    st.push(x0.clone());
+                }
+            }
+            let refs: Vec<&dyn Optimizer<T>> = built.iter().map(|b| b.as_ref()).collect();
+            let batch = minimize_batch(f.as_ref(), &refs, &st, 400, Some(10.0)).expect("batchable");
+            for (k, (b, x0)) in built.iter_mut().zip(&st).enumerate() {
+                let options = RunOptions { bound: Some(10.0), record_every: 0, ..RunOptions::steps(400) };
+                let r = minimize(f.as_ref(), b.as_mut(), x0, &options, None).unwrap();
+                let got = &batch[k];
+                let label = format!("{} {objective} {} run {k}", T::NAME, group[k / starts.len()]);
+                assert_eq!((got.stop, got.steps), (r.stop, r.steps), "{label}");
+                assert_eq!(got.loss.to_f64().to_bits(), r.loss.to_f64().to_bits(), "{label}");
+                assert!(
+                    got.params
+                        .iter()
+                        .zip(&r.params)
+                        .all(|(a, b)| a.to_f64().to_bits() == b.to_f64().to_bits()),
+                    "{label}"
+                );
+            }
+        }
+        for s in
+            ["adan", "asgd", "lamb", "lars", "novograd", "adamax:weight_decay=0.1", "adadelta:clip_norm=1"]
+        {
+            let o = optim::build::<T>(s, &BuildOptions::default()).unwrap();
+            assert!(
+                minimize_batch(f.as_ref(), &[o.as_ref()], &[vec![T::ZERO, T::ZERO]], 10, None).is_none(),
+                "{s}"
+            );
+        }
+    }
+    for objective in ["rosenbrock:a=1,b=10", "quadratic:a=50,b=1", "himmelblau"] {
+        check::<f64>(objective);
+        check::<f32>(objective);
+    }
+}
