@@ -204,8 +204,11 @@ pub fn to_table(c: &Comparison) -> String {
             ""
         }
     );
-    let names: Vec<String> =
-        c.entries.iter().map(|e| e.spec.split(':').next().unwrap_or("").to_string()).collect();
+    let names: Vec<String> = c
+        .entries
+        .iter()
+        .map(|e| optim::OptimizerSpec::parse(&e.spec).map_or_else(|_| e.spec.clone(), |s| s.short_name()))
+        .collect();
     let lrs = column(&c.entries.iter().map(|e| e.lr).collect::<Vec<_>>());
     let losses = column(&c.entries.iter().map(|e| e.result.loss).collect::<Vec<_>>());
     let dist: Vec<String> =

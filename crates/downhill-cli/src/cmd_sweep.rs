@@ -176,10 +176,7 @@ impl Expanded {
             strides[j] = strides[j + 1] * keys[j + 1].1.len();
         }
         let wrappers: Vec<String> = spec.wrappers.iter().map(|w| w.name.clone()).collect();
-        let mut name = spec.base.name.clone();
-        for w in &wrappers {
-            name = format!("{w}({name})");
-        }
+        let name = spec.short_name();
         Ok(Expanded { name, base: spec.base.name, wrappers, keys, levels, strides, count })
     }
 

@@ -177,6 +177,11 @@ impl OptimizerSpec {
         self.wrappers.iter().try_fold(inner, |inner, w| wrap(&w.name, pairs(w), inner))
     }
 
+    /// The optimizer's name inside its wrappers' names, without keys: `lookahead(adam)`.
+    pub fn short_name(&self) -> String {
+        self.wrappers.iter().fold(self.base.name.clone(), |inner, w| format!("{}({inner})", w.name))
+    }
+
     /// Sets `key` of the base optimizer to `value` (replacing it), e.g. a tuned `lr`.
     pub fn set_base(&mut self, key: &str, value: &str) {
         self.base.entries.retain(|(k, _)| k != key);
@@ -870,6 +875,7 @@ mod tests {
         assert_eq!(s.base.name, "adam");
         assert_eq!(s.wrappers.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["lookahead", "ema"]);
         assert_eq!(s.to_string(), "ema(lookahead(adam:lr=0.01,beta1=0.8):k=3):decay=0.9");
+        assert_eq!(s.short_name(), "ema(lookahead(adam))");
         assert_eq!(OptimizerSpec::parse(&s.to_string()).unwrap(), s);
         let plain = OptimizerSpec::parse("adam:lr=1e-3..1e-1:log:5").unwrap();
         assert!(plain.wrappers.is_empty());
