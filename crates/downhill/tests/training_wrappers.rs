@@ -2,7 +2,7 @@
 //! by hand from the model's own loss), the EMA as what validation sees, parameter groups inside a
 //! wrapper, and exact resume.
 
-use downhill::optim::{self, Optimizer};
+use downhill::optim;
 use downhill::rng::Rng;
 use downhill::train::{Dataset, Labels, Model, Snapshot, Target, Trainer, Workspace};
 

@@ -41,9 +41,9 @@ fn lookahead_is_the_papers_algorithm_around_sgd() {
             theta[i] -= lr * gr[i];
         }
         if t % k == 0 {
-            for i in 0..2 {
-                slow[i] += alpha * (theta[i] - slow[i]);
-                theta[i] = slow[i];
+            for (s, t) in slow.iter_mut().zip(&mut theta) {
+                *s += alpha * (*t - *s);
+                *t = *s;
             }
         }
         assert_eq!(bits(&params), bits(&theta), "step {t}");
