@@ -7,7 +7,6 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions};
-use downhill::spec::Spec;
 use downhill::{minimize, Objective, Point, RunOptions, RunResult, StopReason};
 
 use crate::cmd_run::optimizer_json;
@@ -74,13 +73,12 @@ pub struct Comparison {
     pub entries: Vec<Entry>,
 }
 
-/// `spec` with its `lr` replaced.
+/// `spec` with its `lr` replaced (the wrapped optimizer's, for a wrapper).
 fn with_lr(spec: &str, lr: f64) -> Result<String> {
-    let parsed = Spec::parse(spec, "optimizer")?;
-    let mut parts: Vec<String> =
-        parsed.entries.iter().filter(|(k, _)| k != "lr").map(|(k, v)| format!("{k}={v}")).collect();
-    parts.insert(0, format!("lr={lr}"));
-    Ok(format!("{}:{}", parsed.name, parts.join(",")))
+    let mut parsed = optim::OptimizerSpec::parse(spec)?;
+    parsed.base.entries.retain(|(k, _)| k != "lr");
+    parsed.base.entries.insert(0, ("lr".into(), format!("{lr}")));
+    Ok(parsed.to_string())
 }
 
 /// The rates `--tune-lr` tries: 10^(-4 + k/3), k = 0..=12, rounded to 3 significant digits
@@ -208,8 +206,11 @@ pub fn to_table(c: &Comparison) -> String {
             ""
         }
     );
-    let names: Vec<String> =
-        c.entries.iter().map(|e| e.spec.split(':').next().unwrap_or("").to_string()).collect();
+    let names: Vec<String> = c
+        .entries
+        .iter()
+        .map(|e| optim::OptimizerSpec::parse(&e.spec).map_or_else(|_| e.spec.clone(), |s| s.short_name()))
+        .collect();
     let lrs = column(&c.entries.iter().map(|e| e.lr).collect::<Vec<_>>());
     let losses = column(&c.entries.iter().map(|e| e.result.loss).collect::<Vec<_>>());
     let dist: Vec<String> =

@@ -18,10 +18,14 @@ pub struct ListArgs {
 pub fn optimizers(args: &ListArgs) -> Result<String> {
     let entries = optim::REGISTRY;
     if args.format == Format::Json {
-        let list: Vec<_> = entries
-            .iter()
-            .map(|e| json!({"name": e.name, "aliases": e.aliases, "keys": e.summary}))
-            .collect();
+        let list: Vec<_> =
+            entries
+                .iter()
+                .map(|e| json!({"name": e.name, "aliases": e.aliases, "keys": e.summary}))
+                .chain(optim::WRAPPERS.iter().map(
+                    |w| json!({"name": w.name, "aliases": w.aliases, "keys": w.summary, "wrapper": true}),
+                ))
+                .collect();
         return Ok(serde_json::to_string_pretty(&list)? + "\n");
     }
     let mut s = String::from(
@@ -31,6 +35,15 @@ pub fn optimizers(args: &ListArgs) -> Result<String> {
         let aliases =
             if e.aliases.is_empty() { String::new() } else { format!(" (also {})", e.aliases.join(", ")) };
         s.push_str(&format!("  {}{}\n      {}\n", e.name, aliases, e.summary));
+    }
+    s.push_str(
+        "\nWrappers, around any optimizer: WRAPPER(SPEC):key=value,... and nested, e.g.\n  \
+         lookahead(adam:lr=0.01):k=5,alpha=0.5    ema(lookahead(sgd:lr=0.1)):decay=0.99\n\n",
+    );
+    for w in optim::WRAPPERS {
+        let aliases =
+            if w.aliases.is_empty() { String::new() } else { format!(" (also {})", w.aliases.join(", ")) };
+        s.push_str(&format!("  {}{}\n      {}\n", w.name, aliases, w.summary));
     }
     Ok(s)
 }

@@ -204,17 +204,22 @@ fn to_csv<T: Real>(r: &Report<T>) -> String {
 }
 
 fn hyper_line<T: Real>(opt: &dyn Optimizer<T>) -> String {
-    let parts: Vec<String> = opt
-        .hyperparameters()
-        .into_iter()
+    report_line(opt.name(), &opt.hyperparameters())
+}
+
+/// `name (key=value, ...)`; a wrapped optimizer is written the same way inside its wrapper's line.
+fn report_line(name: &str, hyperparameters: &[(&'static str, optim::Value)]) -> String {
+    let parts: Vec<String> = hyperparameters
+        .iter()
         .map(|(k, v)| match v {
             optim::Value::Number(x) => format!("{k}={x}"),
             optim::Value::Bool(b) => format!("{k}={b}"),
             optim::Value::Text(t) => format!("{k}={t}"),
             optim::Value::Schedule(s) => format!("{k}={}", serde_json::to_string(&s).unwrap_or_default()),
+            optim::Value::Optimizer(r) => format!("{k}={}", report_line(r.name, &r.hyperparameters)),
         })
         .collect();
-    format!("{} ({})", opt.name(), parts.join(", "))
+    format!("{} ({})", name, parts.join(", "))
 }
 
 fn to_table<T: Real>(r: &Report<T>, all_rows: bool) -> String {

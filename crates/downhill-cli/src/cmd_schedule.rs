@@ -16,6 +16,10 @@ use crate::output::{column, rows_from_columns, sample_rows, table, Format};
     step:lr=,gamma=0.1,every=          exponential:lr=,gamma=\n  \
     inv-sqrt:lr=,offset=1              polynomial:lr=,end=0,power=1,total=\n  \
     one-cycle:max=,total=,pct_start=0.3,div=25,final_div=1e4\n  \
+    cosine-restarts:max=,min=0,period=,mult=1     (PyTorch's CosineAnnealingWarmRestarts)\n  \
+    cyclic:base=,max=,up=,down=up,mode=triangular|triangular2|exp_range,gamma=1   (CyclicLR)\n  \
+    linear:lr=,start_factor=1/3,end_factor=1,total=   (LinearLR)\n  \
+    piecewise:lr=,boundaries=100,200,factors=0.1,0.1  (optax piecewise_constant_schedule; or 100/200)\n  \
     join pieces with ';' and 'until STEP':  'warmup:max=0.1,warmup=100 until 100; cosine:max=0.1,total=900'\n\n\
     Example:\n  downhill schedule warmup-cosine:max=1e-3,min=1e-5,warmup=1000,total=10000 --steps 10000 --format csv")]
 pub struct ScheduleArgs {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use downhill::optim::Buildable;
 use downhill::optim::{self, BuildOptions};
 use downhill::rng::Rng;
-use downhill::spec::{parse_number, Spec};
+use downhill::spec::parse_number;
 use downhill::{minimize, Objective, Real, RunOptions, StopReason};
 
 use crate::cmd_run::Dtype;
@@ -128,11 +128,19 @@ fn expand_value(field: &str, text: &str) -> Result<Vec<String>> {
 }
 
 /// One optimizer spec with its ranges expanded: every combination of the values, the last key
-/// varying fastest.
+/// varying fastest. A wrapped spec (`lookahead(adam:lr=1e-3..1e-1:log:5):k=2|5`) sweeps the keys
+/// of every level; a wrapper's keys are named `lookahead.k` in the output.
 struct Expanded {
+    /// The name shown in the output: the optimizer's, inside its wrappers' (`lookahead(adam)`).
     name: String,
-    /// Each key with its values (one value for keys that do not vary).
+    /// The optimizer's registry name.
+    base: String,
+    /// The wrappers' names, innermost first.
+    wrappers: Vec<String>,
+    /// Each key's output name with its values (one value for keys that do not vary).
     keys: Vec<(String, Vec<String>)>,
+    /// Each key's level (0: the optimizer, i + 1: wrapper i) and its name in that spec.
+    levels: Vec<(usize, String)>,
     strides: Vec<usize>,
     count: usize,
 }
@@ -140,25 +148,36 @@ struct Expanded {
 impl Expanded {
     /// Parses one optimizer spec with ranges.
     fn parse(text: &str) -> Result<Expanded> {
-        let spec = Spec::parse(text, "optimizer")?;
+        let spec = optim::OptimizerSpec::parse(text)?;
         let mut keys: Vec<(String, Vec<String>)> = Vec::new();
+        let mut levels = Vec::new();
         let mut count: usize = 1;
-        for (k, v) in &spec.entries {
-            let values = expand_value(&format!("{}.{k}", spec.name), v)?;
-            count = count.saturating_mul(values.len());
-            if count > MAX_RUNS {
-                return Err(
-                    downhill::Error::out_of_range("sweep size", count, &format!("[1, {MAX_RUNS}]")).into()
-                );
+        let specs = std::iter::once(&spec.base).chain(&spec.wrappers);
+        for (level, part) in specs.enumerate() {
+            for (k, v) in &part.entries {
+                let values = expand_value(&format!("{}.{k}", part.name), v)?;
+                count = count.saturating_mul(values.len());
+                if count > MAX_RUNS {
+                    return Err(downhill::Error::out_of_range(
+                        "sweep size",
+                        count,
+                        &format!("[1, {MAX_RUNS}]"),
+                    )
+                    .into());
+                }
+                let column = if level == 0 { k.clone() } else { format!("{}.{k}", part.name) };
+                keys.push((column, values));
+                levels.push((level, k.clone()));
             }
-            keys.push((k.clone(), values));
         }
         // Combination index -> value index of key j: index / strides[j] % values.len().
         let mut strides = vec![1; keys.len()];
         for j in (0..keys.len().saturating_sub(1)).rev() {
             strides[j] = strides[j + 1] * keys[j + 1].1.len();
         }
-        Ok(Expanded { name: spec.name, keys, strides, count })
+        let wrappers: Vec<String> = spec.wrappers.iter().map(|w| w.name.clone()).collect();
+        let name = spec.short_name();
+        Ok(Expanded { name, base: spec.base.name, wrappers, keys, levels, strides, count })
     }
 
     /// The keys that take more than one value.
@@ -171,6 +190,16 @@ impl Expanded {
         self.keys.iter().enumerate().map(move |(j, (k, _))| (k.as_str(), self.value(index, j)))
     }
 
+    /// The keys of one level (0: the optimizer; i + 1: wrapper i) in combination `index`, under
+    /// their names in that level's spec.
+    fn level(&self, index: usize, level: usize) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.levels
+            .iter()
+            .enumerate()
+            .filter(move |(_, (l, _))| *l == level)
+            .map(move |(j, (_, k))| (k.as_str(), self.value(index, j)))
+    }
+
     /// The value of key `j` in combination `index`.
     fn value(&self, index: usize, j: usize) -> &str {
         let values = &self.keys[j].1;
@@ -179,18 +208,40 @@ impl Expanded {
 
     /// Builds the optimizer of combination `index`.
     fn build<T: Buildable>(&self, index: usize) -> downhill::Result<Box<dyn optim::Optimizer<T>>> {
-        optim::build_from_pairs(&self.name, self.picks(index), &BuildOptions::default())
+        let base = optim::build_from_pairs(&self.base, self.level(index, 0), &BuildOptions::default())?;
+        self.wrappers
+            .iter()
+            .enumerate()
+            .try_fold(base, |inner, (i, w)| optim::wrap(w, self.level(index, i + 1), inner))
     }
 
-    /// The concrete spec of combination `index`, e.g. `adam:lr=0.001,beta1=0.9`.
-    fn spec(&self, index: usize) -> String {
-        let mut s = self.name.clone();
-        for (i, (k, v)) in self.picks(index).enumerate() {
-            s.push(if i == 0 { ':' } else { ',' });
-            s.push_str(k);
-            s.push('=');
-            s.push_str(v);
+    /// Appends the concrete spec of combination `index`, e.g. `adam:lr=0.001,beta1=0.9` or
+    /// `lookahead(adam:lr=0.001):k=5`.
+    fn write_spec(&self, s: &mut String, index: usize) {
+        let keys = |s: &mut String, level: usize| {
+            for (i, (k, v)) in self.level(index, level).enumerate() {
+                s.push(if i == 0 { ':' } else { ',' });
+                s.push_str(k);
+                s.push('=');
+                s.push_str(v);
+            }
+        };
+        for w in self.wrappers.iter().rev() {
+            s.push_str(w);
+            s.push('(');
         }
+        s.push_str(&self.base);
+        keys(s, 0);
+        for i in 0..self.wrappers.len() {
+            s.push(')');
+            keys(s, i + 1);
+        }
+    }
+
+    /// The concrete spec of combination `index`.
+    fn spec(&self, index: usize) -> String {
+        let mut s = String::new();
+        self.write_spec(&mut s, index);
         s
     }
 }
@@ -754,13 +805,8 @@ impl Table<'_> {
             let mut s = String::with_capacity(block.len() * 160);
             for r in block {
                 let (e, i) = self.configs.locate(self.config(r));
-                let _ = write!(s, "{},{},{},\"{}", r.index, self.total, e.name, e.name);
-                for (j, (k, v)) in e.picks(i).enumerate() {
-                    s.push(if j == 0 { ':' } else { ',' });
-                    s.push_str(k);
-                    s.push('=');
-                    s.push_str(v);
-                }
+                let _ = write!(s, "{},{},{},\"", r.index, self.total, e.name);
+                e.write_spec(&mut s, i);
                 s.push('"');
                 for slot in &slots[self.configs.spec_of(self.config(r))] {
                     s.push(',');

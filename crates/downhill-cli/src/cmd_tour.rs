@@ -151,6 +151,7 @@ pub fn run(args: &TourArgs) -> Result<String> {
         .map(String::from)
         .to_vec(),
         schedule: None,
+        reduce_on_plateau: None,
         batch: 32,
         epochs: 30,
         seed: 1,

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use downhill::optim::{self, BuildOptions, Buildable};
+use downhill::schedule::ReduceOnPlateau;
 use downhill::train::{self, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
 use downhill::{Real, Schedule};
 
@@ -59,6 +60,12 @@ pub struct TrainArgs {
     /// epoch, e.g. warmup-cosine:max=3e-3,min=1e-5,warmup=100,total=auto.
     #[arg(long)]
     pub schedule: Option<String>,
+    /// Lower the learning rate when the validation loss stops improving (PyTorch's
+    /// ReduceLROnPlateau, mode min, checked after each epoch), e.g.
+    /// factor=0.1,patience=10,threshold=1e-4,threshold_mode=rel,cooldown=0,min_lr=0 (these are the
+    /// defaults; give "" for all of them). Needs a constant learning rate and a validation set.
+    #[arg(long, value_name = "KEYS")]
+    pub reduce_on_plateau: Option<String>,
     /// Minibatch size.
     #[arg(long, default_value_t = 32)]
     pub batch: usize,
@@ -128,6 +135,8 @@ struct Settings {
     seed: u64,
     dtype: Dtype,
     no_bias_decay: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reduce_on_plateau: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -135,6 +144,50 @@ struct Settings {
 struct Payload<T> {
     settings: Settings,
     snapshot: Snapshot<T>,
+    /// ReduceLROnPlateau's counters and the rate it set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    plateau: Option<Plateau>,
+}
+
+/// `--reduce-on-plateau` during one training: the scheduler and the rate it has set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Plateau {
+    scheduler: ReduceOnPlateau,
+    lr: f64,
+}
+
+impl Plateau {
+    /// After an epoch: steps the scheduler on the validation loss and, when it lowers the rate,
+    /// rebuilds the optimizer with the new `lr` and hands it the old one's state.
+    fn after_epoch<T: Real + Buildable>(
+        &mut self,
+        trainer: &mut Trainer<T>,
+        spec: &str,
+        model: &Model,
+        decay_biases: bool,
+    ) -> Result<Option<f64>> {
+        let Some(loss) = trainer.history().last().and_then(|e| e.val_loss) else { return Ok(None) };
+        let lr = self.scheduler.step(loss, self.lr);
+        if lr == self.lr {
+            return Ok(None);
+        }
+        self.lr = lr;
+        trainer.replace_optimizer(with_lr::<T>(spec, lr, model, decay_biases)?)?;
+        Ok(Some(lr))
+    }
+}
+
+/// The optimizer of `spec` with the wrapped optimizer's `lr` set to `lr`.
+fn with_lr<T: Real + Buildable>(
+    spec: &str,
+    lr: f64,
+    model: &Model,
+    decay_biases: bool,
+) -> Result<Box<dyn optim::Optimizer<T>>> {
+    let mut parsed = optim::OptimizerSpec::parse(spec)?;
+    parsed.set_base("lr", &format!("{lr}"));
+    Ok(train::build_optimizer::<T>(&parsed.to_string(), &BuildOptions::default(), model, decay_biases)
+        .map_err(|e| BadInput(format!("--reduce-on-plateau: {e}")))?)
 }
 
 /// Reads the data set the flags name.
@@ -184,6 +237,19 @@ fn check_args(args: &TrainArgs) -> Result<()> {
     }
     if let Some(p) = &args.plot {
         plot::check_extension(p, "--plot")?;
+    }
+    if let Some(text) = &args.reduce_on_plateau {
+        ReduceOnPlateau::parse(text).map_err(|e| BadInput(format!("--reduce-on-plateau: {e}")))?;
+        if args.schedule.is_some() {
+            bail!(BadInput(
+                "--reduce-on-plateau: sets the learning rate itself; give a constant lr= instead of --schedule".into()
+            ));
+        }
+        if args.validation == 0.0 {
+            bail!(BadInput(
+                "--reduce-on-plateau: watches the validation loss; --validation must be above 0".into()
+            ));
+        }
     }
     Ok(())
 }
@@ -255,6 +321,17 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
     for spec in &args.optimizers {
         let optimizer = train::build_optimizer::<T>(spec, &options, &model, !args.no_bias_decay)
             .map_err(|e| anyhow::Error::new(e).context("--optimizer"))?;
+        let mut plateau = match &args.reduce_on_plateau {
+            Some(text) => {
+                if !optimizer.hyperparameters().iter().all(|(_, v)| !matches!(v, optim::Value::Schedule(_))) {
+                    bail!(BadInput(format!(
+                        "--reduce-on-plateau: {spec} has a schedule; give a constant lr="
+                    )));
+                }
+                Some(Plateau { scheduler: ReduceOnPlateau::parse(text)?, lr: optimizer.learning_rate() })
+            }
+            None => None,
+        };
         let mut trainer =
             Trainer::new(&train_set, &val_set, model.clone(), optimizer, args.batch, args.seed)?;
         let settings = Settings {
@@ -267,6 +344,7 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
             seed: args.seed,
             dtype: args.dtype,
             no_bias_decay: args.no_bias_decay,
+            reduce_on_plateau: args.reduce_on_plateau.clone(),
         };
         if let Some(dir) = &args.resume {
             let (path, payload) = latest_checkpoint::<T>(dir)?;
@@ -276,6 +354,12 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
                     path.display(),
                     settings_diff(&payload.settings, &settings)
                 )));
+            }
+            if let (Some(now), Some(saved)) = (&mut plateau, payload.plateau) {
+                if saved.lr != now.lr {
+                    trainer.replace_optimizer(with_lr::<T>(spec, saved.lr, &model, !args.no_bias_decay)?)?;
+                }
+                *now = saved;
             }
             trainer
                 .restore(payload.snapshot)
@@ -301,9 +385,18 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
             if !args.quiet {
                 bar.suspend(|| println!("{label}{}", epoch_line(&stats)));
             }
+            if let Some(p) = &mut plateau {
+                if let Some(lr) = p.after_epoch(&mut trainer, spec, &model, !args.no_bias_decay)? {
+                    if !args.quiet {
+                        bar.suspend(|| {
+                            println!("{label}reduce-on-plateau: lr {lr:e} from epoch {} on", stats.epoch + 1)
+                        });
+                    }
+                }
+            }
             if let Some(dir) = &args.checkpoint {
                 if stats.epoch % args.checkpoint_every == 0 || stats.epoch == args.epochs {
-                    save_checkpoint(dir, &settings, &trainer)?;
+                    save_checkpoint(dir, &settings, &trainer, plateau.as_ref())?;
                 }
             }
             if let Some(log) = &args.log {
@@ -430,10 +523,12 @@ fn save_checkpoint<T: Real + Serialize + DeserializeOwned>(
     dir: &Path,
     settings: &Settings,
     trainer: &Trainer<T>,
+    plateau: Option<&Plateau>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let epoch = trainer.epochs_done();
-    let payload = Payload { settings: settings.clone(), snapshot: trainer.snapshot() };
+    let payload =
+        Payload { settings: settings.clone(), snapshot: trainer.snapshot(), plateau: plateau.cloned() };
     write_framed(&dir.join(format!("epoch-{epoch:06}.ckpt")), "train", &payload)?;
     // Keep the two newest: the one just written and the one before it.
     let mut files = checkpoint_files(dir)?;
@@ -626,6 +721,7 @@ mod tests {
             seed: 1,
             dtype: Dtype::F32,
             no_bias_decay: false,
+            reduce_on_plateau: None,
         };
         let b = Settings { batch: 16, ..a.clone() };
         assert_eq!(settings_diff(&a, &b), "batch was 32, now 16");

@@ -260,3 +260,32 @@ fn random_bodies_never_break_the_server() {
     let (status, _) = call(&server, "POST", "/api/run", r#"{"objective":"booth","optimizer":"adam"}"#);
     assert_eq!(status, 200);
 }
+
+#[test]
+fn wrapped_optimizers_and_new_schedules_work_in_the_playground() {
+    let server = start();
+    let specs = [
+        "lookahead(adam:lr=0.1):k=5,alpha=0.5",
+        "sam(gd:lr=0.005):rho=0.01",
+        "ema(accumulate(adam:lr=0.1):k=2)",
+    ];
+    let body = serde_json::json!({"objective": "rosenbrock:a=1,b=10", "optimizers": specs, "start": [-1.5, 2.5], "steps": 40});
+    let (status, v) = call(&server, "POST", "/api/run", &body.to_string());
+    assert_eq!(status, 200, "{v}");
+    for (i, spec) in specs.iter().enumerate() {
+        let out = Command::new(env!("CARGO_BIN_EXE_downhill"))
+            .args(["run", "--objective", "rosenbrock:a=1,b=10", "--optimizer", spec, "--start", "-1.5,2.5"])
+            .args(["--steps", "40", "--format", "json"])
+            .output()
+            .unwrap();
+        let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["runs"][i], cli, "{spec}");
+    }
+    let bad = r#"{"objective":"rosenbrock","optimizer":"lookahead(adam):k=0"}"#;
+    let (status, v) = call(&server, "POST", "/api/run", bad);
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("lookahead.k"), "{v}");
+    let (status, v) = call(&server, "GET", "/api/schedule?spec=cosine-restarts:max=1,period=2&steps=4", "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["lr"], serde_json::json!([1.0, 0.5, 1.0, 0.5]));
+}

@@ -13,6 +13,9 @@ use crate::spec::{Params, Range, Spec};
 /// The most steps any schedule, run or sweep accepts (a sanity cap, not a memory limit).
 pub const MAX_STEPS: u64 = 1_000_000_000_000;
 
+/// The largest cycle growth factor `mult` of [`Schedule::CosineRestarts`].
+pub const MAX_MULT: u64 = 1000;
+
 /// A learning-rate schedule. Build one directly, or parse a spec with [`Schedule::parse`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
@@ -102,6 +105,61 @@ pub enum Schedule {
         /// `final = initial / final_div`.
         final_div: f64,
     },
+    /// Cosine annealing with warm restarts (Loshchilov & Hutter 2017; PyTorch
+    /// `CosineAnnealingWarmRestarts` stepped once per step): cycles of `period`, `period * mult`,
+    /// `period * mult^2`, ... steps; with `t_cur` the step within its cycle of length `t_i`,
+    /// `min + (max - min) (1 + cos(pi t_cur / t_i)) / 2`.
+    CosineRestarts {
+        /// Rate at the start of each cycle (PyTorch's base lr).
+        max: f64,
+        /// Rate approached at the end of each cycle (`eta_min`).
+        min: f64,
+        /// Length of the first cycle (`T_0`).
+        period: u64,
+        /// Growth of each cycle over the previous one (`T_mult`, a whole number).
+        mult: u64,
+    },
+    /// Cyclical learning rates (Smith 2017; PyTorch `CyclicLR`): up from `base` to `max` in `up`
+    /// steps, back down in `down`; with `c = floor(1 + t/(up+down))` and
+    /// `x = 1 + t/(up+down) - c`, the rate is `base + (max - base) s(x) scale`, where `s` rises
+    /// linearly to 1 at `x = up/(up+down)` and falls back to 0, and `scale` is 1 (`triangular`),
+    /// `1/2^(c-1)` (`triangular2`) or `gamma^t` (`exp_range`).
+    Cyclic {
+        /// Lower rate (`base_lr`).
+        base: f64,
+        /// Upper rate (`max_lr`).
+        max: f64,
+        /// Steps of the rising half (`step_size_up`).
+        up: u64,
+        /// Steps of the falling half (`step_size_down`).
+        down: u64,
+        /// How the amplitude shrinks.
+        mode: CyclicMode,
+        /// Factor per step for `exp_range`.
+        gamma: f64,
+    },
+    /// Linear change of a factor (PyTorch `LinearLR`):
+    /// `lr (start_factor + (end_factor - start_factor) min(t, total) / total)`.
+    Linear {
+        /// The rate the factors multiply.
+        lr: f64,
+        /// Factor at step 0.
+        start_factor: f64,
+        /// Factor from step `total` on.
+        end_factor: f64,
+        /// Steps of the change.
+        total: u64,
+    },
+    /// Piecewise constant (optax `piecewise_constant_schedule`): `lr` times the product of the
+    /// `factors` whose boundary is at or before the step.
+    Piecewise {
+        /// Rate before the first boundary.
+        lr: f64,
+        /// Increasing steps from which each factor applies.
+        boundaries: Vec<u64>,
+        /// One factor per boundary.
+        factors: Vec<f64>,
+    },
     /// Pieces joined at boundaries (optax `join_schedules`): piece `i + 1` starts at step
     /// `boundaries[i]` and sees the step count relative to that boundary.
     Join {
@@ -111,6 +169,21 @@ pub enum Schedule {
         boundaries: Vec<u64>,
     },
 }
+
+/// How a [`Schedule::Cyclic`] amplitude changes from cycle to cycle (PyTorch's `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CyclicMode {
+    /// The same amplitude every cycle.
+    Triangular,
+    /// The amplitude halves every cycle.
+    Triangular2,
+    /// The amplitude is multiplied by `gamma` every step.
+    ExpRange,
+}
+
+/// The most boundaries a [`Schedule::Piecewise`] accepts.
+pub const MAX_PIECES: usize = 10_000;
 
 /// Names accepted by [`Schedule::parse`], with aliases.
 pub const SCHEDULE_NAMES: &[&str] = &[
@@ -123,6 +196,10 @@ pub const SCHEDULE_NAMES: &[&str] = &[
     "inv-sqrt",
     "polynomial",
     "one-cycle",
+    "cosine-restarts",
+    "cyclic",
+    "linear",
+    "piecewise",
 ];
 
 impl Schedule {
@@ -194,6 +271,47 @@ impl Schedule {
                 } else {
                     min
                 }
+            }
+            Schedule::CosineRestarts { max, min, period, mult } => {
+                let (mut t_cur, mut t_i) = (t, period);
+                if mult == 1 {
+                    t_cur = t % period;
+                } else {
+                    while t_cur >= t_i {
+                        t_cur -= t_i;
+                        t_i = t_i.saturating_mul(mult);
+                    }
+                }
+                min + (max - min) * (1.0 + (PI * t_cur as f64 / t_i as f64).cos()) / 2.0
+            }
+            Schedule::Cyclic { base, max, up, down, mode, gamma } => {
+                // PyTorch's arithmetic, in its order.
+                let total = up as f64 + down as f64;
+                let ratio = up as f64 / total;
+                let e = t as f64;
+                let cycle = (1.0 + e / total).floor();
+                let x = 1.0 + e / total - cycle;
+                let scale = if x <= ratio { x / ratio } else { (x - 1.0) / (ratio - 1.0) };
+                let height = (max - base) * scale;
+                let amplitude = match mode {
+                    CyclicMode::Triangular => 1.0,
+                    CyclicMode::Triangular2 => 1.0 / 2f64.powf(cycle - 1.0),
+                    CyclicMode::ExpRange => gamma.powf(e),
+                };
+                base + height * amplitude
+            }
+            Schedule::Linear { lr, start_factor, end_factor, total } => {
+                lr * (start_factor + (end_factor - start_factor) * t.min(total) as f64 / total as f64)
+            }
+            Schedule::Piecewise { lr, ref boundaries, ref factors } => {
+                let mut v = lr;
+                for (&b, &f) in boundaries.iter().zip(factors) {
+                    if t < b {
+                        break;
+                    }
+                    v *= f;
+                }
+                v
             }
             Schedule::Join { ref pieces, ref boundaries } => {
                 let i = boundaries.iter().take_while(|&&b| t >= b).count();
@@ -303,6 +421,81 @@ impl Schedule {
                 }
                 Ok(())
             }
+            Schedule::CosineRestarts { max, min, period, mult } => {
+                pos("max", max)?;
+                nonneg("min", min)?;
+                ordered(min, max)?;
+                steps("period", period, 1)?;
+                if !(1..=MAX_MULT).contains(&mult) {
+                    return Err(Error::out_of_range(
+                        "schedule.mult",
+                        mult,
+                        &format!("whole numbers 1..={MAX_MULT}"),
+                    ));
+                }
+                Ok(())
+            }
+            Schedule::Cyclic { base, max, up, down, gamma, .. } => {
+                nonneg("base", base)?;
+                pos("max", max)?;
+                if base > max {
+                    return Err(Error::Inconsistent {
+                        field: "schedule.base".into(),
+                        message: format!("{base} must not exceed max ({max})"),
+                    });
+                }
+                steps("up", up, 1)?;
+                steps("down", down, 1)?;
+                Range::UnitPositive.check("schedule.gamma", gamma).map(|_| ())
+            }
+            Schedule::Linear { lr, start_factor, end_factor, total } => {
+                pos("lr", lr)?;
+                Range::UnitPositive.check("schedule.start_factor", start_factor)?;
+                Range::Unit.check("schedule.end_factor", end_factor)?;
+                steps("total", total, 1)
+            }
+            Schedule::Piecewise { lr, ref boundaries, ref factors } => {
+                pos("lr", lr)?;
+                if boundaries.len() != factors.len() {
+                    return Err(Error::Inconsistent {
+                        field: "schedule.factors".into(),
+                        message: format!(
+                            "{} factors for {} boundaries: give one factor per boundary",
+                            factors.len(),
+                            boundaries.len()
+                        ),
+                    });
+                }
+                if boundaries.len() > MAX_PIECES {
+                    return Err(Error::out_of_range(
+                        "schedule.boundaries",
+                        boundaries.len(),
+                        &format!("at most {MAX_PIECES} boundaries"),
+                    ));
+                }
+                if boundaries.windows(2).any(|w| w[0] >= w[1]) {
+                    return Err(Error::Inconsistent {
+                        field: "schedule.boundaries".into(),
+                        message: format!("{boundaries:?} must be increasing"),
+                    });
+                }
+                for &b in boundaries {
+                    steps("boundaries", b, 0)?;
+                }
+                let mut v = lr;
+                for &f in factors {
+                    nonneg("factors", f)?;
+                    v *= f;
+                    if !v.is_finite() {
+                        return Err(Error::out_of_range(
+                            "schedule.factors",
+                            f,
+                            "factors whose running product with lr stays finite",
+                        ));
+                    }
+                }
+                Ok(())
+            }
             Schedule::Join { ref pieces, ref boundaries } => {
                 if pieces.len() != boundaries.len() + 1 || pieces.is_empty() {
                     return Err(Error::Inconsistent {
@@ -370,6 +563,26 @@ impl Schedule {
     }
 
     fn parse_one(text: &str) -> Result<Schedule> {
+        // A list such as `boundaries=100,200` (or `100/200`); required.
+        let list = |p: &mut Params, k: &'static str| -> Result<Vec<String>> {
+            match p.raw(k, &[])? {
+                Some(text) if !text.trim().is_empty() => {
+                    let items: Vec<String> = text.split([',', '/']).map(|s| s.trim().to_string()).collect();
+                    if items.len() > MAX_PIECES {
+                        return Err(Error::out_of_range(
+                            format!("schedule.{k}"),
+                            items.len(),
+                            &format!("at most {MAX_PIECES} values"),
+                        ));
+                    }
+                    Ok(items)
+                }
+                _ => Err(Error::Inconsistent {
+                    field: format!("schedule.{k}"),
+                    message: "required: a list such as 100,200".into(),
+                }),
+            }
+        };
         let spec = Spec::parse(text, "schedule")?;
         let mut p = Params::new("schedule", &spec);
         let num = |p: &mut Params, k: &'static str, d: f64| p.number(k, d, Range::Finite);
@@ -429,11 +642,165 @@ impl Schedule {
                 div: num(&mut p, "div", 25.0)?,
                 final_div: num(&mut p, "final_div", 1e4)?,
             },
+            "cosine-restarts" | "cosine-warm-restarts" | "sgdr" => Schedule::CosineRestarts {
+                max: req(&mut p, "max")?,
+                min: num(&mut p, "min", 0.0)?,
+                period: req_steps(&mut p, "period")?,
+                mult: p.count("mult", 1, MAX_MULT)?,
+            },
+            "cyclic" | "cyclic-lr" => {
+                let base = req(&mut p, "base")?;
+                let max = req(&mut p, "max")?;
+                let up = req_steps(&mut p, "up")?;
+                let down = p.count("down", up, MAX_STEPS)?;
+                let mode =
+                    match p.choice("mode", &["triangular", "triangular2", "exp_range"], "triangular")? {
+                        "triangular2" => CyclicMode::Triangular2,
+                        "exp_range" => CyclicMode::ExpRange,
+                        _ => CyclicMode::Triangular,
+                    };
+                Schedule::Cyclic { base, max, up, down, mode, gamma: num(&mut p, "gamma", 1.0)? }
+            }
+            "linear" | "linear-lr" => Schedule::Linear {
+                lr: req(&mut p, "lr")?,
+                start_factor: num(&mut p, "start_factor", 1.0 / 3.0)?,
+                end_factor: num(&mut p, "end_factor", 1.0)?,
+                total: req_steps(&mut p, "total")?,
+            },
+            "piecewise" | "piecewise-constant" => {
+                let lr = req(&mut p, "lr")?;
+                let boundaries = list(&mut p, "boundaries")?
+                    .iter()
+                    .map(|b| {
+                        let x = crate::spec::parse_number("schedule.boundaries", b)?;
+                        if x.fract() != 0.0 || !(0.0..=MAX_STEPS as f64).contains(&x) {
+                            return Err(Error::out_of_range(
+                                "schedule.boundaries",
+                                b,
+                                &format!("whole numbers 0..={MAX_STEPS}"),
+                            ));
+                        }
+                        Ok(x as u64)
+                    })
+                    .collect::<Result<Vec<u64>>>()?;
+                let factors = list(&mut p, "factors")?
+                    .iter()
+                    .map(|f| crate::spec::parse_number("schedule.factors", f))
+                    .collect::<Result<Vec<f64>>>()?;
+                Schedule::Piecewise { lr, boundaries, factors }
+            }
             other => return Err(Error::unknown("schedule", other, SCHEDULE_NAMES)),
         };
         p.finish()?;
         s.validate()?;
         Ok(s)
+    }
+}
+
+/// How [`ReduceOnPlateau`] decides that a metric improved (PyTorch's `threshold_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThresholdMode {
+    /// Better when below `best * (1 - threshold)`.
+    Rel,
+    /// Better when below `best - threshold`.
+    Abs,
+}
+
+/// PyTorch's `ReduceLROnPlateau` in `mode="min"`, stepped once per epoch with the validation loss:
+/// after more than `patience` epochs without improvement the rate becomes
+/// `max(lr * factor, min_lr)` (unless that lowers it by `eps` or less), and the next `cooldown`
+/// epochs are not counted. A loss improves when it is below `best * (1 - threshold)` (`rel`,
+/// the default) or `best - threshold` (`abs`).
+///
+/// The counters are part of the value (serializable), so that a checkpoint resumes it exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReduceOnPlateau {
+    /// Multiplies the rate at each reduction, in `(0, 1)`.
+    pub factor: f64,
+    /// Epochs without improvement tolerated before a reduction.
+    pub patience: u64,
+    /// Relative (or absolute) improvement that counts, `>= 0`.
+    pub threshold: f64,
+    /// `rel` or `abs`.
+    pub threshold_mode: ThresholdMode,
+    /// Epochs after a reduction during which bad epochs are not counted.
+    pub cooldown: u64,
+    /// The rate never goes below this, `>= 0`.
+    pub min_lr: f64,
+    /// Reductions smaller than this are skipped, `>= 0`.
+    pub eps: f64,
+    /// The best loss so far (`None` before the first epoch: PyTorch's `inf`).
+    pub best: Option<f64>,
+    /// Epochs since the last improvement (`num_bad_epochs`).
+    pub bad_epochs: u64,
+    /// Cooldown epochs left.
+    pub cooldown_left: u64,
+}
+
+impl ReduceOnPlateau {
+    /// Parses `factor=0.1,patience=10,threshold=1e-4,threshold_mode=rel,cooldown=0,min_lr=0,eps=1e-8`
+    /// (every key optional; these are PyTorch's defaults).
+    pub fn parse(text: &str) -> Result<ReduceOnPlateau> {
+        let spec = Spec::parse(&format!("reduce-on-plateau:{text}"), "reduce-on-plateau")?;
+        let mut p = Params::new("reduce-on-plateau", &spec);
+        let factor = p.number("factor", 0.1, Range::Positive)?;
+        if factor >= 1.0 {
+            return Err(Error::out_of_range("reduce-on-plateau.factor", factor, "(0, 1)"));
+        }
+        let patience = p.count("patience", 10, MAX_STEPS)?;
+        let threshold = p.number("threshold", 1e-4, Range::NonNegative)?;
+        let threshold_mode = match p.choice("threshold_mode", &["rel", "abs"], "rel")? {
+            "abs" => ThresholdMode::Abs,
+            _ => ThresholdMode::Rel,
+        };
+        let cooldown = p.count("cooldown", 0, MAX_STEPS)?;
+        let min_lr = p.number("min_lr", 0.0, Range::NonNegative)?;
+        let eps = p.number("eps", 1e-8, Range::NonNegative)?;
+        p.finish()?;
+        Ok(ReduceOnPlateau {
+            factor,
+            patience,
+            threshold,
+            threshold_mode,
+            cooldown,
+            min_lr,
+            eps,
+            best: None,
+            bad_epochs: 0,
+            cooldown_left: 0,
+        })
+    }
+
+    fn is_better(&self, loss: f64) -> bool {
+        let best = self.best.unwrap_or(f64::INFINITY);
+        match self.threshold_mode {
+            ThresholdMode::Rel => loss < best * (1.0 - self.threshold),
+            ThresholdMode::Abs => loss < best - self.threshold,
+        }
+    }
+
+    /// Records one epoch's `loss` when the rate is `lr`; returns the rate for the next epoch.
+    pub fn step(&mut self, loss: f64, lr: f64) -> f64 {
+        if self.is_better(loss) {
+            self.best = Some(loss);
+            self.bad_epochs = 0;
+        } else {
+            self.bad_epochs += 1;
+        }
+        if self.cooldown_left > 0 {
+            self.cooldown_left -= 1;
+            self.bad_epochs = 0;
+        }
+        if self.bad_epochs > self.patience {
+            self.cooldown_left = self.cooldown;
+            self.bad_epochs = 0;
+            let reduced = (lr * self.factor).max(self.min_lr);
+            if lr - reduced > self.eps {
+                return reduced;
+            }
+        }
+        lr
     }
 }
 

@@ -250,7 +250,7 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
             // f_prev (a value of type T, so exact) and the iterations since the last restart.
             buffers.push(("last".to_string(), self.last.iter().map(|&v| T::from_f64(v)).collect()));
         }
-        OptimizerState { optimizer: "cg".into(), step: self.t, buffers }
+        OptimizerState::new("cg", self.t, buffers)
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

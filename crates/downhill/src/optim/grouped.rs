@@ -113,7 +113,7 @@ impl<T: Real> Optimizer<T> for Grouped<T> {
                 buffers.push((format!("g{i}.{name}"), data));
             }
         }
-        OptimizerState { optimizer: self.name.clone(), step: self.steps(), buffers }
+        OptimizerState::new(self.name.clone(), self.steps(), buffers)
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
@@ -136,7 +136,7 @@ impl<T: Real> Optimizer<T> for Grouped<T> {
         }
         for ((_, opt), buffers) in self.groups.iter_mut().zip(per_group) {
             let optimizer = opt.name().to_string();
-            opt.load_state(OptimizerState { optimizer, step: state.step, buffers })?;
+            opt.load_state(OptimizerState::new(optimizer, state.step, buffers))?;
         }
         Ok(())
     }

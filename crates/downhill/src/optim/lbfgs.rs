@@ -288,15 +288,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
             ("last_point", &self.last_point),
             ("last_grad", &self.last_grad),
         ];
-        OptimizerState {
-            optimizer: "lbfgs".into(),
-            step: self.t,
-            buffers: buffers
-                .iter()
-                .filter(|(_, b)| !b.is_empty())
-                .map(|(n, b)| (n.to_string(), (*b).clone()))
-                .collect(),
-        }
+        super::save("lbfgs", self.t, &buffers)
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

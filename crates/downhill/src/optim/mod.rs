@@ -46,6 +46,7 @@ mod radam;
 mod rmsprop;
 mod rprop;
 mod schedule_free;
+mod wrappers;
 mod yogi;
 
 pub use adabelief::AdaBelief;
@@ -75,6 +76,10 @@ pub use radam::RAdam;
 pub use rmsprop::{EpsPlacement, RmsProp};
 pub use rprop::Rprop;
 pub use schedule_free::ScheduleFreeAdamW;
+pub use wrappers::{
+    wrap, wrapper_names, Accumulate, Ema, Lookahead, OptimizerSpec, Sam, SkipNonFinite, WrapperEntry,
+    WRAPPERS,
+};
 pub use yogi::Yogi;
 
 /// A contiguous piece of a flat parameter vector, as a model lays its parameters out.
@@ -93,7 +98,7 @@ use crate::error::{Error, Result};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
-use crate::spec::{Params, Range, Spec};
+use crate::spec::{Params, Range};
 
 /// A hyperparameter's value, for reports and JSON output.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -107,6 +112,8 @@ pub enum Value {
     Text(&'static str),
     /// A learning-rate schedule.
     Schedule(Schedule),
+    /// The optimizer a wrapper wraps, with its own hyperparameters.
+    Optimizer(Report),
 }
 
 impl From<f64> for Value {
@@ -125,11 +132,41 @@ impl From<&'static str> for Value {
     }
 }
 
+/// An optimizer's name and resolved hyperparameters, as a wrapper reports the optimizer inside it.
+/// Serializes as one JSON object, `{"name": ..., key: value, ...}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Registry name.
+    pub name: &'static str,
+    /// Every resolved hyperparameter, in the optimizer's order.
+    pub hyperparameters: Vec<(&'static str, Value)>,
+}
+
+impl Report {
+    /// The report of `optimizer` as it is now.
+    pub fn of<T: Real>(optimizer: &dyn Optimizer<T>) -> Report {
+        Report { name: optimizer.name(), hyperparameters: optimizer.hyperparameters() }
+    }
+}
+
+impl Serialize for Report {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.hyperparameters.len() + 1))?;
+        map.serialize_entry("name", self.name)?;
+        for (k, v) in &self.hyperparameters {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 /// An optimizer's mutable state: step count and named buffers, like PyTorch's `state_dict`.
 ///
 /// Saving and loading it reproduces a run bit for bit (serialize it with any serde format that
 /// round-trips floats exactly, e.g. serde_json with `float_roundtrip`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct OptimizerState<T> {
     /// The optimizer's name, checked on load.
     pub optimizer: String,
@@ -137,6 +174,19 @@ pub struct OptimizerState<T> {
     pub step: u64,
     /// Named per-parameter buffers (empty before the first update).
     pub buffers: Vec<(String, Vec<T>)>,
+    /// Whole-number state beyond the step count, such as a wrapper's counters (empty for most).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<(String, u64)>,
+    /// The state of the optimizer a wrapper wraps (`None` for plain optimizers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inner: Option<Box<OptimizerState<T>>>,
+}
+
+impl<T> OptimizerState<T> {
+    /// A state with buffers only: no counters, no inner optimizer.
+    pub fn new(optimizer: impl Into<String>, step: u64, buffers: Vec<(String, Vec<T>)>) -> Self {
+        OptimizerState { optimizer: optimizer.into(), step, buffers, counters: Vec::new(), inner: None }
+    }
 }
 
 /// What one [`Optimizer::iterate`] did.
@@ -414,15 +464,11 @@ pub(crate) fn restore<T: Real>(
 
 /// Named copies of buffers, skipping empty ones.
 pub(crate) fn save<T: Real>(name: &str, step: u64, buffers: &[(&str, &Vec<T>)]) -> OptimizerState<T> {
-    OptimizerState {
-        optimizer: name.into(),
+    OptimizerState::new(
+        name,
         step,
-        buffers: buffers
-            .iter()
-            .filter(|(_, b)| !b.is_empty())
-            .map(|(n, b)| (n.to_string(), (*b).clone()))
-            .collect(),
-    }
+        buffers.iter().filter(|(_, b)| !b.is_empty()).map(|(n, b)| (n.to_string(), (*b).clone())).collect(),
+    )
 }
 
 /// Defines `fn $name<T: Real>(args)`, which evaluates `$kernel` (a call of an `#[inline(always)]`
@@ -595,12 +641,12 @@ pub fn lookup(name: &str) -> Result<&'static Entry> {
         .ok_or_else(|| Error::unknown("optimizer", name, &names()))
 }
 
-/// Builds an optimizer from a spec such as `adam:lr=0.1,beta1=0.9`.
+/// Builds an optimizer from a spec such as `adam:lr=0.1,beta1=0.9`, or a wrapped one such as
+/// `lookahead(adam:lr=0.1):k=5,alpha=0.5` (see [`OptimizerSpec`] and [`WRAPPERS`]).
 ///
 /// Every optimizer also accepts `clip_norm` and `clip_value` (see [`GradientTransforms`]).
 pub fn build<T: Buildable>(text: &str, options: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let spec = Spec::parse(text, "optimizer")?;
-    build_from_pairs(&spec.name, spec.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())), options)
+    OptimizerSpec::parse(text)?.build(options)
 }
 
 /// Builds the optimizer `name` from `(key, value)` pairs (lower-case keys), as [`build`] would from

@@ -242,7 +242,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState { optimizer: "newton".into(), step: self.t, buffers: Vec::new() }
+        OptimizerState::new("newton", self.t, Vec::new())
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

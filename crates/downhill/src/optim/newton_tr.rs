@@ -247,11 +247,7 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState {
-            optimizer: "newton-tr".into(),
-            step: self.t,
-            buffers: vec![("radius".into(), vec![T::from_f64(self.radius)])],
-        }
+        OptimizerState::new("newton-tr", self.t, vec![("radius".into(), vec![T::from_f64(self.radius)])])
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {

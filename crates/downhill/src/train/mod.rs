@@ -34,33 +34,44 @@ pub use data::{
 };
 pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES};
 
+use std::mem::take;
+use std::sync::Mutex;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::objective::Objective;
 use crate::optim::{self, Optimizer, OptimizerState};
 use crate::real::Real;
 use crate::rng::Rng;
 
 /// Builds the optimizer for a model from a spec. With `decay_biases = false` the biases form a
 /// second parameter group whose `weight_decay` is 0 (the usual practice; PyTorch's default
-/// decays everything, which is `decay_biases = true`).
+/// decays everything, which is `decay_biases = true`). Wrappers (`lookahead(adamw):k=5`) go
+/// around both groups together.
 pub fn build_optimizer<T: optim::Buildable>(
     spec: &str,
     options: &optim::BuildOptions,
     model: &Model,
     decay_biases: bool,
 ) -> Result<Box<dyn Optimizer<T>>> {
-    let main = optim::build::<T>(spec, options)?;
+    let parsed = optim::OptimizerSpec::parse(spec)?;
     if decay_biases {
-        return Ok(main);
+        return parsed.build(options);
     }
-    let parsed = crate::spec::Spec::parse(spec, "optimizer")?;
-    let mut entries: Vec<String> =
-        parsed.entries.iter().filter(|(k, _)| k != "weight_decay").map(|(k, v)| format!("{k}={v}")).collect();
-    entries.push("weight_decay=0".into());
-    let biases = optim::build::<T>(&format!("{}:{}", parsed.name, entries.join(",")), options)?;
+    let base = |spec: &crate::spec::Spec| {
+        optim::build_from_pairs::<T>(
+            &spec.name,
+            spec.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            options,
+        )
+    };
+    let main = base(&parsed.base)?;
+    let mut bias_spec = parsed.clone();
+    bias_spec.set_base("weight_decay", "0");
+    let biases = base(&bias_spec.base)?;
     let nw = model.weights();
-    Ok(Box::new(optim::Grouped::new(vec![(nw, main), (model.num_params() - nw, biases)])?))
+    parsed.wrap(Box::new(optim::Grouped::new(vec![(nw, main), (model.num_params() - nw, biases)])?))
 }
 
 /// What one epoch did, as written to the JSON-lines log.
@@ -90,6 +101,41 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Training samples per second during the epoch.
     pub samples_per_second: f64,
+}
+
+/// One minibatch's mean loss as an [`Objective`], handed to [`Optimizer::step_on`] so that
+/// optimizers that evaluate the loss inside a step (SAM's second gradient) can.
+struct Minibatch<'a, T: Real> {
+    model: &'a Model,
+    x: &'a [T],
+    labels: Labels<'a, T>,
+    batch: usize,
+    ws: Mutex<Workspace<T>>,
+}
+
+impl<T: Real> Objective<T> for Minibatch<'_, T> {
+    fn dim(&self) -> usize {
+        self.model.num_params()
+    }
+
+    fn value(&self, params: &[T]) -> T {
+        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
+        T::from_f64(self.model.evaluate(params, self.x, self.labels, &mut ws).loss / self.batch as f64)
+    }
+
+    fn gradient(&self, params: &[T], grad: &mut [T]) {
+        self.value_and_gradient(params, grad);
+    }
+
+    fn value_and_gradient(&self, params: &[T], grad: &mut [T]) -> T {
+        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
+        let totals = self.model.totals_and_gradient(params, self.x, self.labels, self.batch, grad, &mut ws);
+        T::from_f64(totals.loss / self.batch as f64)
+    }
+
+    fn name(&self) -> String {
+        "minibatch".into()
+    }
 }
 
 /// Everything needed to continue training exactly where it stopped.
@@ -248,6 +294,16 @@ impl<T: Real> Trainer<T> {
         self.optimizer.as_ref()
     }
 
+    /// Replaces the optimizer, carrying its state over: `optimizer` must accept the current one's
+    /// state (the same spec with other hyperparameters, such as the lower `lr` that
+    /// [`crate::schedule::ReduceOnPlateau`] asks for).
+    pub fn replace_optimizer(&mut self, mut optimizer: Box<dyn Optimizer<T>>) -> Result<()> {
+        optimizer.set_layout(&self.model.blocks())?;
+        optimizer.load_state(self.optimizer.state())?;
+        self.optimizer = optimizer;
+        Ok(())
+    }
+
     /// Epochs completed.
     pub fn epochs_done(&self) -> u64 {
         self.epoch
@@ -312,18 +368,33 @@ impl<T: Real> Trainer<T> {
             let loss = totals.loss / b as f64;
             correct += totals.correct;
             let step = self.optimizer.steps();
-            if !loss.is_finite() {
-                return Err(Error::Inconsistent {
-                    field: "train_loss".into(),
-                    message: format!(
-                        "became {loss} at epoch {} step {step}: lower the learning rate",
-                        self.epoch + 1
-                    ),
-                });
-            }
             backup.clone_from(&self.params);
             last_lr = self.optimizer.learning_rate();
-            self.optimizer.update(&mut self.params, &self.grad)?;
+            // The optimizer gets the minibatch's loss too: SAM takes a second gradient there.
+            let objective = Minibatch {
+                model: &self.model,
+                x: &self.bx,
+                labels,
+                batch: b,
+                ws: Mutex::new(take(&mut self.ws)),
+            };
+            let stepped = self.optimizer.step_on(&objective, &mut self.params, &self.grad);
+            self.ws = objective.ws.into_inner().unwrap_or_else(|e| e.into_inner());
+            stepped?;
+            if !loss.is_finite() {
+                // A wrapper such as skip-nonfinite may have declined the step; otherwise stop.
+                if self.params != backup {
+                    self.params.clone_from(&backup);
+                    return Err(Error::Inconsistent {
+                        field: "train_loss".into(),
+                        message: format!(
+                            "became {loss} at epoch {} step {step}: lower the learning rate",
+                            self.epoch + 1
+                        ),
+                    });
+                }
+                continue;
+            }
             if self.params.iter().any(|p| !p.is_finite()) {
                 self.params.clone_from(&backup);
                 return Err(Error::Inconsistent {
