@@ -79,6 +79,9 @@ pub enum Error {
     /// An operation needs something the objective does not provide.
     #[error("{0}")]
     Unsupported(String),
+    /// The work was cancelled through a [`crate::run::Cancel`] token before it finished.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
 }
 
 /// The formula with a caret under the character at `position`; a long formula is cut to the 60
