@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -20,8 +21,13 @@ impl Drop for Server {
 }
 
 fn start() -> Server {
+    start_with(&[])
+}
+
+fn start_with(args: &[&str]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_downhill"))
         .args(["serve", "--port", "0"])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .expect("server starts");
@@ -34,17 +40,29 @@ fn start() -> Server {
 
 /// One HTTP/1.1 request; returns the status and the body as JSON.
 fn call(server: &Server, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let mut s = TcpStream::connect(&server.addr).unwrap();
+    call_at(&server.addr, &format!("Host: {}\r\n", server.addr), method, path, body)
+}
+
+/// One HTTP/1.1 request with the given host header line (or none).
+fn call_as(server: &Server, host_line: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    call_at(&server.addr, host_line, method, path, body)
+}
+
+fn call_at(addr: &str, host_line: &str, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let mut s = TcpStream::connect(addr).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        server.addr,
+        "{method} {path} HTTP/1.1\r\n{host_line}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
-    let text = String::from_utf8_lossy(&raw);
+    parse_answer(&raw)
+}
+
+fn parse_answer(raw: &[u8]) -> (u16, Value) {
+    let text = String::from_utf8_lossy(raw);
     let status: u16 = text.split(' ').nth(1).and_then(|c| c.parse().ok()).expect("status line");
     let (head, rest) = text.split_once("\r\n\r\n").expect("headers end");
     let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
@@ -288,4 +306,279 @@ fn wrapped_optimizers_and_new_schedules_work_in_the_playground() {
     let (status, v) = call(&server, "GET", "/api/schedule?spec=cosine-restarts:max=1,period=2&steps=4", "");
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["lr"], serde_json::json!([1.0, 0.5, 1.0, 0.5]));
+}
+
+/// `x OP x OP ... OP x` with `n` terms.
+fn chain(op: &str, n: usize) -> String {
+    vec!["x"; n].join(op)
+}
+
+#[test]
+fn long_operator_chains_are_answered_and_deep_nesting_refused_without_crashing() {
+    let server = start();
+    // 24,000 terms (48 KB) used to overflow a worker's stack and abort the whole server.
+    let n = 24_000;
+    for (op, at, want) in [("+", 0.5, 0.5 * n as f64), ("-", 0.5, 0.5 * (2.0 - n as f64)), ("*", 1.0, 1.0)] {
+        let body =
+            format!(r#"{{"expr":"{}","optimizer":"gd:lr=1e-9","start":[{at}],"steps":3}}"#, chain(op, n));
+        let (status, v) = call(&server, "POST", "/api/run", &body);
+        assert_eq!(status, 200, "{op}: {v}");
+        assert_eq!(v["runs"][0]["trajectory"][0]["loss"].as_f64(), Some(want), "{op}");
+        let body = format!(r#"{{"expr":"{}","at":[{at}]}}"#, chain(op, n));
+        let (status, v) = call(&server, "POST", "/api/analyze", &body);
+        assert_eq!(status, 200, "{op}: {v}");
+        let body = format!(r#"{{"expr":"{}","optimizers":["gd"],"start":[{at}],"steps":2}}"#, chain(op, n));
+        let (status, v) = call(&server, "POST", "/api/tune", &body);
+        assert_eq!(status, 200, "{op}: {v}");
+    }
+    // x + y + x + y ... on the 3 x 3 map: 12,000 (x + y).
+    let xy = vec!["x+y"; 12_000].join("+");
+    let body = format!(r#"{{"expr":"{xy}","bounds":[-1,1,-1,1],"n":3}}"#);
+    let (status, v) = call(&server, "POST", "/api/grid", &body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["z"][0].as_f64(), Some(-24_000.0));
+    // Nesting deeper than the parser's 200 levels is a short 400 naming the formula.
+    for deep in ["-".repeat(24_000) + "x", "(".repeat(20_000) + "x" + &")".repeat(20_000)] {
+        let body = format!(r#"{{"expr":"{deep}","optimizer":"adam"}}"#);
+        let (status, v) = call(&server, "POST", "/api/run", &body);
+        let err = v["error"].as_str().unwrap_or_default();
+        assert_eq!(status, 400, "{}", &err[..err.len().min(200)]);
+        assert!(err.contains("expr: formula nested deeper than 200 levels") && err.len() < 300, "{err}");
+    }
+    let (status, _) = call(&server, "POST", "/api/run", r#"{"objective":"booth","optimizer":"adam"}"#);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn answers_are_limited_in_size_not_only_in_steps() {
+    let server = start();
+    // 8 runs of 100,000 steps with gradients were within every old limit and took 2-2.7 GB.
+    let opts = ["\"adam\""; 8].join(",");
+    let body =
+        format!(r#"{{"objective":"rosenbrock","optimizers":[{opts}],"steps":100000,"gradients":true}}"#);
+    let (status, v) = call(&server, "POST", "/api/run", &body);
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(
+        v["error"],
+        "work: 8 runs x 100001 points x 8 numbers = 6400064 numbers is not in 1..=1000000; \
+         ask for fewer steps, fewer optimizers or no gradients"
+    );
+    // The same request within the limit is answered: 2 runs x 50,001 points x 8 numbers.
+    let body = r#"{"objective":"rosenbrock","optimizers":["adam","gd"],"steps":50000,"gradients":true}"#;
+    let (status, v) = call(&server, "POST", "/api/run", body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["runs"][1]["trajectory"].as_array().unwrap().len(), 50_001);
+    let body = format!(r#"{{"objective":"sphere:dim=10","optimizers":[{opts}],"steps":10000}}"#);
+    let (status, v) = call(&server, "POST", "/api/tune", &body);
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"].as_str().unwrap().starts_with("work: 8 runs x 10001 points x 13 numbers"), "{v}");
+}
+
+/// CPU seconds the process has used (Linux), from /proc.
+#[cfg(target_os = "linux")]
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which ends with ')'): state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The budget is a budget: with one worker, a flood of requests that each need far longer than
+/// the time budget gets a quick 503 for what does not fit, cheap requests are answered within
+/// a second throughout, each computation stops at its budget, and the server is idle soon
+/// after the last answer.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_compute_budget_bounds_work_and_stops_what_runs_over() {
+    let server = start_with(&["--workers", "1", "--time-budget", "1.5"]);
+    // 20,000 terms x 100,000 steps: about a minute of computing, far over the budget.
+    let heavy = format!(
+        r#"{{"expr":"{}","optimizer":"gd:lr=1e-9","start":[0.1],"steps":100000}}"#,
+        chain("+", 20_000)
+    );
+    let addr = server.addr.clone();
+    let started = Instant::now();
+    let flood: Vec<_> = (0..8)
+        .map(|i| {
+            let (addr, heavy) = (addr.clone(), heavy.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20 * i));
+                let t0 = Instant::now();
+                let (status, v) = call_at(&addr, &format!("Host: {addr}\r\n"), "POST", "/api/run", &heavy);
+                (status, v, t0.elapsed())
+            })
+        })
+        .collect();
+    // Cheap requests while the flood is on.
+    let mut slowest = Duration::ZERO;
+    while started.elapsed() < Duration::from_secs(3) {
+        let t0 = Instant::now();
+        let (status, v) = call(&server, "GET", "/api/schedule?spec=cosine:max=1,total=1000&steps=1000", "");
+        assert_eq!(status, 200, "{v}");
+        slowest = slowest.max(t0.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(slowest < Duration::from_secs(1), "a cheap request took {slowest:?} during the flood");
+    let mut refused_at_once = 0;
+    for t in flood {
+        let (status, v, took) = t.join().unwrap();
+        assert_eq!(status, 503, "{v}");
+        let err = v["error"].as_str().unwrap();
+        if err.starts_with("busy: every worker is busy and the queue is full") {
+            // One computing and four waiting: the other three are refused without waiting.
+            assert!(took < Duration::from_millis(500), "{took:?}");
+            refused_at_once += 1;
+        } else {
+            assert!(
+                err.starts_with("time: the request took over the 1.5 s budget")
+                    || err.starts_with("busy: no worker became free within 2 s"),
+                "{err}"
+            );
+            assert!(took < Duration::from_secs(5), "{took:?}: {err}");
+        }
+    }
+    assert_eq!(refused_at_once, 3);
+    // Every computation has stopped: the server is idle within 2 s after the last answer.
+    std::thread::sleep(Duration::from_secs(2));
+    let pid = server.child.id();
+    let before = cpu_seconds(pid);
+    std::thread::sleep(Duration::from_secs(1));
+    let used = cpu_seconds(pid) - before;
+    assert!(used < 0.1, "the server used {used} s of CPU in the second after all requests ended");
+}
+
+#[test]
+fn only_loopback_host_names_are_answered_unless_allowed() {
+    let server = start();
+    let port = server.addr.rsplit_once(':').unwrap().1.to_string();
+    for host in ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"] {
+        for h in [host.to_string(), format!("{host}:{port}"), format!("{host}:80")] {
+            let (status, v) = call_as(&server, &format!("Host: {h}\r\n"), "GET", "/api/objectives", "");
+            assert_eq!(status, 200, "{h}: {v}");
+        }
+    }
+    // A page on another name that resolves to 127.0.0.1 (DNS rebinding) is refused, as is a
+    // request without a host and one for an IP address the server does not listen on.
+    for line in [
+        "Host: evil.example\r\n",
+        "Host: evil.example:8080\r\n",
+        "",
+        "Host: 10.0.0.1\r\n",
+        "Host: localhost.evil:80\r\n",
+        "Host: [::1]x\r\n",
+    ] {
+        let (status, v) =
+            call_as(&server, line, "POST", "/api/run", r#"{"objective":"booth","optimizer":"adam"}"#);
+        assert_eq!(status, 421, "{line:?}: {v}");
+        assert!(v["error"].as_str().unwrap().starts_with("host: '"), "{v}");
+    }
+    let named = start_with(&["--allow-host", "Playground.Test"]);
+    let (status, v) = call_as(&named, "Host: playground.test:8080\r\n", "GET", "/api/objectives", "");
+    assert_eq!(status, 200, "{v}");
+    let (status, _) = call_as(&named, "Host: other.test\r\n", "GET", "/api/objectives", "");
+    assert_eq!(status, 421);
+}
+
+#[test]
+fn unknown_paths_and_methods_answer_json() {
+    let server = start();
+    let (status, v) = call(&server, "GET", "/nowhere", "");
+    assert_eq!(status, 404);
+    assert!(v["error"].as_str().unwrap().starts_with("path: no such page '/nowhere'"), "{v}");
+    let (status, v) = call(&server, "GET", "/api/run", "");
+    assert_eq!(status, 405);
+    assert_eq!(v["error"], "method: GET is not accepted for /api/run");
+    let (status, v) = call(&server, "DELETE", "/api/schedule", "");
+    assert_eq!(status, 405, "{v}");
+    assert!(v["error"].is_string());
+}
+
+#[test]
+fn connections_are_limited_and_slow_clients_cut_off() {
+    let server = start_with(&["--max-connections", "3", "--io-timeout", "1"]);
+    let t0 = Instant::now();
+    let idle: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(&server.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    // The fourth connection is answered 503 at once, not left waiting.
+    let (status, v) = call(&server, "GET", "/api/objectives", "");
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("too many open connections"));
+    // Connections that send no headers are closed after the 1 s timeout ...
+    for mut c in idle {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf);
+    }
+    let closed_after = t0.elapsed();
+    assert!(closed_after < Duration::from_secs(3), "idle connections held {closed_after:?}");
+    // ... so new clients get in again.
+    let (status, _) = call(&server, "GET", "/api/objectives", "");
+    assert_eq!(status, 200);
+    // A body that stops coming: 408 after the timeout.
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    write!(c, "POST /api/run HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"obj", server.addr).unwrap();
+    let t0 = Instant::now();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw);
+    let (status, v) = parse_answer(&raw);
+    assert_eq!(status, 408, "{v}");
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    // Headers that trickle in forever: cut off too.
+    let mut c = TcpStream::connect(&server.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let _ = write!(c, "GET /api/objectives HTTP/1.1\r\n");
+    for _ in 0..30 {
+        if write!(c, "X-Slow: 1\r\n").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let mut probe = [0u8; 1];
+        c.set_nonblocking(true).unwrap();
+        let closed = matches!(c.read(&mut probe), Ok(0) | Ok(1));
+        c.set_nonblocking(false).unwrap();
+        if closed {
+            break;
+        }
+    }
+    assert!(t0.elapsed() < Duration::from_millis(2500), "{:?}", t0.elapsed());
+}
+
+#[test]
+fn every_interface_is_served_only_with_a_warning_and_ipv6_is_accepted() {
+    for host in ["0.0.0.0", "::"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_downhill"))
+            .args(["serve", "--port", "0", "--host", host])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let mut err = String::new();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        stderr.read_line(&mut err).unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        if line.is_empty() && err.contains("cannot listen") && host == "::" {
+            eprintln!("no IPv6 on this machine: {err}");
+            continue;
+        }
+        assert!(line.starts_with("downhill playground: http://"), "{host}: {line} {err}");
+        assert!(
+            err.starts_with(&format!("warning: --host {host} listens on every network interface")),
+            "{err}"
+        );
+        assert!(err.contains("no authentication"), "{err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_downhill"))
+        .args(["serve", "--port", "0", "--host", "localhost.invalid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--host: 'localhost.invalid' is not an IP address"), "{err}");
 }

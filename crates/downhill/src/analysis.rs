@@ -294,6 +294,14 @@ fn solve(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     Some(x)
 }
 
+/// Stops a long analysis whose [`crate::run::Cancel`] token was cancelled.
+fn check_cancelled() -> Result<()> {
+    if crate::run::cancelled() {
+        return Err(Error::Cancelled("the analysis was stopped".into()));
+    }
+    Ok(())
+}
+
 /// Finds critical points of a 2-D objective in a box: Newton's method on the gradient (which
 /// converges to minima, maxima and saddles alike) from a `starts x starts` grid, deduplicated.
 pub fn critical_points(
@@ -314,6 +322,7 @@ pub fn critical_points(
     let (mut g, mut h) = (vec![0.0; 2], vec![0.0; 4]);
     for i in 0..starts {
         for j in 0..starts {
+            check_cancelled()?;
             let fx = (i as f64 + 0.5) / starts as f64;
             let fy = (j as f64 + 0.5) / starts as f64;
             let mut x =
@@ -370,6 +379,7 @@ pub fn analyze_box(objective: &dyn Objective<f64>, bounds: [f64; 4], grid: usize
     let (mut l_at, mut mu_at) = (vec![0.0; 2], vec![0.0; 2]);
     let mut h = vec![0.0; 4];
     for i in 0..grid {
+        check_cancelled()?;
         for j in 0..grid {
             let x = [
                 bounds[0] + (bounds[1] - bounds[0]) * i as f64 / (grid - 1) as f64,

@@ -59,7 +59,7 @@ pub enum Error {
         message: String,
     },
     /// A formula that does not parse; the message shows it with a caret under the culprit.
-    #[error("expr: {message} at column {col}\n  {formula}\n  {caret}^", col = position + 1, caret = " ".repeat(*position))]
+    #[error("expr: {message} at column {col}\n  {excerpt}", col = position + 1, excerpt = excerpt(formula, *position))]
     Expression {
         /// The formula as given.
         formula: String,
@@ -79,6 +79,25 @@ pub enum Error {
     /// An operation needs something the objective does not provide.
     #[error("{0}")]
     Unsupported(String),
+    /// The work was cancelled through a [`crate::run::Cancel`] token before it finished.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+}
+
+/// The formula with a caret under the character at `position`; a long formula is cut to the 60
+/// characters around it, with `...` where text is left out.
+fn excerpt(formula: &str, position: usize) -> String {
+    const BEFORE: usize = 40;
+    const AFTER: usize = 20;
+    let n = formula.chars().count();
+    let from = position.saturating_sub(BEFORE);
+    let to = (position + AFTER).min(n);
+    let (from, to) = if n <= BEFORE + AFTER { (0, n) } else { (from, to) };
+    let head = if from > 0 { "..." } else { "" };
+    let tail = if to < n { "..." } else { "" };
+    let text: String = formula.chars().skip(from).take(to - from).collect();
+    let caret = " ".repeat(head.len() + position - from);
+    format!("{head}{text}{tail}\n  {caret}^")
 }
 
 /// Shorthand for results with [`enum@Error`].

@@ -1,6 +1,9 @@
 //! The run loop: [`minimize`] walks an objective with an optimizer and says why it stopped.
 
+use std::cell::RefCell;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -151,6 +154,77 @@ impl<T, F: FnMut(&Point<T>) -> ControlFlow<()>> Observer<T> for F {
     }
 }
 
+/// A cancellation token: work started inside [`Cancel::scope`] stops soon after [`Cancel::cancel`]
+/// is called from any thread.
+///
+/// [`minimize`] and [`minimize_stochastic`] look at the token of their thread every
+/// [`CANCEL_CHECK_EVERY`] steps and return [`Error::Cancelled`] once it is set, so a caller that
+/// gave up on a result (a server whose request ran out of time, a closed connection) does not
+/// keep a core busy; code that loops by itself can call [`cancelled`]. The token is ambient
+/// (per thread) rather than a parameter, so that every caller of `minimize` (comparisons, tuning,
+/// analyses) stops without each threading it through.
+///
+/// ```
+/// use downhill::run::{cancelled, Cancel};
+/// let token = Cancel::new();
+/// token.cancel();
+/// assert!(token.scope(cancelled));
+/// assert!(!cancelled());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+/// Steps between two looks at the cancellation token in the run loops.
+pub const CANCEL_CHECK_EVERY: u64 = 16;
+
+thread_local! {
+    static CURRENT: RefCell<Option<Cancel>> = const { RefCell::new(None) };
+}
+
+impl Cancel {
+    /// A token not yet cancelled.
+    pub fn new() -> Cancel {
+        Cancel::default()
+    }
+
+    /// Asks the work watching this token to stop.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`Cancel::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on this thread with this token as the one [`cancelled`] reads (the previous
+    /// token, if any, is restored afterwards).
+    pub fn scope<R>(&self, work: impl FnOnce() -> R) -> R {
+        struct Restore(Option<Cancel>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let previous = self.0.take();
+                CURRENT.with(|c| *c.borrow_mut() = previous);
+            }
+        }
+        let _restore = Restore(CURRENT.with(|c| c.borrow_mut().replace(self.clone())));
+        work()
+    }
+}
+
+/// Whether the token of the enclosing [`Cancel::scope`] on this thread was cancelled (false
+/// outside any scope).
+pub fn cancelled() -> bool {
+    CURRENT.with(|c| c.borrow().as_ref().is_some_and(Cancel::is_cancelled))
+}
+
+fn check_cancelled(step: u64) -> Result<()> {
+    if step % CANCEL_CHECK_EVERY == 0 && cancelled() {
+        return Err(Error::Cancelled(format!("stopped at step {step}")));
+    }
+    Ok(())
+}
+
 fn norm<T: Real>(v: &[T]) -> f64 {
     v.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt()
 }
@@ -171,7 +245,8 @@ fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
 /// point is not recorded, so the trajectory ends at the last finite point); record the point;
 /// `bound`/`loss_bound` (stop `diverged`, like the seed's figure code which appends the point and
 /// then breaks); `grad_tol`/`loss_tol` (stop `converged`); the observer. The start point is checked
-/// for `grad_tol` before the first step.
+/// for `grad_tol` before the first step. Every [`CANCEL_CHECK_EVERY`] steps it returns
+/// [`Error::Cancelled`] if the thread's [`Cancel`] token was cancelled.
 pub fn minimize<T: Real>(
     objective: &dyn Objective<T>,
     optimizer: &mut dyn Optimizer<T>,
@@ -259,6 +334,7 @@ pub fn minimize<T: Real>(
     // The gradient norm costs a square root; it is computed only where it is used.
     let every_step_norm = options.grad_tol.is_some();
     for k in 1..=options.max_steps {
+        check_cancelled(k)?;
         prev.copy_from_slice(&params);
         let new_loss = match optimizer.iterate(objective, &mut params, loss, &grad, &mut next_grad)? {
             Iteration::Moved => objective.value_and_gradient(&params, &mut next_grad),
@@ -382,6 +458,7 @@ pub fn minimize_stochastic<T: Real>(
     let (mut stop, mut detail, mut steps) = (StopReason::MaxSteps, None, 0);
     let mut next = params.clone();
     for k in 1..=options.max_steps {
+        check_cancelled(k)?;
         let batch = sampler.next_batch();
         let batch_loss = problem.batch_value_and_gradient(batch, &params, &mut grad);
         if !batch_loss.is_finite() || first_bad(&grad).is_some() {
@@ -454,4 +531,66 @@ pub fn minimize_stochastic<T: Real>(
         evaluations,
         hessian_evaluations: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cancelled_token_stops_the_run_at_the_next_check() {
+        let f = crate::objectives::build::<f64>("rosenbrock").unwrap();
+        let mut opt = crate::optim::build::<f64>("gd:lr=1e-4", &Default::default()).unwrap();
+        let token = Cancel::new();
+        // The observer plays the other thread: it cancels at step 100; the loop looks at steps
+        // that are multiples of 16, so the run stops before taking step 112.
+        let mut taken = 0;
+        let mut watch = |p: &Point<f64>| {
+            taken = p.step;
+            if p.step == 100 {
+                token.cancel();
+            }
+            ControlFlow::Continue(())
+        };
+        let err = token
+            .scope(|| {
+                minimize(
+                    f.as_ref(),
+                    opt.as_mut(),
+                    &[-1.5, 2.5],
+                    &RunOptions::steps(1_000_000),
+                    Some(&mut watch),
+                )
+            })
+            .unwrap_err();
+        assert_eq!(err, Error::Cancelled("stopped at step 112".into()));
+        assert_eq!(taken, 111);
+        // Outside the scope the token is not watched; an uncancelled scope runs to the end.
+        assert!(!cancelled());
+        let run = minimize(f.as_ref(), opt.as_mut(), &[-1.5, 2.5], &RunOptions::steps(200), None).unwrap();
+        assert_eq!(run.stop, StopReason::MaxSteps);
+        let fresh = Cancel::new();
+        let run =
+            fresh.scope(|| minimize(f.as_ref(), opt.as_mut(), &[-1.5, 2.5], &RunOptions::steps(200), None));
+        assert_eq!(run.unwrap().steps, 200);
+    }
+
+    #[test]
+    fn a_token_cancelled_from_another_thread_stops_a_long_run_quickly() {
+        let f = crate::objectives::build::<f64>("rosenbrock").unwrap();
+        let mut opt = crate::optim::build::<f64>("gd:lr=1e-6", &Default::default()).unwrap();
+        let token = Cancel::new();
+        let remote = token.clone();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            remote.cancel();
+        });
+        let options = RunOptions { record_every: 0, ..RunOptions::steps(crate::schedule::MAX_STEPS) };
+        let t0 = std::time::Instant::now();
+        let result = token.scope(|| minimize(f.as_ref(), opt.as_mut(), &[-1.5, 2.5], &options, None));
+        canceller.join().unwrap();
+        // MAX_STEPS steps would take minutes; the run returns within a second of the cancel.
+        assert!(matches!(result, Err(Error::Cancelled(_))), "{result:?}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2), "{:?}", t0.elapsed());
+    }
 }

@@ -18,7 +18,7 @@
 mod parse;
 mod tape;
 
-pub use parse::{parse, Ast, BinOp, Func, Func2, SyntaxError, FUNCTIONS};
+pub use parse::{parse, Ast, BinOp, Func, Func2, SyntaxError, FUNCTIONS, MAX_FORMULA_LEN};
 
 use crate::error::{Error, Result};
 use crate::objective::Objective;
@@ -27,6 +27,10 @@ use tape::{Program, Tape};
 
 /// The most variables a formula may have.
 pub const MAX_VARIABLES: usize = 64;
+
+/// The most working memory a formula's Hessian may take: the jets alive at once
+/// (`Tape::peak_jets`) times `d^2 + d` numbers each.
+pub const MAX_HESSIAN_BYTES: usize = 1 << 30;
 
 /// A formula as an [`Objective`].
 #[derive(Debug, Clone)]
@@ -40,20 +44,15 @@ pub struct Expression {
     program: Program,
 }
 
+/// The variables in order of first appearance.
 fn collect_vars(ast: &Ast, out: &mut Vec<String>) {
-    match ast {
-        Ast::Num(_) => {}
-        Ast::Var(name) => {
+    ast.fold(|node, _, _| {
+        if let Ast::Var(name) = node {
             if !out.contains(name) {
                 out.push(name.clone());
             }
         }
-        Ast::Neg(a) | Ast::Call(_, a) => collect_vars(a, out),
-        Ast::Bin(_, a, b) | Ast::Call2(_, a, b) => {
-            collect_vars(a, out);
-            collect_vars(b, out);
-        }
-    }
+    });
 }
 
 impl Expression {
@@ -61,6 +60,13 @@ impl Expression {
     /// of the formula; extra names are allowed and get zero gradient); without it, variables are
     /// sorted alphabetically.
     pub fn parse(source: &str, vars: Option<&[String]>) -> Result<Expression> {
+        if source.len() > MAX_FORMULA_LEN {
+            return Err(Error::out_of_range(
+                "expr length",
+                format!("{} bytes", source.len()),
+                &format!("[1, {MAX_FORMULA_LEN}] bytes"),
+            ));
+        }
         let ast = parse::parse(source).map_err(|e| Error::Expression {
             formula: source.to_string(),
             position: e.position,
@@ -144,6 +150,14 @@ impl<T: Real> Objective<T> for Expression {
 
     fn hessian(&self, x: &[T], hess: &mut [T]) -> Result<()> {
         let d = self.vars.len();
+        let bytes = self.tape.peak_jets().saturating_mul((d * d + d) * 8);
+        if bytes > MAX_HESSIAN_BYTES {
+            return Err(Error::out_of_range(
+                "expr Hessian working memory",
+                format!("{} MiB", bytes >> 20),
+                &format!("[0, {}] MiB (a shorter formula or fewer variables)", MAX_HESSIAN_BYTES >> 20),
+            ));
+        }
         let x64: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
         let mut g = vec![0.0; d];
         let mut h = vec![0.0; d * d];
@@ -202,5 +216,112 @@ mod tests {
         assert!(Expression::parse("2 + 3", None).is_err());
         let err = Expression::parse("(1-x", None).unwrap_err().to_string();
         assert!(err.contains("(1-x\n") && err.ends_with("    ^"), "{err}");
+    }
+
+    /// Runs `f` on a thread with a 2 MiB stack (Rust's default for spawned threads and tokio's
+    /// blocking pool), where a recursion over a 100,000-deep tree would overflow.
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().unwrap();
+    }
+
+    #[test]
+    fn long_operator_chains_parse_compile_differentiate_print_and_drop_on_a_small_stack() {
+        on_small_stack(|| {
+            let n = 100_000usize;
+            let nf = n as f64;
+            let chain = |op: &str| vec!["x"; n].join(op);
+            // x+x+...+x = n x: gradient n, Hessian 0.
+            let e = Expression::parse(&chain("+"), None).unwrap();
+            let mut g = [0.0];
+            assert_eq!(e.value_and_gradient(&[1.5f64], &mut g), 1.5 * nf);
+            assert_eq!(g[0], nf);
+            let mut h = [1.0];
+            Objective::<f64>::hessian(&e, &[1.5], &mut h).unwrap();
+            assert_eq!(h[0], 0.0);
+            // x*x*...*x = x^n: at x = 1 the value is 1, f' = n and f'' = n (n - 1), all exact.
+            let e = Expression::parse(&chain("*"), None).unwrap();
+            assert_eq!(e.value_and_gradient(&[1.0f64], &mut g), 1.0);
+            assert_eq!(g[0], nf);
+            Objective::<f64>::hessian(&e, &[1.0], &mut h).unwrap();
+            assert_eq!(h[0], nf * (nf - 1.0));
+            // x-x-...-x = (2 - n) x; x/x/.../x = x^(2 - n), which is 1 at x = 1 with f' = 2 - n.
+            let e = Expression::parse(&chain("-"), None).unwrap();
+            assert_eq!(e.value_and_gradient(&[2.0f64], &mut g), 2.0 * (2.0 - nf));
+            assert_eq!(g[0], 2.0 - nf);
+            let e = Expression::parse(&chain("/"), None).unwrap();
+            assert_eq!(e.value_and_gradient(&[1.0f64], &mut g), 1.0);
+            assert_eq!(g[0], 2.0 - nf);
+            // Two variables interleaved, with parentheses at depth 1: sum of k (x + y) = n(n+1)/2 (x+y).
+            let text: Vec<String> = (1..=n / 10).map(|k| format!("{k}*(x+y)")).collect();
+            let e = Expression::parse(&text.join("+"), None).unwrap();
+            let m = (n / 10) as f64;
+            let mut g2 = [0.0; 2];
+            assert_eq!(e.value_and_gradient(&[1.0f64, 0.5], &mut g2), m * (m + 1.0) / 2.0 * 1.5);
+            assert_eq!(g2, [m * (m + 1.0) / 2.0; 2]);
+            // Printing, cloning, comparing and dropping the 100,000-deep tree.
+            let ast = parse(&chain("+")).unwrap();
+            let text = ast.to_string();
+            // n letters and, per operator, "(", " + " and ")".
+            assert_eq!(text.len(), n + 5 * (n - 1));
+            assert!(
+                text[..n - 1].bytes().all(|c| c == b'(')
+                    && text[n - 2..].starts_with("(x + x) + x) + x)")
+                    && text.ends_with(") + x)")
+            );
+            let copy = ast.clone();
+            assert!(copy == ast);
+            assert!(format!("{copy:?}").starts_with("Bin(Add, Bin(Add, Bin(Add,"));
+            drop(copy);
+            let other = parse(&(chain("+") + "+y")).unwrap();
+            assert!(other != ast);
+        });
+    }
+
+    #[test]
+    fn deep_nesting_and_overlong_formulas_are_refused_in_one_short_message() {
+        on_small_stack(|| {
+            for text in [
+                "-".repeat(24_000) + "x",
+                "(".repeat(24_000) + "x" + &")".repeat(24_000),
+                vec!["x"; 24_000].join("^"),
+                "sin(".repeat(300) + "x" + &")".repeat(300),
+            ] {
+                let err = Expression::parse(&text, None).unwrap_err().to_string();
+                assert!(err.contains("nested deeper than 200 levels"), "{}", &err[..err.len().min(300)]);
+                // The message shows the neighbourhood of the culprit, not the whole formula.
+                assert!(err.len() < 300, "{} bytes: {err}", err.len());
+                assert!(err.contains("...") && err.ends_with('^'), "{err}");
+            }
+            // Within the limit the same shapes work: 100 unary minuses is x, 150 parentheses too.
+            let e = Expression::parse(&("-".repeat(100) + "x"), None).unwrap();
+            assert_eq!(Objective::<f64>::value(&e, &[3.0]), 3.0);
+            let e = Expression::parse(&("(".repeat(150) + "x" + &")".repeat(150)), None).unwrap();
+            assert_eq!(Objective::<f64>::value(&e, &[3.0]), 3.0);
+        });
+        let long = "x+".repeat(MAX_FORMULA_LEN / 2) + "x";
+        let err = Expression::parse(&long, None).unwrap_err().to_string();
+        assert_eq!(err, format!("expr length: {} bytes is not in [1, {MAX_FORMULA_LEN}] bytes", long.len()));
+        assert!(parse(&long).unwrap_err().message.contains("at most 1048576"));
+    }
+
+    #[test]
+    fn the_hessian_frees_jets_after_their_last_use_and_refuses_what_would_not_fit() {
+        // A chain keeps two jets alive (the running sum and the next operand), whatever its length.
+        let e = Expression::parse(&vec!["x"; 1000].join("+"), None).unwrap();
+        assert!(e.tape.peak_jets() <= 3, "{}", e.tape.peak_jets());
+        // 64 variables and 40,000 distinct subexpressions, all used again in the second half: each
+        // jet is 64^2 + 64 numbers, and 40,000 alive at once (1.3 GB) exceed the 1 GiB allowance.
+        let vars: Vec<String> = (0..64).map(|i| format!("v{i}")).collect();
+        let terms: Vec<String> = (0..40_000).map(|k| format!("{}*{}", vars[k % 64], k + 2)).collect();
+        let text = format!("({}) * ({})", terms.join("+"), terms.join("*"));
+        assert!(text.len() <= MAX_FORMULA_LEN);
+        let e = Expression::parse(&text, Some(&vars)).unwrap();
+        assert!(e.tape.peak_jets() > 40_000, "{}", e.tape.peak_jets());
+        let mut h = vec![0.0; 64 * 64];
+        let err = Objective::<f64>::hessian(&e, &[0.1; 64], &mut h).unwrap_err().to_string();
+        assert!(
+            err.starts_with("expr Hessian working memory: ") && err.contains("is not in [0, 1024] MiB"),
+            "{err}"
+        );
     }
 }

@@ -3,7 +3,10 @@
 use std::fmt;
 
 /// A syntax tree node.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Trees can be as deep as a formula is long (`x+x+...+x` nests to the left once per term), so
+/// every pass over them (cloning, comparing, printing, dropping, compiling) walks an explicit
+/// stack rather than recursing: no formula within [`MAX_FORMULA_LEN`] overflows a thread's stack.
 pub enum Ast {
     /// A number literal (or `pi`, `e`).
     Num(f64),
@@ -17,6 +20,183 @@ pub enum Ast {
     Call(Func, Box<Ast>),
     /// `min(a, b)` / `max(a, b)`.
     Call2(Func2, Box<Ast>, Box<Ast>),
+}
+
+/// The longest formula text accepted, in bytes (a million characters: `x+x+...+x` with half a
+/// million terms). Parsing and compiling are linear in the length.
+pub const MAX_FORMULA_LEN: usize = 1 << 20;
+
+impl Ast {
+    /// The operands, left to right.
+    fn operands(&self) -> (Option<&Ast>, Option<&Ast>) {
+        match self {
+            Ast::Num(_) | Ast::Var(_) => (None, None),
+            Ast::Neg(a) | Ast::Call(_, a) => (Some(a), None),
+            Ast::Bin(_, a, b) | Ast::Call2(_, a, b) => (Some(a), Some(b)),
+        }
+    }
+
+    /// Folds the tree bottom-up without recursion: `f` gets each node with its operands'
+    /// results, after the left operand's subtree and then the right one's (the order a recursive
+    /// walk would take).
+    pub fn fold<R>(&self, mut f: impl FnMut(&Ast, Option<R>, Option<R>) -> R) -> R {
+        enum Visit<'a> {
+            Enter(&'a Ast),
+            Exit(&'a Ast),
+        }
+        let mut todo = vec![Visit::Enter(self)];
+        let mut done: Vec<R> = Vec::new();
+        while let Some(visit) = todo.pop() {
+            match visit {
+                Visit::Enter(node) => {
+                    todo.push(Visit::Exit(node));
+                    let (a, b) = node.operands();
+                    todo.extend(b.map(Visit::Enter));
+                    todo.extend(a.map(Visit::Enter));
+                }
+                Visit::Exit(node) => {
+                    let (a, b) = node.operands();
+                    let rb = b.and_then(|_| done.pop());
+                    let ra = a.and_then(|_| done.pop());
+                    done.push(f(node, ra, rb));
+                }
+            }
+        }
+        done.pop().expect("the root's result")
+    }
+
+    /// Writes the tree as text from the outside in without recursion: `open` writes a node's
+    /// text before its first operand and returns the separators that go between and after its
+    /// operands (for `a + b`: writes `(`, returns `[" + ", ")"]`).
+    fn write_tree(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        open: impl Fn(&Ast, &mut fmt::Formatter<'_>) -> Result<[&'static str; 2], fmt::Error>,
+    ) -> fmt::Result {
+        enum Item<'a> {
+            Node(&'a Ast),
+            Text(&'static str),
+        }
+        let mut todo = vec![Item::Node(self)];
+        while let Some(item) = todo.pop() {
+            match item {
+                Item::Text(t) => f.write_str(t)?,
+                Item::Node(node) => {
+                    let [between, after] = open(node, f)?;
+                    match node.operands() {
+                        (Some(a), Some(b)) => todo.extend([
+                            Item::Text(after),
+                            Item::Node(b),
+                            Item::Text(between),
+                            Item::Node(a),
+                        ]),
+                        (Some(a), None) => todo.extend([Item::Text(after), Item::Node(a)]),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Clone for Ast {
+    fn clone(&self) -> Ast {
+        self.fold(|node, a, b| {
+            let kid = |x: Option<Ast>| Box::new(x.expect("operand"));
+            match node {
+                Ast::Num(v) => Ast::Num(*v),
+                Ast::Var(name) => Ast::Var(name.clone()),
+                Ast::Neg(_) => Ast::Neg(kid(a)),
+                Ast::Bin(op, ..) => Ast::Bin(*op, kid(a), kid(b)),
+                Ast::Call(func, _) => Ast::Call(*func, kid(a)),
+                Ast::Call2(func, ..) => Ast::Call2(*func, kid(a), kid(b)),
+            }
+        })
+    }
+}
+
+impl PartialEq for Ast {
+    fn eq(&self, other: &Ast) -> bool {
+        let mut todo = vec![(self, other)];
+        while let Some(pair) = todo.pop() {
+            match pair {
+                (Ast::Num(x), Ast::Num(y)) if x == y => {}
+                (Ast::Var(x), Ast::Var(y)) if x == y => {}
+                (Ast::Neg(a), Ast::Neg(b)) => todo.push((a, b)),
+                (Ast::Call(f, a), Ast::Call(g, b)) if f == g => todo.push((a, b)),
+                (Ast::Bin(o, a1, b1), Ast::Bin(p, a2, b2)) if o == p => {
+                    todo.extend([(&**b1, &**b2), (&**a1, &**a2)])
+                }
+                (Ast::Call2(f, a1, b1), Ast::Call2(g, a2, b2)) if f == g => {
+                    todo.extend([(&**b1, &**b2), (&**a1, &**a2)])
+                }
+                _ => return false,
+            }
+        }
+        true
+    }
+}
+
+impl Drop for Ast {
+    /// Takes the subtrees apart one level at a time, so dropping a deep tree does not recurse.
+    fn drop(&mut self) {
+        fn detach(node: &mut Ast, into: &mut Vec<Ast>) {
+            let mut take = |child: &mut Box<Ast>| {
+                if !matches!(**child, Ast::Num(_) | Ast::Var(_)) {
+                    into.push(std::mem::replace(&mut **child, Ast::Num(0.0)));
+                }
+            };
+            match node {
+                Ast::Num(_) | Ast::Var(_) => {}
+                Ast::Neg(a) | Ast::Call(_, a) => take(a),
+                Ast::Bin(_, a, b) | Ast::Call2(_, a, b) => {
+                    take(a);
+                    take(b);
+                }
+            }
+        }
+        let mut todo = Vec::new();
+        detach(self, &mut todo);
+        while let Some(mut node) = todo.pop() {
+            // `node`'s operands are leaves once detached: its own drop does not go deeper.
+            detach(&mut node, &mut todo);
+        }
+    }
+}
+
+impl fmt::Debug for Ast {
+    /// As `#[derive(Debug)]` would print it (`Bin(Add, Var("x"), Num(1.0))`), without recursing.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_tree(f, |node, f| {
+            Ok(match node {
+                Ast::Num(v) => {
+                    write!(f, "Num({v:?})")?;
+                    ["", ""]
+                }
+                Ast::Var(name) => {
+                    write!(f, "Var({name:?})")?;
+                    ["", ""]
+                }
+                Ast::Neg(_) => {
+                    f.write_str("Neg(")?;
+                    ["", ")"]
+                }
+                Ast::Bin(op, ..) => {
+                    write!(f, "Bin({op:?}, ")?;
+                    [", ", ")"]
+                }
+                Ast::Call(func, _) => {
+                    write!(f, "Call({func:?}, ")?;
+                    ["", ")"]
+                }
+                Ast::Call2(func, ..) => {
+                    write!(f, "Call2({func:?}, ")?;
+                    [", ", ")"]
+                }
+            })
+        })
+    }
 }
 
 /// Binary operators.
@@ -341,6 +521,12 @@ impl Parser {
 
 /// Parses a formula.
 pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
+    if src.len() > MAX_FORMULA_LEN {
+        return Err(SyntaxError {
+            message: format!("formula is {} bytes long; at most {MAX_FORMULA_LEN} are accepted", src.len()),
+            position: 0,
+        });
+    }
     let lexer = lex(src)?;
     let mut p = Parser { toks: lexer.toks, pos: 0, depth: 0 };
     if *p.peek() == Tok::End {
@@ -355,33 +541,49 @@ pub fn parse(src: &str) -> Result<Ast, SyntaxError> {
 }
 
 impl fmt::Display for Ast {
-    /// Fully parenthesized, so that printing and re-parsing gives the same tree.
+    /// Fully parenthesized, so that printing and re-parsing gives the same tree (for trees
+    /// within the parser's nesting limit; a long chain such as `x+x+...+x` prints one
+    /// parenthesis per operator, deeper than [`parse`] reads back).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Ast::Num(v) => {
-                if *v < 0.0 || (v.is_sign_negative() && *v == 0.0) {
-                    write!(f, "(-{:?})", -v)
-                } else {
-                    write!(f, "{v:?}")
+        self.write_tree(f, |node, f| {
+            Ok(match node {
+                Ast::Num(v) => {
+                    if *v < 0.0 || (v.is_sign_negative() && *v == 0.0) {
+                        write!(f, "(-{:?})", -v)?;
+                    } else {
+                        write!(f, "{v:?}")?;
+                    }
+                    ["", ""]
                 }
-            }
-            Ast::Var(name) => write!(f, "{name}"),
-            Ast::Neg(a) => write!(f, "(-{a})"),
-            Ast::Bin(op, a, b) => {
-                let c = match op {
-                    BinOp::Add => '+',
-                    BinOp::Sub => '-',
-                    BinOp::Mul => '*',
-                    BinOp::Div => '/',
-                    BinOp::Pow => '^',
-                };
-                write!(f, "({a} {c} {b})")
-            }
-            Ast::Call(func, a) => write!(f, "{}({a})", func.name()),
-            Ast::Call2(func, a, b) => {
-                write!(f, "{}({a}, {b})", if *func == Func2::Min { "min" } else { "max" })
-            }
-        }
+                Ast::Var(name) => {
+                    f.write_str(name)?;
+                    ["", ""]
+                }
+                Ast::Neg(_) => {
+                    f.write_str("(-")?;
+                    ["", ")"]
+                }
+                Ast::Bin(op, ..) => {
+                    f.write_str("(")?;
+                    let between = match op {
+                        BinOp::Add => " + ",
+                        BinOp::Sub => " - ",
+                        BinOp::Mul => " * ",
+                        BinOp::Div => " / ",
+                        BinOp::Pow => " ^ ",
+                    };
+                    [between, ")"]
+                }
+                Ast::Call(func, _) => {
+                    write!(f, "{}(", func.name())?;
+                    ["", ")"]
+                }
+                Ast::Call2(func, ..) => {
+                    f.write_str(if *func == Func2::Min { "min(" } else { "max(" })?;
+                    [", ", ")"]
+                }
+            })
+        })
     }
 }
 

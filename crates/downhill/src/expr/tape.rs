@@ -183,7 +183,9 @@ impl<'a> Builder<'a> {
         i
     }
 
-    fn build(&mut self, ast: &Ast) -> usize {
+    /// One node, given its operands' slots.
+    fn node(&mut self, ast: &Ast, a: Option<usize>, b: Option<usize>) -> usize {
+        let (a, b) = (a.unwrap_or(usize::MAX), b.unwrap_or(usize::MAX));
         match ast {
             Ast::Num(v) => self.push(Ins::Const(*v)),
             Ast::Var(name) => {
@@ -194,57 +196,99 @@ impl<'a> Builder<'a> {
                     .expect("variables are collected before compiling");
                 self.push(Ins::Var(i))
             }
-            Ast::Neg(a) => {
-                let a = self.build(a);
-                self.push(Ins::Neg(a))
-            }
-            Ast::Bin(BinOp::Pow, a, b) => {
-                let a = self.build(a);
-                let b = self.build(b);
-                match self.tape[b] {
-                    Ins::Const(2.0) => self.push(Ins::Square(a)),
-                    Ins::Const(1.0) => a,
-                    Ins::Const(p) => self.push(Ins::PowC(a, p)),
-                    _ => self.push(Ins::Pow(a, b)),
-                }
-            }
-            Ast::Bin(op, a, b) => {
-                let a = self.build(a);
-                let b = self.build(b);
-                self.push(match op {
-                    BinOp::Add => Ins::Add(a, b),
-                    BinOp::Sub => Ins::Sub(a, b),
-                    BinOp::Mul => Ins::Mul(a, b),
-                    BinOp::Div => Ins::Div(a, b),
-                    BinOp::Pow => unreachable!("handled above"),
-                })
-            }
-            Ast::Call(f, a) => {
-                let a = self.build(a);
-                self.push(Ins::F(*f, a))
-            }
-            Ast::Call2(f, a, b) => {
-                let a = self.build(a);
-                let b = self.build(b);
-                self.push(if *f == Func2::Min { Ins::Min(a, b) } else { Ins::Max(a, b) })
-            }
+            Ast::Neg(_) => self.push(Ins::Neg(a)),
+            Ast::Bin(BinOp::Pow, ..) => match self.tape[b] {
+                Ins::Const(2.0) => self.push(Ins::Square(a)),
+                Ins::Const(1.0) => a,
+                Ins::Const(p) => self.push(Ins::PowC(a, p)),
+                _ => self.push(Ins::Pow(a, b)),
+            },
+            Ast::Bin(op, ..) => self.push(match op {
+                BinOp::Add => Ins::Add(a, b),
+                BinOp::Sub => Ins::Sub(a, b),
+                BinOp::Mul => Ins::Mul(a, b),
+                BinOp::Div => Ins::Div(a, b),
+                BinOp::Pow => unreachable!("handled above"),
+            }),
+            Ast::Call(f, _) => self.push(Ins::F(*f, a)),
+            Ast::Call2(f, ..) => self.push(if *f == Func2::Min { Ins::Min(a, b) } else { Ins::Max(a, b) }),
         }
+    }
+}
+
+/// The slots an instruction reads.
+fn operands(ins: &Ins) -> [Option<usize>; 2] {
+    match *ins {
+        Ins::Const(_) | Ins::Var(_) => [None, None],
+        Ins::Neg(a)
+        | Ins::Square(a)
+        | Ins::PowC(a, _)
+        | Ins::F(_, a)
+        | Ins::AddC(a, _)
+        | Ins::SubCL(_, a)
+        | Ins::SubCR(a, _)
+        | Ins::MulC(a, _)
+        | Ins::DivCL(_, a)
+        | Ins::DivCR(a, _) => [Some(a), None],
+        Ins::Add(a, b)
+        | Ins::Sub(a, b)
+        | Ins::Mul(a, b)
+        | Ins::Div(a, b)
+        | Ins::Pow(a, b)
+        | Ins::Min(a, b)
+        | Ins::Max(a, b) => [Some(a), Some(b)],
     }
 }
 
 impl Tape {
     pub fn compile(ast: &Ast, vars: &[String]) -> Tape {
         let mut b = Builder { tape: Vec::new(), seen: HashMap::new(), vars };
-        let out = b.build(ast);
+        // Bottom-up without recursion, in the order a recursive walk would take.
+        let out = ast.fold(|node, x, y| b.node(node, x, y));
         let mut ins = b.tape;
         ins.truncate(out + 1);
         Tape { ins, out }
     }
 
-    /// Value, gradient and Hessian by forward-mode second-order jets, in f64.
+    /// For each slot, the last instruction that reads it (itself if none does; `usize::MAX`
+    /// for the result, which is read at the end).
+    fn last_uses(&self) -> Vec<usize> {
+        let mut last: Vec<usize> = (0..self.ins.len()).collect();
+        for (k, ins) in self.ins.iter().enumerate() {
+            for a in operands(ins).into_iter().flatten() {
+                last[a] = k;
+            }
+        }
+        if let Some(l) = last.get_mut(self.out) {
+            *l = usize::MAX;
+        }
+        last
+    }
+
+    /// The most jets [`Tape::hessian`] holds at once (each is freed after its last use).
+    pub fn peak_jets(&self) -> usize {
+        let last = self.last_uses();
+        let mut freed_at = vec![0usize; self.ins.len()];
+        for &l in &last {
+            if l != usize::MAX {
+                freed_at[l] += 1;
+            }
+        }
+        let (mut live, mut peak) = (0usize, 0usize);
+        for freed in freed_at {
+            live += 1;
+            peak = peak.max(live);
+            live -= freed;
+        }
+        peak
+    }
+
+    /// Value, gradient and Hessian by forward-mode second-order jets, in f64. A jet is dropped
+    /// after its last use, so memory follows [`Tape::peak_jets`], not the tape's length.
     pub fn hessian(&self, x: &[f64], d: usize, grad: &mut [f64], hess: &mut [f64]) -> f64 {
+        let last = self.last_uses();
         let mut jets: Vec<Jet> = Vec::with_capacity(self.ins.len());
-        for ins in &self.ins {
+        for (k, ins) in self.ins.iter().enumerate() {
             let j = match *ins {
                 Ins::Const(c) => Jet::constant(c, d),
                 Ins::Var(i) => Jet::variable(x[i], i, d),
@@ -304,6 +348,11 @@ impl Tape {
                 }
             };
             jets.push(j);
+            for a in operands(ins).into_iter().flatten().chain([k]) {
+                if last[a] == k {
+                    jets[a] = Jet::spent();
+                }
+            }
         }
         let out = jets.swap_remove(self.out);
         grad.copy_from_slice(&out.g);
@@ -552,6 +601,11 @@ struct Jet {
 }
 
 impl Jet {
+    /// A jet no instruction reads any more, holding no memory.
+    fn spent() -> Jet {
+        Jet { v: 0.0, g: Vec::new(), h: Vec::new() }
+    }
+
     fn constant(v: f64, d: usize) -> Jet {
         Jet { v, g: vec![0.0; d], h: vec![0.0; d * d] }
     }
