@@ -27,12 +27,14 @@
 mod data;
 pub mod gemm;
 mod model;
+mod sharpness;
 
 pub use data::{
     builtin, load_csv, load_idx, load_idx_pair, parse_csv, parse_idx, Dataset, IdxArray, Scaler, Target,
     Task, BUILTIN,
 };
 pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES};
+pub use sharpness::{sharpness, top_eigenvalue, HessianOperator, LanczosOptions, TopEigen};
 
 use std::mem::take;
 use std::sync::Mutex;
@@ -97,7 +99,11 @@ pub struct EpochStats {
     /// their minibatch was seen (classification; computed during the epoch, like `train_loss`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub train_accuracy: Option<f64>,
-    /// Wall-clock seconds of the epoch's updates (not a reproducible quantity).
+    /// Sharpness measured during the epoch (see [`Trainer::track_sharpness`]).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub sharpness: Vec<SharpnessPoint>,
+    /// Wall-clock seconds of the epoch's updates, without sharpness measurements (not a
+    /// reproducible quantity).
     pub seconds: f64,
     /// Training samples per second during the epoch.
     pub samples_per_second: f64,
@@ -136,6 +142,18 @@ impl<T: Real> Objective<T> for Minibatch<'_, T> {
     fn name(&self) -> String {
         "minibatch".into()
     }
+}
+
+/// One sharpness measurement during training.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SharpnessPoint {
+    /// Updates applied before the measurement.
+    pub step: u64,
+    /// The learning rate of the update about to be applied (GD is stable while
+    /// `value < 2 / lr`).
+    pub lr: f64,
+    /// The largest eigenvalue of the Hessian of the mean training loss.
+    pub value: f64,
 }
 
 /// Everything needed to continue training exactly where it stopped.
@@ -198,6 +216,8 @@ pub struct Trainer<T: Real> {
     bx: Vec<T>,
     by_classes: Vec<u32>,
     by_values: Vec<T>,
+    sharpness_every: u64,
+    sharpness_options: LanczosOptions,
 }
 
 /// The largest minibatch accepted.
@@ -270,6 +290,8 @@ impl<T: Real> Trainer<T> {
             bx: Vec::new(),
             by_classes: Vec::new(),
             by_values: Vec::new(),
+            sharpness_every: 0,
+            sharpness_options: LanczosOptions::default(),
             model,
         })
     }
@@ -324,6 +346,21 @@ impl<T: Real> Trainer<T> {
         &self.feature_scaler
     }
 
+    /// Measure the sharpness on the whole training split every `every` updates (before updates
+    /// 0, `every`, `2 every`, ...; 0 turns it off), into [`EpochStats::sharpness`]. Each
+    /// measurement runs the Lanczos method with `options` (its seed is mixed with the step, so
+    /// measurements do not depend on where a run was resumed).
+    pub fn track_sharpness(&mut self, every: u64, options: LanczosOptions) {
+        self.sharpness_every = every;
+        self.sharpness_options = options;
+    }
+
+    /// The sharpness at the current parameters: the top eigenvalue of the Hessian of the mean
+    /// loss over the training split (see [`sharpness`]).
+    pub fn sharpness(&self, options: &LanczosOptions) -> Result<TopEigen> {
+        sharpness(&self.model, &self.params, &self.train.x, self.train.labels(), options)
+    }
+
     /// One pass over the shuffled training set, then metrics on the validation set.
     ///
     /// Fails (leaving the parameters at their last finite values) when a minibatch loss or the
@@ -340,7 +377,20 @@ impl<T: Real> Trainer<T> {
         // The rate of the epoch's last update, as the optimizer reports it before applying it.
         let mut last_lr = self.optimizer.learning_rate();
         let mut backup: Vec<T> = Vec::new();
+        let mut measured = Vec::new();
+        let mut measuring = std::time::Duration::ZERO;
         for rows in order.chunks(self.batch) {
+            let step = self.optimizer.steps();
+            if self.sharpness_every > 0 && step % self.sharpness_every == 0 {
+                let clock = std::time::Instant::now();
+                let options = LanczosOptions {
+                    seed: self.sharpness_options.seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                    ..self.sharpness_options.clone()
+                };
+                let top = self.sharpness(&options)?;
+                measured.push(SharpnessPoint { step, lr: self.optimizer.learning_rate(), value: top.value });
+                measuring += clock.elapsed();
+            }
             let b = rows.len();
             self.bx.clear();
             for &r in rows {
@@ -408,7 +458,7 @@ impl<T: Real> Trainer<T> {
             loss_sum += loss;
             batches += 1;
         }
-        let seconds = started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().saturating_sub(measuring).as_secs_f64();
         self.epoch += 1;
         let eval = self.eval_params();
         // Accuracy on the epoch's minibatches as they were seen (no extra pass over the data).
@@ -423,6 +473,7 @@ impl<T: Real> Trainer<T> {
             val_accuracy,
             val_rmse,
             train_accuracy,
+            sharpness: measured,
             seconds,
             samples_per_second: n as f64 / seconds.max(1e-12),
         });

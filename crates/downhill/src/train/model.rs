@@ -196,6 +196,11 @@ pub struct Workspace<T> {
     h: Vec<Vec<T>>,
     delta: Vec<T>,
     spare: Vec<T>,
+    // Directional derivatives (Pearlmutter's R-operator) for Hessian-vector products.
+    rz: Vec<Vec<T>>,
+    rh: Vec<Vec<T>>,
+    rdelta: Vec<T>,
+    rspare: Vec<T>,
 }
 
 /// Sums of a pass over data, for metrics.
@@ -243,6 +248,32 @@ impl Activation {
             }),
             Activation::Tanh => d.iter_mut().zip(h).for_each(|(d, &h)| *d *= T::ONE - h * h),
             Activation::Gelu => d.iter_mut().zip(z).for_each(|(d, &z)| *d *= gelu_parts(z).1),
+        }
+    }
+
+    /// `(act'(z), act''(z))` (tanh uses its output `h`). ReLU's second derivative is taken as 0,
+    /// as automatic differentiation does.
+    #[inline]
+    fn slope_and_curvature<T: Real>(self, z: T, h: T) -> (T, T) {
+        match self {
+            Activation::Relu => (if z > T::ZERO { T::ONE } else { T::ZERO }, T::ZERO),
+            Activation::Tanh => {
+                let s = T::ONE - h * h;
+                (s, T::from_f64(-2.0) * h * s)
+            }
+            Activation::Gelu => {
+                let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
+                let k = T::from_f64(0.044715);
+                let half = T::from_f64(0.5);
+                let u = c * (z + k * z * z * z);
+                let du = c * (T::ONE + T::from_f64(3.0) * k * z * z);
+                let ddu = T::from_f64(6.0) * c * k * z;
+                let t = u.tanh();
+                let sech2 = T::ONE - t * t;
+                let curvature = sech2 * (du + half * z * (ddu - T::from_f64(2.0) * t * du * du));
+                // The slope exactly as the backward pass computes it, so gradients agree to the bit.
+                (gelu_parts(z).1, curvature)
+            }
         }
     }
 }
@@ -435,6 +466,143 @@ impl Model {
         ws.delta = delta;
         ws.spare = spare;
         totals
+    }
+
+    /// Writes into `out` the product of the Hessian of the batch's mean loss with `v`, and into
+    /// `grad` the gradient, in one forward and one backward pass with Pearlmutter's R-operator
+    /// (exact up to rounding: the directional derivative of the backward pass along `v`).
+    /// Returns the batch's sums, as [`Model::totals_and_gradient`].
+    ///
+    /// ReLU's second derivative is taken as 0 (its kink has measure zero), as in PyTorch's
+    /// double backward.
+    #[allow(clippy::too_many_arguments)]
+    pub fn hessian_vector_product<T: Real>(
+        &self,
+        params: &[T],
+        x: &[T],
+        labels: Labels<'_, T>,
+        batch: usize,
+        v: &[T],
+        grad: &mut [T],
+        out: &mut [T],
+        ws: &mut Workspace<T>,
+    ) -> Totals {
+        assert_eq!(v.len(), params.len(), "direction does not match the model");
+        assert_eq!(out.len(), params.len(), "product buffer does not match the model");
+        assert_eq!(grad.len(), params.len(), "gradient buffer does not match the model");
+        self.forward(params, x, batch, ws);
+        let layers = self.layers();
+        let (wo, bo) = (self.weight_offsets(), self.bias_offsets());
+        // R-forward: rz_l = rh_{l-1} W_l + h_{l-1} V_l + c_l, rh_l = act'(z_l) rz_l.
+        ws.rz.resize_with(layers, Vec::new);
+        ws.rh.resize_with(layers, Vec::new);
+        for l in 0..layers {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            let mut rz = std::mem::take(&mut ws.rz[l]);
+            rz.resize(batch * fan_out, T::ZERO);
+            for row in rz.chunks_exact_mut(fan_out) {
+                row.copy_from_slice(&v[bo[l]..bo[l + 1]]);
+            }
+            let input: &[T] = if l == 0 { x } else { &ws.h[l - 1] };
+            let dir = View::new(&v[wo[l]..wo[l + 1]], fan_in, fan_out);
+            gemm(View::new(input, batch, fan_in), dir, T::ONE, &mut rz);
+            if l > 0 {
+                let w = View::new(&params[wo[l]..wo[l + 1]], fan_in, fan_out);
+                gemm(View::new(&ws.rh[l - 1], batch, fan_in), w, T::ONE, &mut rz);
+            }
+            if l + 1 < layers {
+                let mut rh = std::mem::take(&mut ws.rh[l]);
+                rh.resize(batch * fan_out, T::ZERO);
+                for ((rh, &rz), (&z, &h)) in rh.iter_mut().zip(&rz).zip(ws.z[l].iter().zip(&ws.h[l])) {
+                    *rh = self.activation.slope_and_curvature(z, h).0 * rz;
+                }
+                ws.rh[l] = rh;
+            }
+            ws.rz[l] = rz;
+        }
+        // The loss's gradient and its Hessian (in the outputs) times the outputs' R-derivative.
+        let k = self.sizes[layers];
+        let mut delta = std::mem::take(&mut ws.delta);
+        delta.resize(batch * k, T::ZERO);
+        let mut totals = Totals::default();
+        self.loss_of(&ws.z[layers - 1], labels, batch, &mut totals, Some(&mut delta));
+        let mut rdelta = std::mem::take(&mut ws.rdelta);
+        rdelta.resize(batch * k, T::ZERO);
+        self.loss_curvature(&ws.z[layers - 1], &ws.rz[layers - 1], batch, &mut rdelta);
+        let (mut spare, mut rspare) = (std::mem::take(&mut ws.spare), std::mem::take(&mut ws.rspare));
+        for l in (0..layers).rev() {
+            let (fan_in, fan_out) = (self.sizes[l], self.sizes[l + 1]);
+            let input: &[T] = if l == 0 { x } else { &ws.h[l - 1] };
+            let d = View::new(&delta, batch, fan_out);
+            let rd = View::new(&rdelta, batch, fan_out);
+            gemm(View::new(input, batch, fan_in).t(), d, T::ZERO, &mut grad[wo[l]..wo[l + 1]]);
+            gemm(View::new(input, batch, fan_in).t(), rd, T::ZERO, &mut out[wo[l]..wo[l + 1]]);
+            if l > 0 {
+                gemm(View::new(&ws.rh[l - 1], batch, fan_in).t(), d, T::ONE, &mut out[wo[l]..wo[l + 1]]);
+            }
+            let (gb, hb) = (&mut grad[bo[l]..bo[l + 1]], &mut out[bo[l]..bo[l + 1]]);
+            gb.fill(T::ZERO);
+            hb.fill(T::ZERO);
+            for (row, rrow) in delta.chunks_exact(fan_out).zip(rdelta.chunks_exact(fan_out)) {
+                gb.iter_mut().zip(row).for_each(|(g, &d)| *g += d);
+                hb.iter_mut().zip(rrow).for_each(|(h, &d)| *h += d);
+            }
+            if l > 0 {
+                // s = delta W^T; r(s) = r(delta) W^T + delta V^T; then through the activation:
+                // delta' = act'(z) s, r(delta') = act'(z) r(s) + act''(z) r(z) s.
+                let w = View::new(&params[wo[l]..wo[l + 1]], fan_in, fan_out).t();
+                spare.resize(batch * fan_in, T::ZERO);
+                rspare.resize(batch * fan_in, T::ZERO);
+                gemm(d, w, T::ZERO, &mut spare);
+                gemm(rd, w, T::ZERO, &mut rspare);
+                gemm(d, View::new(&v[wo[l]..wo[l + 1]], fan_in, fan_out).t(), T::ONE, &mut rspare);
+                let (z, h, rz) = (&ws.z[l - 1], &ws.h[l - 1], &ws.rz[l - 1]);
+                for i in 0..batch * fan_in {
+                    let (slope, curvature) = self.activation.slope_and_curvature(z[i], h[i]);
+                    rspare[i] = slope * rspare[i] + curvature * rz[i] * spare[i];
+                    spare[i] *= slope;
+                }
+                std::mem::swap(&mut delta, &mut spare);
+                std::mem::swap(&mut rdelta, &mut rspare);
+            }
+        }
+        ws.delta = delta;
+        ws.spare = spare;
+        ws.rdelta = rdelta;
+        ws.rspare = rspare;
+        totals
+    }
+
+    /// `r_delta <- (Hessian of the mean loss in the outputs) r_out`.
+    fn loss_curvature<T: Real>(&self, out: &[T], r_out: &[T], batch: usize, r_delta: &mut [T]) {
+        let k = *self.sizes.last().unwrap_or(&1);
+        let inv = T::ONE / T::from_f64(batch as f64);
+        match self.loss {
+            Loss::Ce => {
+                // diag(p) - p p^T, p = softmax(out).
+                for ((row, r), d) in
+                    out.chunks_exact(k).zip(r_out.chunks_exact(k)).zip(r_delta.chunks_exact_mut(k))
+                {
+                    let max = row.iter().fold(row[0], |m, &v| m.max(v));
+                    let sum: T = row.iter().fold(T::ZERO, |s, &v| s + (v - max).exp());
+                    let lse = max + sum.ln();
+                    let pr = row.iter().zip(r).fold(T::ZERO, |s, (&v, &r)| s + (v - lse).exp() * r);
+                    for ((d, &v), &r) in d.iter_mut().zip(row).zip(r) {
+                        *d = (v - lse).exp() * (r - pr) * inv;
+                    }
+                }
+            }
+            Loss::Bce => {
+                for ((d, &z), &r) in r_delta.iter_mut().zip(out).zip(r_out) {
+                    let s = T::ONE / (T::ONE + (-z).exp());
+                    *d = s * (T::ONE - s) * r * inv;
+                }
+            }
+            Loss::Mse => {
+                let scale = T::from_f64(2.0) * inv / T::from_f64(k as f64);
+                r_delta.iter_mut().zip(r_out).for_each(|(d, &r)| *d = r * scale);
+            }
+        }
     }
 
     /// Loss, accuracy and squared-error sums over a whole data set, `chunk` samples at a time.
