@@ -322,12 +322,8 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
         let optimizer = train::build_optimizer::<T>(spec, &options, &model, !args.no_bias_decay)
             .map_err(|e| anyhow::Error::new(e).context("--optimizer"))?;
         let mut plateau = match &args.reduce_on_plateau {
+            // check_args refused --schedule, so the rate is the spec's constant lr.
             Some(text) => {
-                if !optimizer.hyperparameters().iter().all(|(_, v)| !matches!(v, optim::Value::Schedule(_))) {
-                    bail!(BadInput(format!(
-                        "--reduce-on-plateau: {spec} has a schedule; give a constant lr="
-                    )));
-                }
                 Some(Plateau { scheduler: ReduceOnPlateau::parse(text)?, lr: optimizer.learning_rate() })
             }
             None => None,
