@@ -153,6 +153,10 @@ pub fn optimizer_json<T: Real>(opt: &dyn Optimizer<T>) -> Value {
 /// The JSON document of `downhill run --format json`.
 pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
     let o = &r.objective;
+    let eval = r.optimizer.eval_params(&r.result.params).map(|x| {
+        let loss = o.value(&x);
+        (x, loss)
+    });
     json!({
         "objective": {
             "name": o.name(),
@@ -172,6 +176,9 @@ pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
         "loss": r.result.loss,
         "grad_norm": r.result.grad_norm,
         "distance_to_minimum": distance_to_minimum(r),
+        // ASGD's average and Schedule-Free's x: the answer, where it is not the iterate.
+        "eval_params": eval.as_ref().map(|(x, _)| x),
+        "eval_loss": eval.as_ref().map(|(_, l)| l),
         "trajectory": r.result.trajectory.iter().map(|p| json!({
             "step": p.step,
             "params": p.params,

@@ -1063,3 +1063,35 @@ fn sweeps_run_the_newer_first_order_optimizers_as_minimize_does() {
     assert_eq!(rows, 10 * 2 * 4);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_reports_asgds_average_beside_its_iterate() {
+    let args = |spec: &'static str| {
+        [
+            "run",
+            "--objective",
+            "quadratic:a=50,b=1",
+            "--optimizer",
+            spec,
+            "--start",
+            "1,1",
+            "--steps",
+            "50",
+            "--format",
+            "json",
+        ]
+    };
+    let v = stdout_json(&args("asgd:lr=0.005,t0=5"));
+    let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
+    let mut o = optim::build::<f64>("asgd:lr=0.005,t0=5", &BuildOptions::default()).unwrap();
+    let run = minimize(f.as_ref(), o.as_mut(), &[1.0, 1.0], &RunOptions::steps(50), None).unwrap();
+    let average = o.eval_params(&run.params).unwrap();
+    let got: Vec<f64> = v["eval_params"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+    assert_eq!(got, average);
+    assert_eq!(v["eval_loss"].as_f64().unwrap(), f.value(&average));
+    // The trajectory and params are the iterate, which the average is not.
+    assert_eq!(v["params"][0].as_f64().unwrap(), run.params[0]);
+    assert_ne!(got, run.params);
+    let v = stdout_json(&args("gd:lr=0.005"));
+    assert!(v["eval_params"].is_null() && v["eval_loss"].is_null());
+}

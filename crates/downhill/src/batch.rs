@@ -79,7 +79,8 @@ pub struct Batchable {
 
 impl Batchable {
     /// The batched form of `optimizer`, or `None` when the engine does not handle it (schedules,
-    /// clipping, AMSGrad and the rarer options, optimizers other than GD, momentum, Adam, AdamW).
+    /// clipping, AMSGrad, coupled weight decay and the rarer options, optimizers other than GD,
+    /// momentum, Adam, AdamW, Adamax, AdaBelief, Yogi, Adadelta and Rprop).
     /// The optimizer is only inspected: its state must be fresh (no steps taken).
     pub fn of<T: Real>(optimizer: &dyn Optimizer<T>) -> Option<Batchable> {
         hyper_of(optimizer).map(|(kind, hyper)| Batchable { kind, hyper })

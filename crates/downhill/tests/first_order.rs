@@ -342,3 +342,41 @@ fn bad_specs_and_layouts_are_one_line_errors() {
     let mut o = optim::build::<f64>("adamax", &BuildOptions::default()).unwrap();
     assert!(o.update(&mut [1.0, 2.0], &[1.0]).is_err());
 }
+
+#[test]
+fn training_takes_layer_wise_norms_per_weight_matrix_and_bias() {
+    use downhill::train::{Dataset, Model, Target, Trainer};
+    // One batch per epoch, so one epoch is one step: LAMB moves each weight matrix and each bias
+    // by lr * ||theta_b|| (bias blocks start at 0, where the trust ratio is 1 instead).
+    let features: Vec<f64> = (0..120).map(|i| ((i * 37) % 17) as f64 / 8.0 - 1.0).collect();
+    let labels: Vec<u32> = (0..40).map(|i| (i % 2) as u32).collect();
+    let data = Dataset {
+        name: "toy".into(),
+        features,
+        dim: 3,
+        feature_names: vec!["a".into(), "b".into(), "c".into()],
+        target: Target::Classes { labels, names: vec!["0".into(), "1".into()] },
+    };
+    let (train, val) = data.split(0.25, 5).unwrap();
+    let model = Model::parse("mlp:hidden=4", 3, &data.target).unwrap();
+    let blocks = model.blocks();
+    let opt = optim::build::<f64>("lamb:lr=0.01", &BuildOptions::default()).unwrap();
+    let mut t = Trainer::new(&train, &val, model, opt, train.len(), 3).unwrap();
+    let before = t.params().to_vec();
+    t.epoch().unwrap();
+    let after = t.params().to_vec();
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let mut start = 0;
+    let mut matrices = 0;
+    for b in &blocks {
+        let r = start..start + b.len;
+        start += b.len;
+        let moved = norm(&mut r.clone().map(|i| after[i] - before[i]));
+        let size = norm(&mut r.clone().map(|i| before[i]));
+        if size > 0.0 {
+            matrices += 1;
+            assert!((moved - 0.01 * size).abs() <= 1e-12 * size, "block {r:?}: moved {moved}, size {size}");
+        }
+    }
+    assert!(matrices >= 2, "the model has two weight matrices");
+}
