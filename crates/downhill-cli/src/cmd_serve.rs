@@ -204,6 +204,7 @@ fn point_text(point: &[f64]) -> String {
 pub struct Shared {
     /// One permit per computation that may run at once.
     workers: Arc<Semaphore>,
+    worker_count: usize,
     /// Requests waiting for a permit.
     waiting: AtomicUsize,
     max_waiting: usize,
@@ -232,10 +233,7 @@ where
     let busy = |why: &str| {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "busy: {why} ({} computations at once); try again in a moment",
-                shared.workers.available_permits().max(1)
-            ),
+            format!("busy: {why} ({} computations at once); try again in a moment", shared.worker_count),
         )
     };
     let permit = match shared.workers.clone().try_acquire_owned() {
@@ -602,6 +600,7 @@ pub fn shared(args: &ServeArgs, bound: IpAddr) -> Result<Arc<Shared>> {
     }
     Ok(Arc::new(Shared {
         workers: Arc::new(Semaphore::new(workers)),
+        worker_count: workers,
         waiting: AtomicUsize::new(0),
         max_waiting: workers * QUEUE_PER_WORKER,
         time_budget: Duration::from_secs_f64(args.time_budget),
