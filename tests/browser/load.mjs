@@ -61,7 +61,7 @@ const cpu = () => { const f = readFileSync(`/proc/${busy.pid}/stat`, "utf8").spl
 // x^1.0001 + ... + x^1.6000 (54 KB) x 40,000 steps: about a millisecond a step, some 40 s each.
 const powers = Array.from({ length: 6000 }, (_, k) => `x^1.${String(k + 1).padStart(4, "0")}`).join("+");
 const heavy = JSON.stringify({ expr: powers, optimizer: "gd:lr=1e-9", start: [0.5], steps: 40000 });
-const burst = 24;
+const burst = 40;
 const statuses = {};
 let heavyDone = 0, lastAnswer = 0, cheapMax = 0, cheapCount = 0, cheapWrong = 0;
 const heavyRuns = Array.from({ length: burst }, async () => {

@@ -42,7 +42,7 @@ pub const MAX_ANSWER_NUMBERS: u64 = 250_000;
 /// How long a computing request may wait for a free worker before it is answered 503.
 pub const QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// Requests waiting for a worker, per worker, beyond which new ones are answered 503 at once.
-pub const QUEUE_PER_WORKER: usize = 4;
+pub const QUEUE_PER_WORKER: usize = 16;
 /// A connection is closed this long after it was accepted, whatever it is doing.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(120);
 

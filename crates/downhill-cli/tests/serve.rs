@@ -371,7 +371,7 @@ fn the_compute_budget_bounds_work_and_stops_what_runs_over() {
         format!(r#"{{"expr":"{}","optimizer":"gd:lr=1e-9","start":[0.5],"steps":40000}}"#, powers.join("+"));
     let addr = server.addr.clone();
     let started = Instant::now();
-    let flood: Vec<_> = (0..8)
+    let flood: Vec<_> = (0..20)
         .map(|i| {
             let (addr, heavy) = (addr.clone(), heavy.clone());
             std::thread::spawn(move || {
@@ -398,7 +398,7 @@ fn the_compute_budget_bounds_work_and_stops_what_runs_over() {
         assert_eq!(status, 503, "{v}");
         let err = v["error"].as_str().unwrap();
         if err.starts_with("busy: every worker is busy and the queue is full") {
-            // One computing and four waiting: the other three are refused without waiting.
+            // One computing and sixteen waiting: the other three are refused without waiting.
             assert!(took < Duration::from_millis(500), "{took:?}");
             refused_at_once += 1;
         } else {
