@@ -44,6 +44,14 @@ pub struct Expression {
     program: Program,
 }
 
+/// `text`, cut to its first 60 characters for a message.
+fn shortened(text: &str) -> String {
+    match text.char_indices().nth(60) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
 /// The variables in order of first appearance.
 fn collect_vars(ast: &Ast, out: &mut Vec<String>) {
     ast.fold(|node, _, _| {
@@ -100,7 +108,7 @@ impl Expression {
         if vars.is_empty() {
             return Err(Error::Inconsistent {
                 field: "expr".into(),
-                message: format!("'{source}' has no variables"),
+                message: format!("'{}' has no variables", shortened(source)),
             });
         }
         if vars.len() > MAX_VARIABLES {
@@ -323,5 +331,92 @@ mod tests {
             err.starts_with("expr Hessian working memory: ") && err.contains("is not in [0, 1024] MiB"),
             "{err}"
         );
+    }
+
+    /// Generated hostile formulas: long chains of every operator, nesting around the limit,
+    /// huge and tiny numbers, long names, stray Unicode. Each parses or is refused in a short
+    /// message; what parses evaluates its value, gradient and Hessian; nothing panics or
+    /// overflows a 2 MiB stack.
+    #[test]
+    fn hostile_formulas_parse_or_fail_cleanly() {
+        on_small_stack(|| {
+            let mut rng = crate::rng::Rng::new(1616);
+            let atoms = [
+                "x",
+                "y",
+                "z1",
+                "1e308",
+                "1e999",
+                "-1e308",
+                "0.0000000001",
+                "4.9e-324",
+                "pi",
+                "e",
+                "sqrt(x)",
+                "log(y)",
+                "min(x,y)",
+                "max(x,1e300)",
+                "x^1e308",
+                "0^0",
+                "(x)",
+                "abs(-x)",
+                "a_very_long_name_x",
+                "β",
+            ];
+            let junk = ["x²", "1..2", "", "$", ")", "(", ",", "sin", "e+", "9e99999"];
+            let ops = ["+", "-", "*", "/", "^"];
+            let (mut parsed, mut refused) = (0, 0);
+            for case in 0..150 {
+                let mut text = String::new();
+                let terms = [1, 2, 50, 3_000, 20_000][rng.below(5) as usize];
+                let op = ops[rng.below(4) as usize];
+                for t in 0..terms {
+                    if t > 0 {
+                        text.push_str(if rng.below(10) == 0 { ops[rng.below(5) as usize] } else { op });
+                    }
+                    text.push_str(atoms[rng.below(atoms.len() as u64) as usize]);
+                }
+                // Wrap in nesting of a random kind and depth around the 200-level limit.
+                let depth = [0, 5, 150, 199, 201, 5_000][rng.below(6) as usize];
+                let (open, close) = [("(", ")"), ("-(", ")"), ("sin(", ")"), ("max(x,", ")"), ("2^(", ")")]
+                    [rng.below(5) as usize];
+                text = open.repeat(depth) + &text + &close.repeat(depth);
+                if case % 3 == 1 {
+                    // Something malformed somewhere.
+                    let at = rng.below(text.chars().count() as u64 + 1) as usize;
+                    let (head, tail): (String, String) =
+                        (text.chars().take(at).collect(), text.chars().skip(at).collect());
+                    text = head + junk[rng.below(junk.len() as u64) as usize] + &tail;
+                }
+                if case % 7 == 0 {
+                    // Cut it anywhere (on a character boundary).
+                    let cut = rng.below(text.chars().count() as u64 + 1) as usize;
+                    text = text.chars().take(cut).collect();
+                }
+                match Expression::parse(&text, None) {
+                    Ok(e) => {
+                        parsed += 1;
+                        let d = e.variables().len();
+                        let x: Vec<f64> = (0..d).map(|_| rng.range(-2.0, 2.0)).collect();
+                        let mut g = vec![0.0; d];
+                        let mut h = vec![0.0; d * d];
+                        let v = e.value_and_gradient(&x, &mut g);
+                        assert!(v.to_bits() == e.value(&x).to_bits() || v.is_nan());
+                        Objective::<f64>::hessian(&e, &x, &mut h).unwrap();
+                        let _ = Objective::<f32>::value(&e, &x.iter().map(|&v| v as f32).collect::<Vec<_>>());
+                        assert!(!e.ast().to_string().is_empty());
+                        let copy = e.clone();
+                        assert!(copy.ast() == e.ast());
+                    }
+                    Err(err) => {
+                        refused += 1;
+                        let msg = err.to_string();
+                        assert!(msg.starts_with("expr"), "{msg}");
+                        assert!(msg.len() < 400, "{} bytes: {}", msg.len(), &msg[..200]);
+                    }
+                }
+            }
+            assert!(parsed > 20 && refused > 20, "{parsed} parsed, {refused} refused");
+        });
     }
 }

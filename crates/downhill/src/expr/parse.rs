@@ -344,7 +344,11 @@ fn lex(src: &str) -> Result<Lexer, SyntaxError> {
             toks.push((Tok::Num(value), start));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+            // Letters, ASCII digits and '_': not other digits such as '²', which would make `x²`
+            // a variable of its own.
+            while i < chars.len()
+                && (chars[i].is_alphabetic() || chars[i].is_ascii_digit() || chars[i] == '_')
+            {
                 i += 1;
             }
             toks.push((Tok::Ident(chars[start..i].iter().collect()), start));
@@ -352,7 +356,15 @@ fn lex(src: &str) -> Result<Lexer, SyntaxError> {
             toks.push((Tok::Op(c), i));
             i += 1;
         } else {
-            return Err(SyntaxError { message: format!("unexpected character '{c}'"), position: i });
+            let hint = match c {
+                '²' | '³' | '¹' | '⁴' | '⁵' | '⁶' | '⁷' | '⁸' | '⁹' | '⁰' => {
+                    "; write powers with ^, as in x^2"
+                }
+                '×' | '·' => "; write products with *",
+                '−' => "; write minus as -",
+                _ => "",
+            };
+            return Err(SyntaxError { message: format!("unexpected character '{c}'{hint}"), position: i });
         }
     }
     toks.push((Tok::End, chars.len()));
@@ -615,6 +627,8 @@ mod tests {
             ("sin x", 0, "needs parentheses"),
             ("min(x)", 5, "expected ','"),
             ("1..2", 0, "malformed number"),
+            ("x²", 1, "unexpected character '²'; write powers with ^, as in x^2"),
+            ("2×x", 1, "write products with *"),
         ];
         for (src, pos, msg) in cases {
             let e = parse(src).unwrap_err();
