@@ -37,6 +37,7 @@ pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES}
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::objective::FnObjective;
 use crate::optim::{self, Optimizer, OptimizerState};
 use crate::real::Real;
 use crate::rng::Rng;
@@ -149,6 +150,7 @@ pub struct Trainer<T: Real> {
     feature_scaler: Scaler,
     ws: Workspace<T>,
     grad: Vec<T>,
+    new_grad: Vec<T>,
     bx: Vec<T>,
     by_classes: Vec<u32>,
     by_values: Vec<T>,
@@ -210,6 +212,7 @@ impl<T: Real> Trainer<T> {
         optimizer.set_layout(&model.blocks())?;
         Ok(Trainer {
             grad: vec![T::ZERO; params.len()],
+            new_grad: Vec::new(),
             params,
             optimizer,
             batch,
@@ -323,7 +326,25 @@ impl<T: Real> Trainer<T> {
             }
             backup.clone_from(&self.params);
             last_lr = self.optimizer.learning_rate();
-            self.optimizer.update(&mut self.params, &self.grad)?;
+            // The batch as an objective, for methods that evaluate inside a step (L-BFGS and the
+            // line searches on a full batch); first-order methods just take the gradient.
+            let workspace = std::sync::Mutex::new(std::mem::take(&mut self.ws));
+            let model = &self.model;
+            let bx = &self.bx;
+            let objective = FnObjective::new("training batch", self.params.len(), |p: &[T], g: &mut [T]| {
+                let mut ws = workspace.lock().unwrap_or_else(|e| e.into_inner());
+                T::from_f64(model.loss_and_gradient(p, bx, labels, b, g, &mut ws))
+            });
+            self.new_grad.resize(self.params.len(), T::ZERO);
+            // A stalled step (no acceptable point along the line) leaves the weights as they are.
+            let _ = self.optimizer.iterate(
+                &objective,
+                &mut self.params,
+                T::from_f64(loss),
+                &self.grad,
+                &mut self.new_grad,
+            )?;
+            self.ws = workspace.into_inner().unwrap_or_else(|e| e.into_inner());
             if self.params.iter().any(|p| !p.is_finite()) {
                 self.params.clone_from(&backup);
                 return Err(Error::Inconsistent {
