@@ -46,11 +46,10 @@ fn solve(a: &[f64], b: &[f64]) -> Vec<f64> {
     for c in 0..n {
         let p = (c..n).max_by(|&i, &j| m[i][c].abs().total_cmp(&m[j][c].abs())).unwrap();
         m.swap(c, p);
-        for r in c + 1..n {
-            let f = m[r][c] / m[c][c];
-            for k in c..=n {
-                m[r][k] -= f * m[c][k];
-            }
+        let pivot = m[c].clone();
+        for row in m.iter_mut().skip(c + 1) {
+            let f = row[c] / pivot[c];
+            row.iter_mut().zip(&pivot).skip(c).for_each(|(v, p)| *v -= f * p);
         }
     }
     let mut x = vec![0.0; n];
