@@ -31,6 +31,89 @@ pub enum BenchWhat {
     /// MLP training samples per second (784-256-256-10, batch 128, Adam), against PyTorch on the
     /// CPU in the same run when `python3 -c 'import torch'` works.
     Train(TrainBenchArgs),
+    /// Evaluations to converge on Rosenbrock (2-D and 100-D) for lbfgs, bfgs, cg and newton-tr,
+    /// beside scipy's L-BFGS-B, BFGS, CG and trust-ncg run in the same command when `--python`
+    /// can import scipy.
+    QuasiNewton(QuasiNewtonArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct QuasiNewtonArgs {
+    /// Dimensions of Rosenbrock (`rosen`, the chained form) to run, comma-separated.
+    #[arg(long, default_value = "2,100")]
+    pub dims: String,
+    /// downhill's tolerance on the gradient's Euclidean norm (`run --tol`).
+    #[arg(long, default_value_t = 1e-8)]
+    pub tol: f64,
+    /// scipy's `gtol` (an infinity norm for BFGS, CG and L-BFGS-B; Euclidean for trust-ncg).
+    #[arg(long, default_value_t = 1e-9)]
+    pub scipy_gtol: f64,
+    /// Python interpreter for the scipy reference; `none` skips it.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+const SCIPY_SCRIPT: &str = include_str!("../../../scripts/scipy_quasi_newton.py");
+
+/// downhill's methods and the scipy method each is compared with.
+const QUASI_NEWTON: [(&str, &str); 4] =
+    [("lbfgs", "L-BFGS-B"), ("bfgs", "BFGS"), ("cg", "CG"), ("newton-tr", "trust-ncg")];
+
+fn quasi_newton(args: &QuasiNewtonArgs) -> Result<serde_json::Value> {
+    let dims = parse_list("--dims", &args.dims, optim::BFGS_MAX_DIM)?;
+    if dims.contains(&1) {
+        return Err(BadInput("--dims: Rosenbrock needs at least 2 dimensions".into()).into());
+    }
+    downhill::spec::Range::Positive.check("tol", args.tol)?;
+    downhill::spec::Range::Positive.check("scipy-gtol", args.scipy_gtol)?;
+    let reference = if args.python == "none" {
+        None
+    } else {
+        let script_args = ["bench".to_string(), args.dims.clone(), args.scipy_gtol.to_string()];
+        Some(python_json(&args.python, SCIPY_SCRIPT, &script_args).unwrap_or_else(
+            || json!({"error": format!("{} cannot import scipy (pip install scipy)", args.python)}),
+        ))
+    };
+    let mut rows = Vec::new();
+    for &n in &dims {
+        let spec = if n == 2 { "rosenbrock:a=1,b=100".to_string() } else { format!("rosenbrock:dim={n}") };
+        let objective = objectives::build::<f64>(&spec)?;
+        let start: Vec<f64> = (0..n).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
+        for (ours, theirs) in QUASI_NEWTON {
+            let mut opt = optim::build::<f64>(ours, &BuildOptions::default())?;
+            let options =
+                RunOptions { grad_tol: Some(args.tol), record_every: 0, ..RunOptions::steps(100_000) };
+            let started = Instant::now();
+            let r = minimize(objective.as_ref(), opt.as_mut(), &start, &options, None)?;
+            let seconds = started.elapsed().as_secs_f64();
+            let scipy = reference.as_ref().and_then(|v| {
+                v["rows"].as_array()?.iter().find(|row| row["method"] == theirs && row["dim"] == n).cloned()
+            });
+            let nfev = scipy.as_ref().and_then(|s| s["nfev"].as_u64());
+            rows.push(json!({
+                "dim": n,
+                "method": ours,
+                "stop": r.stop.as_str(),
+                "steps": r.steps,
+                "evaluations": r.evaluations,
+                "hessian_evaluations": r.hessian_evaluations,
+                "loss": r.loss,
+                "seconds": seconds,
+                "scipy_method": theirs,
+                "scipy": scipy,
+                "evaluations_ratio_vs_scipy": nfev.map(|f| r.evaluations as f64 / f as f64),
+            }));
+        }
+    }
+    Ok(json!({
+        "objective": "Rosenbrock (scipy's rosen) from (-1.2, 1, -1.2, 1, ...)",
+        "tol": args.tol,
+        "scipy_gtol": args.scipy_gtol,
+        "reference": reference.as_ref().map(|r| json!({"scipy": r["scipy"], "numpy": r["numpy"], "error": r["error"]})),
+        "rows": rows,
+    }))
 }
 
 #[derive(Args, Debug)]
@@ -557,6 +640,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
         BenchWhat::Small(a) => (Some(1), a.format.clone()),
         BenchWhat::Sweep(a) => (a.threads, a.format.clone()),
         BenchWhat::Train(a) => (None, a.format.clone()),
+        BenchWhat::QuasiNewton(a) => (Some(1), a.format.clone()),
     };
     if format != "table" && format != "json" {
         return Err(downhill::Error::unknown("format", &format, &["table", "json"]).into());
@@ -571,6 +655,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             BenchWhat::Small(a) => small(a)?,
             BenchWhat::Sweep(a) => sweep(a)?,
             BenchWhat::Train(a) => train_bench(a)?,
+            BenchWhat::QuasiNewton(a) => quasi_newton(a)?,
         })
     })?;
     if format == "json" {
@@ -612,6 +697,7 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             }
             text
         }
+        BenchWhat::QuasiNewton(_) => quasi_newton_table(&v),
         BenchWhat::Sweep(_) => {
             let secs = |k: &str| v[k].as_f64().unwrap_or(0.0);
             let mut text = format!(
@@ -635,4 +721,49 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             text
         }
     })
+}
+
+fn quasi_newton_table(v: &serde_json::Value) -> String {
+    let mut text = format!(
+        "{}: evaluations of value and gradient to converge (downhill --tol {}, scipy gtol {})\n",
+        v["objective"].as_str().unwrap_or(""),
+        v["tol"],
+        v["scipy_gtol"]
+    );
+    let reference = &v["reference"];
+    match (reference["scipy"].as_str(), reference["error"].as_str()) {
+        (Some(version), _) => text.push_str(&format!("scipy {version} run in the same command\n\n")),
+        (None, Some(e)) => text.push_str(&format!("scipy: not measured ({e})\n\n")),
+        _ => text.push_str("scipy: skipped (--python none)\n\n"),
+    }
+    let header = ["dim", "downhill", "evaluations", "loss", "stop", "scipy", "nfev", "loss", "ratio"]
+        .map(String::from);
+    let mut body = Vec::new();
+    for r in v["rows"].as_array().into_iter().flatten() {
+        let s = &r["scipy"];
+        let hessians = r["hessian_evaluations"].as_u64().unwrap_or(0);
+        let evals = if hessians > 0 {
+            format!("{} (+{hessians} H)", r["evaluations"])
+        } else {
+            r["evaluations"].to_string()
+        };
+        let scipy_evals = match (s["nfev"].as_u64(), s["nhev"].as_u64()) {
+            (Some(f), Some(h)) if h > 0 => format!("{f} (+{h} H)"),
+            (Some(f), _) => f.to_string(),
+            _ => "-".into(),
+        };
+        body.push(vec![
+            r["dim"].to_string(),
+            r["method"].as_str().unwrap_or("").to_string(),
+            evals,
+            format!("{:.2e}", r["loss"].as_f64().unwrap_or(f64::NAN)),
+            r["stop"].as_str().unwrap_or("").to_string(),
+            r["scipy_method"].as_str().unwrap_or("").to_string(),
+            scipy_evals,
+            s["loss"].as_f64().map(|l| format!("{l:.2e}")).unwrap_or_else(|| "-".into()),
+            r["evaluations_ratio_vs_scipy"].as_f64().map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    text.push_str(&crate::output::table(&header, &body));
+    text
 }

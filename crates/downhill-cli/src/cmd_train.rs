@@ -66,8 +66,9 @@ pub struct TrainArgs {
     /// defaults; give "" for all of them). Needs a constant learning rate and a validation set.
     #[arg(long, value_name = "KEYS")]
     pub reduce_on_plateau: Option<String>,
-    /// Minibatch size.
-    #[arg(long, default_value_t = 32)]
+    /// Minibatch size, or `full` for the whole training set in every step (full-batch
+    /// L-BFGS, BFGS, CG or a line search: `-o lbfgs --batch full`).
+    #[arg(long, default_value = "32", value_parser = parse_batch)]
     pub batch: usize,
     /// Epochs to train (with --resume: up to this many in all).
     #[arg(long, default_value_t = 30)]
@@ -211,6 +212,14 @@ pub fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
     Ok((data, description))
 }
 
+/// `--batch`: a size, or `full` (the largest batch, so one batch holds the whole training set).
+fn parse_batch(text: &str) -> std::result::Result<usize, String> {
+    if text.eq_ignore_ascii_case("full") {
+        return Ok(train::MAX_BATCH);
+    }
+    text.parse::<usize>().map_err(|_| format!("'{text}' is not a whole number or 'full'"))
+}
+
 fn check_args(args: &TrainArgs) -> Result<()> {
     if !(0.0..1.0).contains(&args.validation) {
         bail!(BadInput(format!("--validation: {} is not in [0, 1)", args.validation)));
@@ -309,7 +318,7 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
         model.kind,
         model.num_params(),
         model.sizes,
-        args.batch,
+        if args.batch >= train_set.len() { "full".to_string() } else { args.batch.to_string() },
         batches
     );
     if !args.quiet {

@@ -57,7 +57,7 @@ pub use adam::Adam;
 pub use adamax::Adamax;
 pub use adan::Adan;
 pub use asgd::Asgd;
-pub use bfgs::Bfgs;
+pub use bfgs::{Bfgs, BFGS_MAX_DIM};
 pub use cg::{CgVariant, ConjugateGradient};
 pub use gd::GradientDescent;
 pub use grouped::Grouped;
@@ -624,7 +624,7 @@ pub const REGISTRY: &[Entry] = &[
     entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
     entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
     entry!("bfgs", &[], "lr=1, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update; at most 4096 parameters)", bfgs::build),
-    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.1, restart=dim (nonlinear conjugate gradient)", cg::build),
+    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.1, restart=0 (nonlinear conjugate gradient; restart=N restarts every N iterations)", cg::build),
     entry!("newton-tr", &["trust-ncg"], "radius=1, max_radius=1000, eta=0.15 (Newton with a trust region, Steihaug-CG inside; needs the Hessian)", newton_tr::build),
 ];
 

@@ -34,11 +34,17 @@ pub fn steihaug(hessian: &[f64], grad: &[f64], radius: f64, tolerance: f64) -> S
         return Steihaug { step: z, on_boundary: false, iterations: 0 };
     }
     let mut bd = vec![0.0; n];
-    // The tau >= 0 with |z + tau d| = radius.
-    let to_boundary = |z: &[f64], d: &[f64]| {
+    // The two taus with |z + tau d| = radius, smaller first.
+    let crossings = |z: &[f64], d: &[f64]| {
         let (a, b, c) = (dot(d, d), 2.0 * dot(z, d), dot(z, z) - radius * radius);
-        let tau = (-b + (b * b - 4.0 * a * c).max(0.0).sqrt()) / (2.0 * a);
-        z.iter().zip(d).map(|(z, d)| z + tau * d).collect::<Vec<f64>>()
+        let root = (b * b - 4.0 * a * c).max(0.0).sqrt();
+        ((-b - root) / (2.0 * a), (-b + root) / (2.0 * a))
+    };
+    let along =
+        |z: &[f64], d: &[f64], tau: f64| z.iter().zip(d).map(|(z, d)| z + tau * d).collect::<Vec<f64>>();
+    let model = |p: &[f64]| {
+        let bp: Vec<f64> = (0..n).map(|i| dot(&hessian[i * n..(i + 1) * n], p)).collect();
+        dot(grad, p) + 0.5 * dot(p, &bp)
     };
     // Exact arithmetic ends in n iterations; a few more absorb rounding.
     for j in 0..2 * n + 10 {
@@ -47,12 +53,18 @@ pub fn steihaug(hessian: &[f64], grad: &[f64], radius: f64, tolerance: f64) -> S
         }
         let dbd = dot(&d, &bd);
         if dbd <= 0.0 {
-            return Steihaug { step: to_boundary(&z, &d), on_boundary: true, iterations: j + 1 };
+            // Negative curvature: the model decreases without bound along d; of the two points
+            // where the line meets the boundary, take the lower one (as scipy's trust-ncg).
+            let (ta, tb) = crossings(&z, &d);
+            let (pa, pb) = (along(&z, &d, ta), along(&z, &d, tb));
+            let step = if model(&pa) < model(&pb) { pa } else { pb };
+            return Steihaug { step, on_boundary: true, iterations: j + 1 };
         }
         let alpha = rr / dbd;
         let next: Vec<f64> = z.iter().zip(&d).map(|(z, d)| z + alpha * d).collect();
         if dot(&next, &next).sqrt() >= radius {
-            return Steihaug { step: to_boundary(&z, &d), on_boundary: true, iterations: j + 1 };
+            let (_, tb) = crossings(&z, &d);
+            return Steihaug { step: along(&z, &d, tb), on_boundary: true, iterations: j + 1 };
         }
         z = next;
         r.iter_mut().zip(&bd).for_each(|(r, b)| *r += alpha * b);
@@ -81,8 +93,8 @@ pub fn steihaug(hessian: &[f64], grad: &[f64], radius: f64, tolerance: f64) -> S
 /// accepted point; rejected trials happen inside it (each one evaluation), so the trajectory
 /// keeps one entry per accepted step. The Hessian is evaluated once per iteration. When the
 /// radius falls below the parameters' precision, or the model predicts no decrease, the run
-/// stops as `stalled`. Needs an objective with a Hessian; the dense Hessian limits it to the
-/// dimensions the objective's Hessian allows.
+/// stops as `stalled`. Needs an objective with a Hessian; the dense Hessian limits it to
+/// [`super::BFGS_MAX_DIM`] parameters.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewtonTrustRegion<T> {
     /// The first trust radius.
@@ -192,6 +204,12 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
             )));
         }
         let n = params.len();
+        if n > super::BFGS_MAX_DIM {
+            return Err(Error::Unsupported(format!(
+                "newton-tr: {n} parameters need a {n}x{n} Hessian; newton-tr accepts at most {}",
+                super::BFGS_MAX_DIM
+            )));
+        }
         self.hessian.resize(n * n, T::ZERO);
         objective.hessian(params, &mut self.hessian)?;
         let h: Vec<f64> = self.hessian.iter().map(|v| v.to_f64()).collect();

@@ -36,13 +36,10 @@ pub use data::{
 pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES};
 pub use sharpness::{sharpness, top_eigenvalue, HessianOperator, LanczosOptions, TopEigen};
 
-use std::mem::take;
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::objective::Objective;
+use crate::objective::FnObjective;
 use crate::optim::{self, Optimizer, OptimizerState};
 use crate::real::Real;
 use crate::rng::Rng;
@@ -107,41 +104,6 @@ pub struct EpochStats {
     pub seconds: f64,
     /// Training samples per second during the epoch.
     pub samples_per_second: f64,
-}
-
-/// One minibatch's mean loss as an [`Objective`], handed to [`Optimizer::step_on`] so that
-/// optimizers that evaluate the loss inside a step (SAM's second gradient) can.
-struct Minibatch<'a, T: Real> {
-    model: &'a Model,
-    x: &'a [T],
-    labels: Labels<'a, T>,
-    batch: usize,
-    ws: Mutex<Workspace<T>>,
-}
-
-impl<T: Real> Objective<T> for Minibatch<'_, T> {
-    fn dim(&self) -> usize {
-        self.model.num_params()
-    }
-
-    fn value(&self, params: &[T]) -> T {
-        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
-        T::from_f64(self.model.evaluate(params, self.x, self.labels, &mut ws).loss / self.batch as f64)
-    }
-
-    fn gradient(&self, params: &[T], grad: &mut [T]) {
-        self.value_and_gradient(params, grad);
-    }
-
-    fn value_and_gradient(&self, params: &[T], grad: &mut [T]) -> T {
-        let mut ws = self.ws.lock().unwrap_or_else(|e| e.into_inner());
-        let totals = self.model.totals_and_gradient(params, self.x, self.labels, self.batch, grad, &mut ws);
-        T::from_f64(totals.loss / self.batch as f64)
-    }
-
-    fn name(&self) -> String {
-        "minibatch".into()
-    }
 }
 
 /// One sharpness measurement during training.
@@ -213,6 +175,7 @@ pub struct Trainer<T: Real> {
     feature_scaler: Scaler,
     ws: Workspace<T>,
     grad: Vec<T>,
+    new_grad: Vec<T>,
     bx: Vec<T>,
     by_classes: Vec<u32>,
     by_values: Vec<T>,
@@ -276,6 +239,7 @@ impl<T: Real> Trainer<T> {
         optimizer.set_layout(&model.blocks())?;
         Ok(Trainer {
             grad: vec![T::ZERO; params.len()],
+            new_grad: Vec::new(),
             params,
             optimizer,
             batch,
@@ -420,16 +384,27 @@ impl<T: Real> Trainer<T> {
             let step = self.optimizer.steps();
             backup.clone_from(&self.params);
             last_lr = self.optimizer.learning_rate();
-            // The optimizer gets the minibatch's loss too: SAM takes a second gradient there.
-            let objective = Minibatch {
-                model: &self.model,
-                x: &self.bx,
-                labels,
-                batch: b,
-                ws: Mutex::new(take(&mut self.ws)),
-            };
-            let stepped = self.optimizer.step_on(&objective, &mut self.params, &self.grad);
-            self.ws = objective.ws.into_inner().unwrap_or_else(|e| e.into_inner());
+            // The batch as an objective, for methods that evaluate inside a step (L-BFGS and the
+            // line searches on a full batch); first-order methods just take the gradient.
+            let workspace = std::sync::Mutex::new(std::mem::take(&mut self.ws));
+            let model = &self.model;
+            let bx = &self.bx;
+            let objective = FnObjective::new("training batch", self.params.len(), |p: &[T], g: &mut [T]| {
+                let mut ws = workspace.lock().unwrap_or_else(|e| e.into_inner());
+                T::from_f64(model.loss_and_gradient(p, bx, labels, b, g, &mut ws))
+            });
+            self.new_grad.resize(self.params.len(), T::ZERO);
+            // A stalled step (no acceptable point along the line) leaves the weights as they are.
+            // SAM takes its second gradient on the same minibatch through the objective too.
+            let stepped = self.optimizer.iterate(
+                &objective,
+                &mut self.params,
+                T::from_f64(loss),
+                &self.grad,
+                &mut self.new_grad,
+            );
+            drop(objective);
+            self.ws = workspace.into_inner().unwrap_or_else(|e| e.into_inner());
             stepped?;
             if !loss.is_finite() {
                 // A wrapper such as skip-nonfinite may have declined the step; otherwise stop.
