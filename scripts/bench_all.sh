@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the comparison tables of docs/PERFORMANCE.md on this machine.
 #
-# Sets up a virtualenv with PyTorch (CPU wheels), numpy, JAX and optax, builds downhill in release
+# Sets up a virtualenv with PyTorch (CPU wheels), numpy, JAX, optax and scipy, builds downhill in release
 # mode and runs every `downhill bench` against them; each bench times its references in the same
 # invocation, on the same thread count. Writes the tables to a report (each command also takes
 # --format json).
@@ -25,6 +25,7 @@ if [ ! -x "$VENV/bin/python" ]; then
         || "$VENV/bin/pip" install --quiet torch
     "$VENV/bin/pip" install --quiet numpy jax optax
 fi
+"$VENV/bin/python" -c 'import scipy' 2>/dev/null || "$VENV/bin/pip" install --quiet scipy
 PY="$VENV/bin/python"
 "$PY" -c 'import torch, numpy, jax, optax; print("torch", torch.__version__, "numpy", numpy.__version__, "jax", jax.__version__, "optax", optax.__version__)'
 
@@ -53,4 +54,5 @@ for grid in lr grid; do
     done
 done
 run bench train --python "$PY"
+run bench quasi-newton --python "$PY"
 echo "report: $REPORT"

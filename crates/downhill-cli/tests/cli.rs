@@ -1095,3 +1095,59 @@ fn run_reports_asgds_average_beside_its_iterate() {
     let v = stdout_json(&args("gd:lr=0.005"));
     assert!(v["eval_params"].is_null() && v["eval_loss"].is_null());
 }
+
+#[test]
+fn quasi_newton_runs_report_evaluations_and_checkpoint_exactly() {
+    let dir = scratch("quasi-newton");
+    let ck = dir.join("lbfgs.ck");
+    let base = [
+        "run",
+        "--objective",
+        "rosenbrock:a=1,b=100",
+        "--start",
+        "-1.2,1",
+        "--tol",
+        "1e-8",
+        "--format",
+        "json",
+    ];
+    for spec in ["lbfgs", "bfgs", "cg", "newton-tr", "gd:lr=1,line_search=strong-wolfe"] {
+        let args: Vec<&str> = base.iter().copied().chain(["--optimizer", spec]).collect();
+        let v = stdout_json(&args);
+        let f = objectives::build::<f64>("rosenbrock:a=1,b=100").unwrap();
+        let mut opt = optim::build::<f64>(spec, &BuildOptions::default()).unwrap();
+        let options = RunOptions { grad_tol: Some(1e-8), ..RunOptions::steps(1000) };
+        let lib = minimize(f.as_ref(), opt.as_mut(), &[-1.2, 1.0], &options, None).unwrap();
+        assert_eq!(v["evaluations"], lib.evaluations, "{spec}");
+        assert_eq!(v["hessian_evaluations"], lib.hessian_evaluations, "{spec}");
+        assert_eq!(v["trajectory"].as_array().unwrap().len() as u64, lib.steps + 1, "{spec}");
+        // In segments (a checkpoint every 5 steps) the run and its count are the same.
+        let path = ck.to_str().unwrap();
+        let segmented: Vec<&str> =
+            args.iter().copied().chain(["--checkpoint", path, "--checkpoint-every", "5"]).collect();
+        let w = stdout_json(&segmented);
+        assert_eq!(
+            (&w["params"], &w["evaluations"], &w["steps"]),
+            (&v["params"], &v["evaluations"], &v["steps"])
+        );
+        let _ = std::fs::remove_file(&ck);
+    }
+    let out = downhill(&["run", "--objective", "rosenbrock", "--optimizer", "lbfgs:memory=0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lbfgs.memory: 0 is not in [1, 1000]"));
+    let table = String::from_utf8(
+        downhill(&[
+            "compare",
+            "--objective",
+            "rosenbrock:a=1,b=100",
+            "--optimizer",
+            "lbfgs",
+            "--optimizer",
+            "adam",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(table.contains("evaluations"), "{table}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -314,3 +314,27 @@ fn comparisons_share_data_and_initialization() {
     assert!(std::fs::metadata(&plot).unwrap().len() > 10_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn full_batch_lbfgs_trains_one_iteration_per_epoch() {
+    let dir = scratch("lbfgs-full");
+    let log = dir.join("run.jsonl");
+    let args =
+        ["train", "--data", "iris", "--model", "softmax", "-o", "lbfgs", "--batch", "full", "--epochs", "15"];
+    let out = downhill(
+        &args.iter().copied().chain(["--quiet", "--log", log.to_str().unwrap()]).collect::<Vec<_>>(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = log_lines(&log);
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l["step"], i as u64 + 1, "one L-BFGS iteration on the whole training set per epoch");
+    }
+    // Softmax regression is convex: each line-search step decreases the full-batch loss.
+    let losses: Vec<f64> = lines.iter().map(|l| l["train_loss"].as_f64().unwrap()).collect();
+    assert!(losses.windows(2).all(|w| w[1] < w[0]), "{losses:?}");
+    assert!(losses[14] < 0.1 * losses[0], "{losses:?}");
+    let bad = downhill(&["train", "--data", "iris", "--batch", "most"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("'most' is not a whole number or 'full'"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
