@@ -6,23 +6,27 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use downhill::theory::{self, Check, Verdict};
+use downhill::theory::{self, Check, Effort, Verdict};
 
-use crate::output::{write_atomic, Format};
+use crate::output::write_atomic;
 use crate::plot::{self, Figure, LinePanel, Panel, Series};
 
 #[derive(Args, Debug)]
 #[command(
     after_help = "Examples:\n  downhill theory\n  downhill theory --check saddle-fraction --check momentum-window --format json\n  \
-    downhill theory --report theory-report/"
+    downhill theory --check edge-of-stability --report theory-report/\n  downhill theory --quick --format csv"
 )]
 pub struct TheoryArgs {
     /// Run only these checks (repeatable); default: all.
     #[arg(long = "check", value_name = "ID")]
     pub checks: Vec<String>,
-    /// Output format: table, json or markdown (csv is treated as table).
+    /// Output format: table, csv, json or markdown.
     #[arg(long, default_value = "table")]
     pub format: String,
+    /// Run the checks on trained networks (edge-of-stability, adaptive-edge-of-stability,
+    /// warmup-stabilizes-adam) at reduced size: fewer rates, seeds and steps.
+    #[arg(long)]
+    pub quick: bool,
     /// Write a markdown and HTML report with a plot per check into this directory.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
@@ -55,10 +59,16 @@ fn num(x: Option<f64>) -> String {
     }
 }
 
-pub fn run_checks(ids: &[String]) -> Result<Vec<Check>> {
+pub fn run_checks(ids: &[String], effort: Effort) -> Result<Vec<Check>> {
     let ids: Vec<String> =
         if ids.is_empty() { theory::IDS.iter().map(|s| s.to_string()).collect() } else { ids.to_vec() };
-    ids.iter().map(|id| Ok(theory::run(id)?)).collect()
+    // Unknown ids are reported before any check runs.
+    for id in &ids {
+        if !theory::IDS.contains(&id.as_str()) {
+            return Err(downhill::Error::unknown("theory check", id, theory::IDS).into());
+        }
+    }
+    ids.iter().map(|id| Ok(theory::run_with(id, effort)?)).collect()
 }
 
 pub fn summary(checks: &[Check]) -> String {
@@ -84,6 +94,7 @@ pub fn table(checks: &[Check]) -> String {
             num(c.predicted),
             num(c.measured)
         ));
+        s.push_str(&wrap(&format!("predicted, measured: {}.", c.quantity), 100, "    "));
         s.push_str(&wrap(&c.details, 100, "    "));
     }
     s.push_str(&format!("\n{}\n", summary(checks)));
@@ -93,24 +104,29 @@ pub fn table(checks: &[Check]) -> String {
 fn markdown(checks: &[Check], with_images: bool) -> String {
     let mut s = String::from("# downhill theory: the seeds' claims, checked\n\n");
     s.push_str(&format!(
-        "{}.\n\n| check | verdict | predicted | measured |\n|---|---|---|---|\n",
+        "{}.\n\n| check | verdict | predicted | measured | what they are |\n|---|---|---|---|---|\n",
         summary(checks)
     ));
+    let cell = |t: &str| t.replace('|', "\\|");
     for c in checks {
         s.push_str(&format!(
-            "| [{0}](#{0}) | {1} | {2} | {3} |\n",
+            "| [{0}](#{0}) | {1} | {2} | {3} | {4} |\n",
             c.id,
             c.verdict.as_str(),
             num(c.predicted),
-            num(c.measured)
+            num(c.measured),
+            cell(c.quantity)
         ));
     }
     for c in checks {
         s.push_str(&format!(
-            "\n## {}\n\n**Claim** ({}): {}\n\n**Verdict: {}.** {}\n",
+            "\n## {}\n\n**Claim** ({}): {}\n\n**Predicted {}, measured {}**: {}.\n\n**Verdict: {}.** {}\n",
             c.id,
             c.source,
             c.claim,
+            num(c.predicted),
+            num(c.measured),
+            c.quantity,
             c.verdict.as_str(),
             c.details
         ));
@@ -129,25 +145,30 @@ fn html(md_checks: &[Check]) -> String {
          table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}\
          .holds{color:#176117}.holds-with-caveat{color:#8a5a00}.fails{color:#a11}img{max-width:100%}</style></head><body>",
     );
-    s.push_str(&format!("<h1>downhill theory: the seeds' claims, checked</h1><p>{}.</p><table><tr><th>check</th><th>verdict</th><th>predicted</th><th>measured</th></tr>", summary(md_checks)));
+    s.push_str(&format!("<h1>downhill theory: the seeds' claims, checked</h1><p>{}.</p><table><tr><th>check</th><th>verdict</th><th>predicted</th><th>measured</th><th>what they are</th></tr>", summary(md_checks)));
     for c in md_checks {
         s.push_str(&format!(
-            "<tr><td><a href=\"#{0}\">{0}</a></td><td class=\"{1}\">{1}</td><td>{2}</td><td>{3}</td></tr>",
+            "<tr><td><a href=\"#{0}\">{0}</a></td><td class=\"{1}\">{1}</td><td>{2}</td><td>{3}</td><td>{4}</td></tr>",
             c.id,
             c.verdict.as_str(),
             num(c.predicted),
-            num(c.measured)
+            num(c.measured),
+            esc(c.quantity)
         ));
     }
     s.push_str("</table>");
     for c in md_checks {
         s.push_str(&format!(
-            "<h2 id=\"{0}\">{0}</h2><p><b>Claim</b> ({1}): {2}</p><p><b class=\"{3}\">Verdict: {3}.</b> {4}</p>",
+            "<h2 id=\"{0}\">{0}</h2><p><b>Claim</b> ({1}): {2}</p><p><b>Predicted {5}, measured {6}</b>: {7}.</p>\
+             <p><b class=\"{3}\">Verdict: {3}.</b> {4}</p>",
             c.id,
             esc(&c.source),
             esc(c.claim),
             c.verdict.as_str(),
-            esc(&c.details)
+            esc(&c.details),
+            num(c.predicted),
+            num(c.measured),
+            esc(c.quantity)
         ));
         if c.chart.is_some() {
             s.push_str(&format!("<img src=\"{0}.png\" alt=\"{0}\">", c.id));
@@ -175,7 +196,7 @@ fn chart_figure(c: &Check) -> Option<Figure> {
         for &(x, y) in &pts {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
         }
-        let mut s = Series::line(curve.label.clone(), pts, plot::TAB10[k % 10]);
+        let mut s = Series::line(curve.label.clone(), pts, plot::TAB10[curve.color.unwrap_or(k) % 10]);
         s.dashed = curve.predicted;
         s.marker = if curve.x.len() <= 30 { 4 } else { 0 };
         series.push(s);
@@ -224,22 +245,52 @@ pub fn write_report(checks: &[Check], dir: &std::path::Path) -> Result<Vec<PathB
     Ok(files)
 }
 
-pub fn run(args: &TheoryArgs) -> Result<String> {
-    let format = match args.format.as_str() {
-        "table" | "csv" => Format::Table,
-        "json" => Format::Json,
-        "markdown" | "md" => Format::Csv, // markdown, see below
-        other => return Err(downhill::Error::unknown("format", other, &["table", "json", "markdown"]).into()),
+/// One row per check: id, verdict, quantity, predicted, measured, claim, source, details.
+pub fn csv(checks: &[Check]) -> String {
+    let field = |t: &str| {
+        if t.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", t.replace('"', "\"\""))
+        } else {
+            t.to_string()
+        }
     };
-    let checks = run_checks(&args.checks)?;
-    let mut out = match (format, args.format.as_str()) {
-        (Format::Json, _) => serde_json::to_string_pretty(&json!({ "checks": checks }))? + "\n",
-        (_, "markdown" | "md") => markdown(&checks, false),
+    let value = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+    let mut s = String::from("id,verdict,quantity,predicted,measured,claim,source,details\n");
+    for c in checks {
+        let row = [
+            c.id.to_string(),
+            c.verdict.as_str().to_string(),
+            field(c.quantity),
+            value(c.predicted),
+            value(c.measured),
+            field(c.claim),
+            field(&c.source),
+            field(&c.details),
+        ];
+        s.push_str(&row.join(","));
+        s.push('\n');
+    }
+    s
+}
+
+pub fn run(args: &TheoryArgs) -> Result<String> {
+    const FORMATS: &[&str] = &["table", "csv", "json", "markdown"];
+    let format = match args.format.as_str() {
+        "md" => "markdown",
+        f if FORMATS.contains(&f) => f,
+        other => return Err(downhill::Error::unknown("format", other, FORMATS).into()),
+    };
+    let effort = if args.quick { Effort::Quick } else { Effort::Full };
+    let checks = run_checks(&args.checks, effort)?;
+    let mut out = match format {
+        "json" => serde_json::to_string_pretty(&json!({ "checks": checks }))? + "\n",
+        "markdown" => markdown(&checks, false),
+        "csv" => csv(&checks),
         _ => table(&checks),
     };
     if let Some(dir) = &args.report {
         let files = write_report(&checks, dir)?;
-        if format == Format::Table {
+        if format == "table" {
             out.push_str(&format!("report: {} ({} files)\n", dir.join("report.html").display(), files.len()));
         }
     }

@@ -118,7 +118,8 @@ pub fn run(args: &TourArgs) -> Result<String> {
             files.push(path);
         }
     }
-    let checks = crate::cmd_theory::run_checks(&[])?;
+    // The network checks at reduced size, to keep the tour short; `downhill theory` runs them in full.
+    let checks = crate::cmd_theory::run_checks(&[], downhill::theory::Effort::Quick)?;
     s.push_str(&format!(
         "\n4. The theory lab: every claim of the seeds, checked by experiment ({}):\n\n",
         crate::cmd_theory::summary(&checks)
@@ -126,7 +127,7 @@ pub fn run(args: &TourArgs) -> Result<String> {
     for c in &checks {
         s.push_str(&format!("   {:28} {}\n", c.id, c.verdict.as_str()));
     }
-    s.push_str("   (details: `downhill theory`; plots and reasoning in the report below)\n");
+    s.push_str("   (network checks at reduced size here; in full: `downhill theory`; plots and reasoning in the report below)\n");
     files.extend(crate::cmd_theory::write_report(&checks, &dir.join("theory"))?);
     // 5. Training: the same optimizers on real data.
     let train_plot = dir.join("train_winequality.png");
@@ -160,6 +161,7 @@ pub fn run(args: &TourArgs) -> Result<String> {
         threads: None,
         log: Some(train_log.clone()),
         plot: Some(train_plot.clone()),
+        track_sharpness: None,
         checkpoint: None,
         checkpoint_every: 1,
         resume: None,

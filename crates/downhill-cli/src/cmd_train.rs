@@ -91,6 +91,12 @@ pub struct TrainArgs {
     /// Save loss and metric curves (.png or .svg).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Every N updates, measure the sharpness (the top eigenvalue of the Hessian of the loss on
+    /// the whole training split, by Lanczos on exact Hessian-vector products) into the log
+    /// (`sharpness`), the epoch lines and the plot. Each measurement costs about 20-60 passes
+    /// over the training split.
+    #[arg(long, value_name = "N")]
+    pub track_sharpness: Option<u64>,
     /// Directory for checkpoints (model, optimizer state, RNG, epoch).
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
@@ -230,6 +236,9 @@ fn check_args(args: &TrainArgs) -> Result<()> {
     if !(1..=MAX_EPOCHS).contains(&args.epochs) {
         bail!(BadInput(format!("--epochs: {} is not in 1..={MAX_EPOCHS}", args.epochs)));
     }
+    if args.track_sharpness == Some(0) {
+        bail!(BadInput("--track-sharpness: 0 is not in 1..".into()));
+    }
     if args.checkpoint_every == 0 {
         bail!(BadInput("--checkpoint-every: 0 is not in 1..".into()));
     }
@@ -339,6 +348,9 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
         };
         let mut trainer =
             Trainer::new(&train_set, &val_set, model.clone(), optimizer, args.batch, args.seed)?;
+        if let Some(every) = args.track_sharpness {
+            trainer.track_sharpness(every, train::LanczosOptions { seed: args.seed, ..Default::default() });
+        }
         let settings = Settings {
             data: description.clone(),
             validation: args.validation,
@@ -429,7 +441,7 @@ fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArg
         write_log(log, &all, args.optimizers.len() > 1)?;
     }
     if let Some(path) = &args.plot {
-        plot::save(&curves(&outcomes, classes, &data.name), path)?;
+        plot::save(&curves(&outcomes, classes, &data.name, batches as f64), path)?;
     }
     out.push_str(&summary(&outcomes, classes));
     if let Some(p) = &args.log {
@@ -464,8 +476,9 @@ fn epoch_line(s: &EpochStats) -> String {
         _ => String::new(),
     };
     let val = s.val_loss.map(|v| format!("  val_loss {v:.5}")).unwrap_or_default();
+    let sharp = s.sharpness.last().map(|p| format!("  sharpness {:.4e}", p.value)).unwrap_or_default();
     format!(
-        "epoch {:>4}  step {:>7}  lr {:.3e}  train_loss {:.5}{val}{metric}  {:.0} samples/s",
+        "epoch {:>4}  step {:>7}  lr {:.3e}  train_loss {:.5}{val}{metric}{sharp}  {:.0} samples/s",
         s.epoch, s.step, s.lr, s.train_loss, s.samples_per_second
     )
 }
@@ -584,13 +597,15 @@ fn settings_diff(saved: &Settings, now: &Settings) -> String {
     diffs.join("; ")
 }
 
-fn curves(outcomes: &[Outcome], classes: bool, name: &str) -> Figure {
-    let mut fig = Figure::inches(12.0, 4.5);
+fn curves(outcomes: &[Outcome], classes: bool, name: &str, steps_per_epoch: f64) -> Figure {
+    let tracked = outcomes.iter().any(|o| o.history.iter().any(|e| !e.sharpness.is_empty()));
+    let mut fig = Figure::inches(if tracked { 17.0 } else { 12.0 }, 4.5);
     fig.title = Some(format!("Training on {name}"));
     let epochs = outcomes.iter().map(|o| o.history.len()).max().unwrap_or(1).max(2) as f64;
     let single = outcomes.len() == 1;
     let mut loss_series = Vec::new();
     let mut metric_series = Vec::new();
+    let mut sharp_series = Vec::new();
     for (i, o) in outcomes.iter().enumerate() {
         let color = TAB10[i % 10];
         let pts = |f: &dyn Fn(&EpochStats) -> Option<f64>| -> Vec<(f64, f64)> {
@@ -623,6 +638,28 @@ fn curves(outcomes: &[Outcome], classes: bool, name: &str) -> Figure {
             m,
             color,
         ));
+        let points: Vec<&train::SharpnessPoint> = o.history.iter().flat_map(|e| &e.sharpness).collect();
+        if !points.is_empty() {
+            let at = |p: &train::SharpnessPoint| p.step as f64 / steps_per_epoch;
+            let values = points.iter().filter(|p| p.value.is_finite()).map(|p| (at(p), p.value)).collect();
+            sharp_series.push(Series::line(
+                if single { "sharpness".into() } else { o.optimizer.clone() },
+                values,
+                color,
+            ));
+            // Plain gradient descent is stable on a quadratic only while the sharpness is below 2/lr.
+            let name = o.optimizer.split(':').next().unwrap_or_default();
+            if ["gd", "sgd"].contains(&name) && !o.optimizer.contains("momentum") {
+                let limit = points.iter().filter(|p| p.lr > 0.0).map(|p| (at(p), 2.0 / p.lr)).collect();
+                let mut line =
+                    Series::line(if single { "2/lr".to_string() } else { String::new() }, limit, color);
+                line.dashed = true;
+                if !single {
+                    line.label = None;
+                }
+                sharp_series.push(line);
+            }
+        }
     }
     let range = |s: &[Series], log: bool| {
         let vals: Vec<f64> = s
@@ -669,6 +706,23 @@ fn curves(outcomes: &[Outcome], classes: bool, name: &str) -> Figure {
         vlines: Vec::new(),
         grid: true,
     }));
+    if tracked {
+        let (lo, hi) = range(&sharp_series, true);
+        let log = hi / lo > 10.0;
+        let first =
+            sharp_series.iter().flat_map(|s| s.points.iter().map(|p| p.0)).fold(f64::INFINITY, f64::min);
+        fig.panels.push(Panel::Lines(LinePanel {
+            title: "Sharpness (top Hessian eigenvalue; dashed: 2/lr)".into(),
+            xlabel: "Epoch".into(),
+            ylabel: if log { "Sharpness (log scale)".into() } else { "Sharpness".into() },
+            x: (first.min(1.0), epochs),
+            y: if log { (lo, hi) } else { range(&sharp_series, false) },
+            log_y: log,
+            series: sharp_series,
+            vlines: Vec::new(),
+            grid: true,
+        }));
+    }
     fig
 }
 

@@ -508,8 +508,10 @@ fn tour_writes_everything_it_lists() {
     // 9 figure files, 9 comparison files (the second Rosenbrock race has PyTorch's and optax's other
     // first-order methods), the theory report with one plot per check that has a chart, and the
     // training log and plot.
-    let charts =
-        downhill::theory::IDS.iter().filter(|id| downhill::theory::run(id).unwrap().chart.is_some()).count();
+    let charts = downhill::theory::IDS
+        .iter()
+        .filter(|id| downhill::theory::run_with(id, downhill::theory::Effort::Quick).unwrap().chart.is_some())
+        .count();
     assert_eq!(listed.len(), 9 + 9 + 2 + charts + 2, "{text}");
     for path in listed {
         assert!(std::fs::metadata(path).unwrap().len() > 1000, "{path}");
@@ -659,24 +661,95 @@ fn bad_sweeps_are_refused_before_running() {
 #[test]
 fn theory_json_lists_every_check_and_the_report_renders() {
     let dir = scratch("theory");
-    let v = stdout_json(&["theory", "--format", "json", "--report", dir.to_str().unwrap()]);
+    let v = stdout_json(&["theory", "--quick", "--format", "json", "--report", dir.to_str().unwrap()]);
     let checks = v["checks"].as_array().unwrap();
     let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
     for id in downhill::theory::IDS {
         assert!(ids.contains(id), "{id} missing");
     }
     for c in checks {
-        for key in ["id", "claim", "source", "verdict", "predicted", "measured", "details"] {
+        for key in ["id", "claim", "source", "verdict", "quantity", "predicted", "measured", "details"] {
             assert!(c.get(key).is_some(), "{}: no {key}", c["id"]);
         }
         assert!(["holds", "holds-with-caveat", "fails"].contains(&c["verdict"].as_str().unwrap()));
     }
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("saddle-fraction") && html.contains("<img"));
+    assert!(
+        html.contains("<th>what they are</th>") && html.contains("largest ratio of f_T - f* to the bound")
+    );
+    assert_png(&dir.join("edge-of-stability.png"), 20_000);
     assert_png(&dir.join("saddle-fraction.png"), 20_000);
     let out = downhill(&["theory", "--check", "nope"]);
     assert_eq!(out.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Splits one CSV record (RFC 4180 quoting, no embedded newlines).
+fn csv_record(line: &str) -> Vec<String> {
+    let (mut fields, mut field, mut quoted, mut chars) =
+        (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut field)),
+            (c, _) => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+#[test]
+fn theory_formats_say_what_each_number_is() {
+    let ids = ["--check", "gd-convex-rate", "--check", "momentum-window"];
+    let run = |format: &str| {
+        let mut args = vec!["theory", "--format", format];
+        args.extend(ids);
+        let out = downhill(&args);
+        assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let json = stdout_json(&[
+        "theory",
+        "--format",
+        "json",
+        "--check",
+        "gd-convex-rate",
+        "--check",
+        "momentum-window",
+    ]);
+    let checks = json["checks"].as_array().unwrap();
+    // CSV: a header and one record per check, its fields the JSON's.
+    let csv = run("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "id,verdict,quantity,predicted,measured,claim,source,details");
+    assert_eq!(lines.len(), 3, "{csv}");
+    for (line, c) in lines[1..].iter().zip(checks) {
+        let f = csv_record(line);
+        assert_eq!(f.len(), 8, "{line}");
+        assert_eq!(f[0], c["id"].as_str().unwrap());
+        assert_eq!(f[2], c["quantity"].as_str().unwrap());
+        assert_eq!(f[4].parse::<f64>().unwrap(), c["measured"].as_f64().unwrap());
+        assert_eq!(f[7], c["details"].as_str().unwrap());
+    }
+    // Markdown: a table with the quantity column and a section per check.
+    let md = run("markdown");
+    assert!(md.starts_with("# downhill theory"), "{md}");
+    assert!(md.contains("| check | verdict | predicted | measured | what they are |"), "{md}");
+    assert!(md.contains("## momentum-window") && md.contains("centre of mass of its impulse response"));
+    assert!(!md.contains("id,verdict"));
+    assert_eq!(run("md"), md);
+    // The table says what predicted and measured are under each row.
+    let table = run("table");
+    assert!(table.contains("predicted, measured: largest ratio of f_T - f* to the bound"), "{table}");
+    let out = downhill(&["theory", "--format", "xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("csv"));
 }
 
 #[test]

@@ -336,5 +336,51 @@ fn full_batch_lbfgs_trains_one_iteration_per_epoch() {
     let bad = downhill(&["train", "--data", "iris", "--batch", "most"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("'most' is not a whole number or 'full'"));
+}
+
+#[test]
+fn track_sharpness_logs_and_plots_the_top_hessian_eigenvalue() {
+    use downhill::train::{self, LanczosOptions, Model, Trainer};
+    let dir = scratch("sharpness");
+    let (log, plot) = (dir.join("run.jsonl"), dir.join("run.png"));
+    // Full batch (120 training samples): one update per epoch, measured before updates 0, 2 and 4.
+    let args = [
+        "train",
+        "--data",
+        "iris",
+        "--model",
+        "mlp:hidden=8,act=tanh",
+        "--optimizer",
+        "gd:lr=0.5",
+        "--batch",
+        "120",
+        "--epochs",
+        "6",
+        "--track-sharpness",
+        "2",
+        "--quiet",
+        "--log",
+        log.to_str().unwrap(),
+        "--plot",
+        plot.to_str().unwrap(),
+    ];
+    let out = downhill(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = log_lines(&log);
+    let points: Vec<&Value> =
+        lines.iter().flat_map(|l| l["sharpness"].as_array().into_iter().flatten()).collect();
+    assert_eq!(points.iter().map(|p| p["step"].as_u64().unwrap()).collect::<Vec<_>>(), vec![0, 2, 4]);
+    assert!(lines[1].get("sharpness").is_none(), "no measurement in epoch 2: {}", lines[1]);
+    // The first value is the library's estimate at the same initialization (seed 1, f32).
+    let data = train::builtin("iris").unwrap();
+    let (train_set, val_set) = data.split(0.2, 1).unwrap();
+    let model = Model::parse("mlp:hidden=8,act=tanh", data.dim, &data.target).unwrap();
+    let opt = train::build_optimizer::<f32>("gd:lr=0.5", &Default::default(), &model, true).unwrap();
+    let trainer = Trainer::new(&train_set, &val_set, model, opt, 120, 1).unwrap();
+    let want = trainer.sharpness(&LanczosOptions { seed: 1, ..Default::default() }).unwrap().value;
+    assert_eq!(points[0]["value"].as_f64().unwrap(), want);
+    assert!(points.iter().all(|p| p["value"].as_f64().unwrap() > 0.0 && p["lr"] == 0.5));
+    assert!(std::fs::metadata(&plot).unwrap().len() > 20_000);
+    fails_with(&["train", "--data", "iris", "--track-sharpness", "0"], "--track-sharpness: 0 is not in 1..");
     let _ = std::fs::remove_dir_all(&dir);
 }

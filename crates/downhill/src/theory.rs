@@ -13,6 +13,10 @@ use crate::rng::Rng;
 use crate::run::{minimize, minimize_stochastic, RunOptions};
 use crate::schedule::Schedule;
 
+mod networks;
+
+pub use networks::{adam_spike, Spike};
+
 const ARTICLE: &str = "seeds/003_9323b673cda5d037.txt";
 const NOTEBOOK: &str = "seeds/000_c841ba4076dbda1a.txt";
 
@@ -50,6 +54,9 @@ pub struct Curve {
     pub y: Vec<f64>,
     /// Draw as a dashed prediction rather than a measurement.
     pub predicted: bool,
+    /// Index into the report's palette, to pair a prediction with its measurement (default: the
+    /// curve's position).
+    pub color: Option<usize>,
 }
 
 /// What a report plots for a check.
@@ -78,6 +85,8 @@ pub struct Check {
     pub source: String,
     /// The verdict, from the measurement.
     pub verdict: Verdict,
+    /// What `predicted` and `measured` are, in words.
+    pub quantity: &'static str,
     /// The number the claim predicts, where there is one.
     pub predicted: Option<f64>,
     /// The number measured.
@@ -110,12 +119,30 @@ pub const IDS: &[&str] = &[
     "adam-bias-correction",
     "adam-sign-descent",
     "lr-inverse-curvature",
+    "edge-of-stability",
+    "adaptive-edge-of-stability",
     "warmup-stabilizes-adam",
     "cosine-vs-step",
 ];
 
-/// Runs one check by id.
+/// How much work the checks on trained networks do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Effort {
+    /// The full experiments: several rates and seeds, thousands of steps.
+    #[default]
+    Full,
+    /// The same setups at reduced size (fewer rates, seeds and steps), for tests and the tour.
+    Quick,
+}
+
+/// Runs one check by id, at full size.
 pub fn run(id: &str) -> crate::error::Result<Check> {
+    run_with(id, Effort::Full)
+}
+
+/// Runs one check by id. The network checks (`edge-of-stability`, `adaptive-edge-of-stability`,
+/// `warmup-stabilizes-adam`) train on the built-in red-wine data and need the `datasets` feature.
+pub fn run_with(id: &str, effort: Effort) -> crate::error::Result<Check> {
     Ok(match id {
         "hessian-classification" => hessian_classification(),
         "saddle-fraction" => saddle_fraction(),
@@ -136,7 +163,9 @@ pub fn run(id: &str) -> crate::error::Result<Check> {
         "adam-bias-correction" => adam_bias_correction(),
         "adam-sign-descent" => adam_sign_descent(),
         "lr-inverse-curvature" => lr_inverse_curvature(),
-        "warmup-stabilizes-adam" => warmup_stabilizes_adam(),
+        "edge-of-stability" => networks::edge_of_stability(effort)?,
+        "adaptive-edge-of-stability" => networks::adaptive_edge_of_stability(effort)?,
+        "warmup-stabilizes-adam" => warmup_stabilizes_adam(effort)?,
         "cosine-vs-step" => cosine_vs_step(),
         other => return Err(crate::error::Error::unknown("theory check", other, IDS)),
     })
@@ -220,6 +249,7 @@ fn hessian_classification() -> Check {
         id: "hessian-classification",
         claim: "At a critical point, a positive definite Hessian means a strict local minimum, negative definite a strict maximum, and eigenvalues of both signs a saddle.",
         source: src(ARTICLE, "Conditions for Minima"),
+        quantity: "points whose Hessian test agrees with f sampled in 64 directions around them: all of them (predicted) and the count that agree (measured)",
         verdict: if ok { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(total as f64),
         measured: Some(agree as f64),
@@ -309,12 +339,19 @@ fn saddle_fraction() -> Check {
         log_x: false,
         log_y: true,
         curves: vec![
-            Curve { label: "GOE, measured".into(), x: ds.clone(), y: measured.clone(), predicted: false },
+            Curve {
+                label: "GOE, measured".into(),
+                x: ds.clone(),
+                y: measured.clone(),
+                predicted: false,
+                color: None,
+            },
             Curve {
                 label: "article: 2^-d".into(),
                 x: (1..=12).map(|d| d as f64).collect(),
                 y: (1..=12).map(|d| 0.5f64.powi(d)).collect(),
                 predicted: true,
+                color: None,
             },
         ],
     };
@@ -322,6 +359,7 @@ fn saddle_fraction() -> Check {
         id: "saddle-fraction",
         claim: "At a random critical point each Hessian eigenvalue is positive or negative with equal probability, so the chance of a minimum is about 2^-d.",
         source: src(ARTICLE, "Conditions for Minima"),
+        quantity: "probability that a random critical point is a minimum, at the largest dimension d where a random (GOE) Hessian was positive definite: 2^-d (predicted) and the sampled fraction (measured)",
         verdict: if last_p < 0.2 * predicted_last { Verdict::Fails } else { Verdict::HoldsWithCaveat },
         predicted: Some(predicted_last),
         measured: Some(last_p),
@@ -367,6 +405,7 @@ fn taylor_steepest_descent() -> Check {
         id: "taylor-steepest-descent",
         claim: "Among unit directions, -grad f gives the steepest first-order decrease (Cauchy-Schwarz: grad f . u >= -||grad f||).",
         source: src(ARTICLE, "Gradient Descent from Taylor Expansion"),
+        quantity: "largest -grad f . u / ||grad f|| over 100,000 random unit directions u (Cauchy-Schwarz: at most 1, reached by -grad f)",
         verdict: if violations == 0 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(best_ratio),
@@ -406,12 +445,13 @@ fn optimal_lr_quadratic() -> Check {
         log_x: false,
         log_y: false,
         curves: vec![
-            Curve { label: "GD, measured".into(), x: lrs.clone(), y: rates, predicted: false },
+            Curve { label: "GD, measured".into(), x: lrs.clone(), y: rates, predicted: false, color: None },
             Curve {
                 label: "max |1 - lr lambda_i|".into(),
                 x: lrs.clone(),
                 y: lrs.iter().map(|lr| (1.0 - lr * lmin).abs().max((1.0 - lr * lmax).abs())).collect(),
                 predicted: true,
+                color: None,
             },
         ],
     };
@@ -419,6 +459,7 @@ fn optimal_lr_quadratic() -> Check {
         id: "optimal-lr-quadratic",
         claim: "On f = 1/2 x^T A x the best constant step is 2/(lambda_max + lambda_min), contracting by (kappa-1)/(kappa+1) per step.",
         source: src(ARTICLE, "Gradient Descent from Taylor Expansion"),
+        quantity: "the fastest constant step on 50x^2 + y^2: 2/(lambda_max + lambda_min) (predicted) and the best of a 399-rate scan (measured)",
         verdict: if ok { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(predicted_lr),
         measured: Some(lr_best),
@@ -458,6 +499,7 @@ fn divergence_threshold() -> Check {
         id: "divergence-threshold",
         claim: "GD on a quadratic diverges exactly when the step exceeds 2/lambda_max (the seed's figure 3: x^2 with eta = 1.05 diverges).",
         source: src(ARTICLE, "Python Visualizations, figure 3"),
+        quantity: "the step above which GD diverges on 50x^2 + y^2: 2/lambda_max (predicted) and the bisected threshold (measured)",
         verdict: if ok { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(0.02),
         measured: Some(t2),
@@ -496,6 +538,7 @@ fn gd_convex_rate() -> Check {
         id: "gd-convex-rate",
         claim: "For convex L-smooth f, GD with eta = 1/L gives f(theta_T) - f* <= L ||theta_0 - theta*||^2 / (2T).",
         source: src(ARTICLE, "Convergence Proof for Convex Functions"),
+        quantity: "largest ratio of f_T - f* to the bound L R^2 / (2T) over T = 1..2000 (the bound holds while it is at most 1)",
         verdict: if worst <= 1.0 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(worst),
@@ -511,8 +554,8 @@ fn gd_convex_rate() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "GD, measured".into(), x: ts.clone(), y: gaps, predicted: false },
-                Curve { label: "L R^2 / (2T)".into(), x: ts, y: bounds, predicted: true },
+                Curve { label: "GD, measured".into(), x: ts.clone(), y: gaps, predicted: false, color: None },
+                Curve { label: "L R^2 / (2T)".into(), x: ts, y: bounds, predicted: true, color: None },
             ],
         }),
     }
@@ -533,6 +576,7 @@ fn gd_strongly_convex_rate() -> Check {
         id: "gd-strongly-convex-rate",
         claim: "For mu-strongly convex, L-smooth f, GD with eta = 1/L gives f(theta_T) - f* <= (1 - mu/L)^T (f(theta_0) - f*).",
         source: src(ARTICLE, "Convergence Proof for Convex Functions"),
+        quantity: "per-step contraction factor of f - f*: the bound's 1 - mu/L (predicted) and the measured average over 300 steps",
         verdict: if violated { Verdict::Fails } else { Verdict::Holds },
         predicted: Some(q),
         measured: Some(measured),
@@ -548,8 +592,8 @@ fn gd_strongly_convex_rate() -> Check {
             log_x: false,
             log_y: true,
             curves: vec![
-                Curve { label: "GD, measured".into(), x: ts.clone(), y: run.trajectory.iter().map(|p| p.loss.max(1e-300)).collect(), predicted: false },
-                Curve { label: "(1 - mu/L)^T f_0".into(), x: ts.clone(), y: ts.iter().map(|t| q.powf(*t) * f0).collect(), predicted: true },
+                Curve { label: "GD, measured".into(), x: ts.clone(), y: run.trajectory.iter().map(|p| p.loss.max(1e-300)).collect(), predicted: false, color: None },
+                Curve { label: "(1 - mu/L)^T f_0".into(), x: ts.clone(), y: ts.iter().map(|t| q.powf(*t) * f0).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -602,6 +646,7 @@ fn sufficient_decrease() -> Check {
         id: "sufficient-decrease",
         claim: "With eta = 1/L, every GD step decreases f by at least ||grad f||^2 / (2L) (the descent lemma).",
         source: src(ARTICLE, "Convergence Proof for Convex Functions"),
+        quantity: "smallest ratio of a GD step's actual decrease to ||grad f||^2 / (2L) (the lemma holds while it is at least 1)",
         verdict: if worst >= 1.0 - 1e-9 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(worst),
@@ -647,6 +692,7 @@ fn sgd_unbiased() -> Check {
         id: "sgd-unbiased",
         claim: "The minibatch gradient is an unbiased estimate of the full gradient.",
         source: src(ARTICLE, "Stochastic Gradient Descent"),
+        quantity: "largest distance, in standard errors, between a component of the mean minibatch gradient and the full gradient (0 for an unbiased estimate; below 4 passes)",
         verdict: if zmax < 4.0 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(0.0),
         measured: Some(zmax),
@@ -720,6 +766,7 @@ fn sgd_minibatch_variance() -> Check {
         id: "sgd-minibatch-variance",
         claim: "Minibatches of size B reduce the gradient variance by a factor B: sigma_B^2 = sigma^2 / B.",
         source: src(ARTICLE, "Stochastic Gradient Descent"),
+        quantity: "minibatch gradient variance over sigma^2 / B at B = 8, sampling with replacement (1 is the claim)",
         verdict: if ok_with && ok_without { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(ratio_with[3]),
@@ -736,9 +783,9 @@ fn sgd_minibatch_variance() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "with replacement".into(), x: bx.clone(), y: with, predicted: false },
-                Curve { label: "without replacement".into(), x: bx[..6].to_vec(), y: without[..6].to_vec(), predicted: false },
-                Curve { label: "sigma^2 / B".into(), x: bx.clone(), y: bx.iter().map(|b| sigma2 / b).collect(), predicted: true },
+                Curve { label: "with replacement".into(), x: bx.clone(), y: with, predicted: false, color: None },
+                Curve { label: "without replacement".into(), x: bx[..6].to_vec(), y: without[..6].to_vec(), predicted: false, color: None },
+                Curve { label: "sigma^2 / B".into(), x: bx.clone(), y: bx.iter().map(|b| sigma2 / b).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -778,6 +825,7 @@ fn sgd_noise_floor() -> Check {
         id: "sgd-noise-floor",
         claim: "With a constant learning rate SGD does not converge: it settles in a neighbourhood of the minimum whose size grows with eta sigma^2.",
         source: src(ARTICLE, "Stochastic Gradient Descent"),
+        quantity: "log-log slope of the stationary f - f* against the learning rate (1: proportional to eta)",
         verdict: if (s - 1.0).abs() < 0.25 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(s),
@@ -793,8 +841,8 @@ fn sgd_noise_floor() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "SGD, measured".into(), x: lrs.to_vec(), y: gaps.clone(), predicted: false },
-                Curve { label: "proportional to eta".into(), x: lrs.to_vec(), y: lrs.iter().map(|l| gaps[0] * l / lrs[0]).collect(), predicted: true },
+                Curve { label: "SGD, measured".into(), x: lrs.to_vec(), y: gaps.clone(), predicted: false, color: None },
+                Curve { label: "proportional to eta".into(), x: lrs.to_vec(), y: lrs.iter().map(|l| gaps[0] * l / lrs[0]).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -832,6 +880,7 @@ fn sgd_sqrt_decay() -> Check {
         id: "sgd-sqrt-decay",
         claim: "With eta_t = eta_0 / sqrt(t), SGD converges on convex problems at rate O(1/sqrt(T)).",
         source: src(ARTICLE, "Stochastic Gradient Descent"),
+        quantity: "log-log slope of f - f* against T between T = 1e3 and 1e5 (-0.5 is O(1/sqrt T); steeper is better)",
         verdict: if s <= -0.4 { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(-0.5),
         measured: Some(s),
@@ -846,8 +895,8 @@ fn sgd_sqrt_decay() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "SGD, eta_0/sqrt(t+1)".into(), x: ts.clone(), y: mean.clone(), predicted: false },
-                Curve { label: "C / sqrt(T)".into(), x: ts.clone(), y: ts.iter().map(|t| mean[0] * (ts[0] / t).sqrt()).collect(), predicted: true },
+                Curve { label: "SGD, eta_0/sqrt(t+1)".into(), x: ts.clone(), y: mean.clone(), predicted: false, color: None },
+                Curve { label: "C / sqrt(T)".into(), x: ts.clone(), y: ts.iter().map(|t| mean[0] * (ts[0] / t).sqrt()).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -874,6 +923,7 @@ fn momentum_window() -> Check {
         id: "momentum-window",
         claim: "The velocity is an exponentially weighted moving average of past gradients with an effective window of about 1/(1-beta): about 10 gradients for beta = 0.9.",
         source: src(ARTICLE, "Momentum: Polyak Momentum"),
+        quantity: "effective window of the velocity, in gradients: 1/(1 - beta) (predicted) and the centre of mass of its impulse response (measured)",
         verdict: Verdict::HoldsWithCaveat,
         predicted: Some(1.0 / (1.0 - beta)),
         measured: Some(center),
@@ -889,7 +939,7 @@ fn momentum_window() -> Check {
             ylabel: "weight in v".into(),
             log_x: false,
             log_y: false,
-            curves: vec![Curve { label: "impulse response".into(), x: (0..40).map(|k| k as f64).collect(), y: weights[..40].to_vec(), predicted: false }],
+            curves: vec![Curve { label: "impulse response".into(), x: (0..40).map(|k| k as f64).collect(), y: weights[..40].to_vec(), predicted: false, color: None }],
         }),
     }
 }
@@ -915,6 +965,7 @@ fn heavy_ball_rate() -> Check {
         id: "heavy-ball-rate",
         claim: "Momentum effectively reduces the condition number: tuned heavy ball contracts at (sqrt(kappa)-1)/(sqrt(kappa)+1) per step versus (kappa-1)/(kappa+1) for GD.",
         source: src(ARTICLE, "Momentum: The Ball Rolling Downhill"),
+        quantity: "per-step contraction of ||theta - theta*|| for tuned heavy ball: (sqrt(kappa) - 1)/(sqrt(kappa) + 1) (predicted) and measured",
         verdict: if ok { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(predicted),
         measured: Some(hb_rate),
@@ -931,8 +982,8 @@ fn heavy_ball_rate() -> Check {
             log_x: false,
             log_y: true,
             curves: vec![
-                Curve { label: "GD, eta = 2/(L+mu)".into(), x: steps.clone(), y: steps.iter().map(|&t| norm(&gd[t as usize]).max(1e-300)).collect(), predicted: false },
-                Curve { label: "heavy ball, tuned".into(), x: steps.clone(), y: steps.iter().map(|&t| norm(&path[t as usize]).max(1e-300)).collect(), predicted: false },
+                Curve { label: "GD, eta = 2/(L+mu)".into(), x: steps.clone(), y: steps.iter().map(|&t| norm(&gd[t as usize]).max(1e-300)).collect(), predicted: false, color: None },
+                Curve { label: "heavy ball, tuned".into(), x: steps.clone(), y: steps.iter().map(|&t| norm(&path[t as usize]).max(1e-300)).collect(), predicted: false, color: None },
             ],
         }),
     }
@@ -999,6 +1050,7 @@ fn nesterov_rate() -> Check {
         id: "nesterov-rate",
         claim: "Nesterov momentum achieves the optimal O(1/T^2) rate on convex functions, against O(1/T) for gradient descent.",
         source: src(ARTICLE, "Momentum: Nesterov Momentum"),
+        quantity: "largest ratio of f - f* to the accelerated bound 2 L R^2 / (T+1)^2 over T (the bound holds while it is at most 1)",
         verdict: if worst <= 1.0 && gap < 1e-10 { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(worst),
@@ -1015,10 +1067,10 @@ fn nesterov_rate() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "Nesterov, beta_k = k/(k+3)".into(), x: ts.clone(), y: pick(&acc), predicted: false },
-                Curve { label: "Nesterov, beta = 0.9".into(), x: ts.clone(), y: const_losses.iter().map(|v| v.max(1e-300)).collect(), predicted: false },
-                Curve { label: "GD".into(), x: ts.clone(), y: gd_losses, predicted: false },
-                Curve { label: "bound for the accelerated method: 2 L R^2 / (T+1)^2".into(), x: ts.clone(), y: ts.iter().map(|t| 2.0 * l * r0 / ((t + 1.0) * (t + 1.0))).collect(), predicted: true },
+                Curve { label: "Nesterov, beta_k = k/(k+3)".into(), x: ts.clone(), y: pick(&acc), predicted: false, color: None },
+                Curve { label: "Nesterov, beta = 0.9".into(), x: ts.clone(), y: const_losses.iter().map(|v| v.max(1e-300)).collect(), predicted: false, color: None },
+                Curve { label: "GD".into(), x: ts.clone(), y: gd_losses, predicted: false, color: None },
+                Curve { label: "bound for the accelerated method: 2 L R^2 / (T+1)^2".into(), x: ts.clone(), y: ts.iter().map(|t| 2.0 * l * r0 / ((t + 1.0) * (t + 1.0))).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -1056,6 +1108,7 @@ fn rmsprop_diagonal_curvature() -> Check {
         id: "rmsprop-diagonal-curvature",
         claim: "RMSprop's sqrt(s) approximates sqrt(diag H), so dividing by it preconditions with the inverse square root of the diagonal Hessian.",
         source: src(ARTICLE, "RMSprop: Adaptive Learning Rates"),
+        quantity: "exponent p in sqrt(E[g_j^2]) ~ (H_jj)^p across coordinates at the optimum (1/2 means sqrt(s) ~ sqrt(diag H))",
         verdict: if ok { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(0.5),
         measured: Some(at_opt),
@@ -1105,6 +1158,7 @@ fn adam_bias_correction() -> Check {
         id: "adam-bias-correction",
         claim: "E[v_t] = E[g^2] (1 - beta2^t), biased toward zero early; with beta2 = 0.999, 0.999^1000 = 0.368 and the correction factor at t = 1000 is about 1.58.",
         source: src(ARTICLE, "Adam: Deriving the Bias Correction"),
+        quantity: "E[v_1000] / E[g^2] for beta2 = 0.999: 1 - 0.999^1000 (predicted) and the mean over 2,000 gradient streams (measured)",
         verdict: if ok { Verdict::Holds } else { Verdict::Fails },
         predicted: Some(predicted),
         measured: Some(at1000),
@@ -1121,8 +1175,8 @@ fn adam_bias_correction() -> Check {
             log_x: true,
             log_y: false,
             curves: vec![
-                Curve { label: "measured".into(), x: ts.clone(), y: ratios, predicted: false },
-                Curve { label: "1 - beta2^t".into(), x: ts.clone(), y: ts.iter().map(|t| 1.0 - 0.999f64.powf(*t)).collect(), predicted: true },
+                Curve { label: "measured".into(), x: ts.clone(), y: ratios, predicted: false, color: None },
+                Curve { label: "1 - beta2^t".into(), x: ts.clone(), y: ts.iter().map(|t| 1.0 - 0.999f64.powf(*t)).collect(), predicted: true, color: None },
             ],
         }),
     }
@@ -1170,6 +1224,7 @@ fn adam_sign_descent() -> Check {
         id: "adam-sign-descent",
         claim: "With consistent gradients Adam's step is about eta sign(g), whatever the gradient's size: a form of sign descent.",
         source: src(ARTICLE, "Adam: Why Adam Works So Well in Practice"),
+        quantity: "Adam's mean step over eta under a constant gradient of 1 (1 is sign descent)",
         verdict: if ok { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(1.0),
         measured: Some(steps_const[1]),
@@ -1188,8 +1243,8 @@ fn adam_sign_descent() -> Check {
             log_x: true,
             log_y: true,
             curves: vec![
-                Curve { label: "Adam, measured".into(), x: snrs.to_vec(), y: measured, predicted: false },
-                Curve { label: "mu / sqrt(mu^2 + sigma^2)".into(), x: snrs.to_vec(), y: predicted, predicted: true },
+                Curve { label: "Adam, measured".into(), x: snrs.to_vec(), y: measured, predicted: false, color: None },
+                Curve { label: "mu / sqrt(mu^2 + sigma^2)".into(), x: snrs.to_vec(), y: predicted, predicted: true, color: None },
             ],
         }),
     }
@@ -1217,6 +1272,7 @@ fn lr_inverse_curvature() -> Check {
         id: "lr-inverse-curvature",
         claim: "The Newton step lr L'/L'' is dimensionally consistent and the learning rate stands in for the inverse curvature 1/L''.",
         source: src(NOTEBOOK, "Weight Update Formula"),
+        quantity: "the best one-step GD rate on 3x^2: 1/f'' (predicted) and the best of a 1000-rate scan (measured)",
         verdict: if ok { Verdict::HoldsWithCaveat } else { Verdict::Fails },
         predicted: Some(predicted),
         measured: Some(best),
@@ -1231,14 +1287,15 @@ fn lr_inverse_curvature() -> Check {
     }
 }
 
-fn warmup_stabilizes_adam() -> Check {
+/// The toy problems' warmup experiment: per rate, the peaks and finals with and without warmup,
+/// and for how many rates warmup halved the peak on each problem.
+fn warmup_toys() -> (Vec<String>, [usize; 2]) {
     // Two problems: deterministic Rosenbrock (b = 100), and noisy least squares with single-example gradients.
     let rosen = objectives::build::<f64>("rosenbrock:a=1,b=100").expect("catalogue");
     let (ls, _, ls_star) = ls_problem(1000, 10, 100.0, 1.0, 18);
     let mut rows = Vec::new();
     let mut helped = [0usize; 2];
     let lrs = [0.03, 0.1, 0.3];
-    let mut curves = Vec::new();
     for &lr in &lrs {
         let schedule = |warm: bool| {
             if warm {
@@ -1278,17 +1335,6 @@ fn warmup_stabilizes_adam() -> Check {
                 .fold(0.0f64, f64::max)
                 / f0;
             finals[1][w] = r.loss - ls_star;
-            if lr == 0.3 {
-                let label = if warm { "noisy LS, Adam lr 0.3, warmup 200" } else { "noisy LS, Adam lr 0.3" };
-                let pts: Vec<&crate::run::Point<f64>> =
-                    r.trajectory.iter().filter(|p| p.step <= 1000).collect();
-                curves.push(Curve {
-                    label: label.into(),
-                    x: pts.iter().map(|p| p.step as f64).collect(),
-                    y: pts.iter().map(|p| (p.loss - ls_star).max(1e-12)).collect(),
-                    predicted: false,
-                });
-            }
         }
         for k in 0..2 {
             if peaks[k][1] < 0.5 * peaks[k][0] {
@@ -1300,31 +1346,107 @@ fn warmup_stabilizes_adam() -> Check {
             peaks[0][0], peaks[0][1], finals[0][0], finals[0][1], peaks[1][0], peaks[1][1], finals[1][0], finals[1][1]
         ));
     }
-    let verdict = match (helped[0] > 0, helped[1] > 0) {
-        (true, true) => Verdict::Holds,
-        (false, false) => Verdict::Fails,
-        _ => Verdict::HoldsWithCaveat,
+    (rows, helped)
+}
+
+fn warmup_stabilizes_adam(effort: Effort) -> crate::error::Result<Check> {
+    let (lrs, seeds, steps): (&[f64], u64, u64) = match effort {
+        Effort::Full => (&[0.003, 0.01, 0.03, 0.1], 3, 400),
+        Effort::Quick => (&[0.01, 0.1], 1, 300),
     };
-    Check {
+    let (hidden, warmup, early) = ("128,128,128", 200, 200);
+    let jobs: Vec<(f64, u64, u64)> = lrs
+        .iter()
+        .flat_map(|&lr| (0..seeds).flat_map(move |seed| [(lr, seed, 0), (lr, seed, warmup)]))
+        .collect();
+    let runs = networks::par_map(&jobs, |&(lr, seed, w)| adam_spike(hidden, lr, w, steps, early, seed));
+    let runs = runs.into_iter().collect::<crate::error::Result<Vec<Spike>>>()?;
+    // The loss of always predicting the class frequencies: a run that ends above it has learned nothing.
+    let prior = networks::prior_loss()?;
+    let mut rows = Vec::new();
+    let (mut spiky_rates, mut tamed_rates, mut quiet_rates) = (0, 0, 0);
+    let mut top_ratio = f64::NAN;
+    for (r, &lr) in lrs.iter().enumerate() {
+        let pick = |w: usize| -> Vec<&Spike> {
+            (0..seeds as usize).map(|s| &runs[(r * seeds as usize + s) * 2 + w]).collect()
+        };
+        let (plain, warm) = (pick(0), pick(1));
+        let mean =
+            |v: &[&Spike], f: &dyn Fn(&Spike) -> f64| v.iter().map(|s| f(s)).sum::<f64>() / v.len() as f64;
+        // A spike: the loss at least doubles in the early steps.
+        let spikes = plain.iter().filter(|s| s.peak > 2.0).count();
+        let warm_spikes = warm.iter().filter(|s| s.peak > 2.0).count();
+        let tamed = plain.iter().zip(&warm).filter(|(p, w)| p.peak > 2.0 && w.peak <= 2.0).count();
+        let recovered = |v: &[&Spike]| v.iter().filter(|s| s.final_loss < prior).count();
+        if spikes == 0 {
+            quiet_rates += 1;
+        } else {
+            spiky_rates += 1;
+            tamed_rates += usize::from(tamed == spikes && warm_spikes == 0);
+        }
+        top_ratio = mean(&plain, &|s| s.peak) / mean(&warm, &|s| s.peak);
+        rows.push(format!(
+            "lr {lr}: peak {} without warmup (spike in {spikes} of {seeds} seeds), {} with (spike in {warm_spikes}); final loss {:.3} \
+             without, {:.3} with; below the class-frequency loss in {} and {} of {seeds} runs",
+            plain.iter().map(|s| format!("{:.2}", s.peak)).collect::<Vec<_>>().join("/"),
+            warm.iter().map(|s| format!("{:.2}", s.peak)).collect::<Vec<_>>().join("/"),
+            mean(&plain, &|s| s.final_loss),
+            mean(&warm, &|s| s.final_loss),
+            recovered(&plain),
+            recovered(&warm)
+        ));
+    }
+    let (toy_rows, helped) = warmup_toys();
+    let verdict = if spiky_rates > 0 && tamed_rates == spiky_rates && quiet_rates > 0 {
+        Verdict::Holds
+    } else if spiky_rates > 0 && tamed_rates > 0 {
+        Verdict::HoldsWithCaveat
+    } else {
+        Verdict::Fails
+    };
+    let curve = |r: usize, w: usize, label: String, color: usize| {
+        let s = &runs[(r * seeds as usize) * 2 + w];
+        Curve {
+            label,
+            x: (0..s.losses.len()).map(|t| t as f64).collect(),
+            y: s.losses.clone(),
+            predicted: false,
+            color: Some(color),
+        }
+    };
+    let last = lrs.len() - 1;
+    let mut curves = vec![
+        curve(last, 0, format!("lr {}, no warmup", lrs[last]), 3),
+        curve(last, 1, format!("lr {}, warmup {warmup}", lrs[last]), 2),
+    ];
+    if let Some(r) = lrs.iter().position(|&lr| lr == 0.01) {
+        curves.push(curve(r, 0, "lr 0.01, no warmup".into(), 0));
+    }
+    Ok(Check {
         id: "warmup-stabilizes-adam",
+        quantity: "how many times higher the early loss spike is without warmup than with it, Adam at the highest rate (lr 0.1): the largest minibatch loss in the first 200 steps over the first minibatch's, mean over seeds",
         claim: "Warmup avoids early instability: large learning rates at the start, before Adam's moment estimates settle, can destabilize training.",
         source: src(ARTICLE, "Learning Rate Schedules: Warmup"),
         verdict,
         predicted: None,
-        measured: Some((helped[0] + helped[1]) as f64),
+        measured: Some(top_ratio),
         details: format!(
-            "Adam with and without a 200-step linear warmup (peak = largest loss in the first 300-400 steps over the starting loss, \
-             'helped' = warmup halves it): {}. Warmup helped on Rosenbrock for {} and on noisy least squares for {} of {} rates. \
-             Adam's bias-corrected steps are about lr in size from the first step, so on these problems there is no early \
-             blow-up for warmup to prevent, and at small rates warmup only delays progress. The claim may hold for large networks \
-             (which this check does not train); it does not follow from Adam's moment estimates as such.",
+            "Adam with and without a {warmup}-step linear warmup, training a ReLU MLP with hidden layers {hidden} on all 1,599 \
+             red-wine samples (batch 32, f32, {steps} steps, {seeds} seeds per rate; peak = largest minibatch loss in the first {early} \
+             steps over the first minibatch's, a spike = peak above 2; always predicting the class frequencies scores {prior:.3}): {}. \
+             Without warmup the high rates blow the loss up in the first steps, and warmup removes the spike at every rate that had one \
+             ({tamed_rates} of {spiky_rates}); at low rates there is nothing to prevent and warmup only delays progress. Warmup does not \
+             rescue a rate that is simply too high: the runs that spiked end no better with warmup than without, and worse than at lower \
+             rates. Caveat: on small problems the instability is absent. On Rosenbrock and noisy least squares warmup halved the early \
+             peak for {} and {} of 3 rates ({}), because Adam's bias-corrected steps are about lr in size from the first step; the \
+             blow-up comes from a deep network's response to lr-sized steps in every weight at once.",
             rows.join("; "),
             helped[0],
             helped[1],
-            lrs.len()
+            toy_rows.join("; ")
         ),
-        chart: Some(Chart { xlabel: "step".into(), ylabel: "f - f*".into(), log_x: false, log_y: true, curves }),
-    }
+        chart: Some(Chart { xlabel: "step".into(), ylabel: "minibatch loss".into(), log_x: false, log_y: true, curves }),
+    })
 }
 
 fn cosine_vs_step() -> Check {
@@ -1383,6 +1505,7 @@ fn cosine_vs_step() -> Check {
         id: "cosine-vs-step",
         claim: "Cosine annealing starts and ends on plateaus and empirically beats step decay, avoiding its abrupt transitions.",
         source: src(ARTICLE, "Learning Rate Schedules: Cosine Annealing"),
+        quantity: "cosine's advantage over step decay in final f - f*, in standard errors of the difference (positive: cosine is better)",
         verdict,
         predicted: None,
         measured: Some(diff),

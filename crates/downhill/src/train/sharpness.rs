@@ -60,6 +60,46 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The largest eigenvalue of the symmetric tridiagonal matrix with diagonal `alpha` and
+/// off-diagonal `beta` (`beta.len() >= alpha.len() - 1`), by bisection on Sturm sequence counts.
+fn tridiagonal_top(alpha: &[f64], beta: &[f64]) -> f64 {
+    let m = alpha.len();
+    let off = |i: usize| if i < m - 1 { beta[i].abs() } else { 0.0 };
+    // Gershgorin bounds.
+    let mut lo = f64::INFINITY;
+    let mut hi = f64::NEG_INFINITY;
+    for (i, &a) in alpha.iter().enumerate() {
+        let r = off(i) + if i > 0 { off(i - 1) } else { 0.0 };
+        lo = lo.min(a - r);
+        hi = hi.max(a + r);
+    }
+    // The number of eigenvalues below x.
+    let below = |x: f64| {
+        let (mut count, mut d) = (0, 1.0);
+        for (i, &a) in alpha.iter().enumerate() {
+            let b2 = if i > 0 { beta[i - 1] * beta[i - 1] } else { 0.0 };
+            d = a - x - if i > 0 { b2 / d } else { 0.0 };
+            if d == 0.0 {
+                d = -f64::EPSILON * (x.abs() + f64::MIN_POSITIVE);
+            }
+            count += usize::from(d < 0.0);
+        }
+        count
+    };
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if below(mid) == m {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
 /// The largest eigenvalue of the symmetric `dim x dim` operator `apply(v, out)` (`out <- A v`), by
 /// the Lanczos method with full reorthogonalization from a seeded random start.
 ///
@@ -89,7 +129,6 @@ pub fn top_eigenvalue(
     let (mut alpha, mut beta): (Vec<f64>, Vec<f64>) = (Vec::new(), Vec::new());
     let mut w = vec![0.0; dim];
     let mut previous = f64::NAN;
-    let mut ritz = (f64::NAN, Vec::new());
     for _ in 0..options.max_products.min(dim) {
         apply(&q, &mut w);
         if w.iter().any(|v| !v.is_finite()) {
@@ -108,27 +147,29 @@ pub fn top_eigenvalue(
                 w.iter_mut().zip(b).for_each(|(w, b)| *w -= c * b);
             }
         }
-        let m = alpha.len();
-        let mut t = vec![0.0; m * m];
-        for i in 0..m {
-            t[i * m + i] = alpha[i];
-            if i + 1 < m {
-                t[i * m + i + 1] = beta[i];
-                t[(i + 1) * m + i] = beta[i];
-            }
-        }
-        let (values, vectors) = symmetric_eigen(&t, m);
-        ritz = (values[m - 1], vectors[m - 1].clone());
+        let top = tridiagonal_top(&alpha, &beta);
         let b = dot(&w, &w).sqrt();
         let scale = alpha.iter().chain(&beta).fold(0.0f64, |s, v| s.max(v.abs()));
-        let settled = (ritz.0 - previous).abs() <= options.tolerance * ritz.0.abs();
+        let settled = (top - previous).abs() <= options.tolerance * top.abs();
         if settled || b <= 1e-12 * scale.max(f64::MIN_POSITIVE) {
             break;
         }
-        previous = ritz.0;
+        previous = top;
         beta.push(b);
         q = w.iter().map(|v| v / b).collect();
     }
+    // The Ritz vector, from the tridiagonal matrix's eigenvectors (computed once, at the end).
+    let m = alpha.len();
+    let mut t = vec![0.0; m * m];
+    for i in 0..m {
+        t[i * m + i] = alpha[i];
+        if i + 1 < m {
+            t[i * m + i + 1] = beta[i];
+            t[(i + 1) * m + i] = beta[i];
+        }
+    }
+    let (values, vectors) = symmetric_eigen(&t, m);
+    let ritz = (values[m - 1], &vectors[m - 1]);
     let mut vector = vec![0.0; dim];
     for (y, b) in ritz.1.iter().zip(&basis) {
         vector.iter_mut().zip(b).for_each(|(v, b)| *v += y * b);
