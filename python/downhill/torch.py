@@ -300,6 +300,11 @@ class ScheduleFreeAdamW(Optimizer):
 
     The parameters hold ``y``, where gradients are taken. Call :meth:`eval` before evaluating or
     saving the model (it swaps in the average ``x``) and :meth:`train` before training again.
+
+    Known limit: the averaging weights depend on the largest rate so far and their running sum,
+    which downhill recomputes from the rate rather than saving; after ``load_state_dict`` they are
+    recomputed as if the current ``lr`` had been used from the start. That is exact for a constant
+    rate, not across a warmup still in progress or finished before the save.
     """
 
     def __init__(
