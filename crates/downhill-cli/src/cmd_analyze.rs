@@ -2,9 +2,9 @@
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde_json::json;
 
-use downhill::analysis::{analyze_box, analyze_point, BoxAnalysis, PointAnalysis};
+use downhill::analysis::{BoxAnalysis, PointAnalysis};
+use downhill::report::analyze;
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
@@ -37,12 +37,7 @@ pub struct AnalyzeArgs {
 
 pub fn run(args: &AnalyzeArgs) -> Result<String> {
     let objective = args.landscape.build::<f64>()?;
-    let n = objective.dim();
     let at = point_or_default("at", args.at.as_deref(), objective.as_ref())?;
-    if !(2..=1000).contains(&args.grid) {
-        return Err(downhill::Error::out_of_range("grid", args.grid, "[2, 1000]").into());
-    }
-    let point = analyze_point(objective.as_ref(), &at)?;
     let bounds = match &args.bounds {
         Some(text) => {
             let b = output::parse_point("box", text).context("--box")?;
@@ -53,24 +48,15 @@ pub fn run(args: &AnalyzeArgs) -> Result<String> {
             }
             Some([b[0], b[1], b[2], b[3]])
         }
-        None if n == 2 => objective.domain(),
         None => None,
     };
-    let region = match bounds {
-        Some(b) => Some(analyze_box(objective.as_ref(), b, args.grid)?),
-        None => None,
-    };
+    let doc = analyze(objective.as_ref(), &at, bounds, args.grid)?;
     if args.format == Format::Json {
-        let v = json!({
-            "objective": {"name": objective.name(), "formula": objective.formula(), "dim": n},
-            "point": point,
-            "box": region,
-        });
-        return Ok(serde_json::to_string_pretty(&v)? + "\n");
+        return Ok(serde_json::to_string_pretty(&doc)? + "\n");
     }
     let mut s = format!("objective  {}  f = {}\n", objective.name(), objective.formula());
-    s.push_str(&point_text(&point));
-    if let Some(b) = &region {
+    s.push_str(&point_text(&doc.point));
+    if let Some(b) = &doc.region {
         s.push_str(&box_text(b));
     }
     Ok(s)

@@ -1,13 +1,9 @@
 //! `downhill figures`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
-
-use crate::figures;
-use crate::output::write_atomic;
-use crate::plot;
 
 #[derive(Args, Debug)]
 #[command(
@@ -20,27 +16,7 @@ pub struct FiguresArgs {
     pub out: PathBuf,
 }
 
-/// Each figure's name with its notes.
-pub type Notes = Vec<(String, Vec<String>)>;
-
-/// Writes the three figures into `dir`; returns the paths written and the notes.
-pub fn write_all(dir: &Path) -> Result<(Vec<PathBuf>, Notes)> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut written = Vec::new();
-    let mut notes = Vec::new();
-    for f in figures::all()? {
-        for ext in ["png", "svg"] {
-            let path = dir.join(format!("{}.{ext}", f.name));
-            plot::save(&f.figure, &path)?;
-            written.push(path);
-        }
-        let path = dir.join(format!("{}.json", f.name));
-        write_atomic(&path, (serde_json::to_string_pretty(&f.data)? + "\n").as_bytes())?;
-        written.push(path);
-        notes.push((f.name.to_string(), f.notes));
-    }
-    Ok((written, notes))
-}
+pub use crate::figures::write_all;
 
 pub fn run(args: &FiguresArgs) -> Result<String> {
     let (written, notes) = write_all(&args.out)?;

@@ -2,7 +2,6 @@
 
 use anyhow::Result;
 use clap::Args;
-use serde_json::json;
 
 use downhill::{objectives, optim};
 
@@ -18,15 +17,7 @@ pub struct ListArgs {
 pub fn optimizers(args: &ListArgs) -> Result<String> {
     let entries = optim::REGISTRY;
     if args.format == Format::Json {
-        let list: Vec<_> =
-            entries
-                .iter()
-                .map(|e| json!({"name": e.name, "aliases": e.aliases, "keys": e.summary}))
-                .chain(optim::WRAPPERS.iter().map(
-                    |w| json!({"name": w.name, "aliases": w.aliases, "keys": w.summary, "wrapper": true}),
-                ))
-                .collect();
-        return Ok(serde_json::to_string_pretty(&list)? + "\n");
+        return Ok(serde_json::to_string_pretty(&downhill::report::optimizer_listing())? + "\n");
     }
     let mut s = String::from(
         "Optimizers (defaults follow PyTorch; every optimizer also takes clip_norm= and clip_value=):\n\n",
@@ -55,22 +46,7 @@ pub fn objectives(args: &ListArgs) -> Result<String> {
         .map(|e| objectives::build::<f64>(e.name).expect("catalogue names build with defaults"))
         .collect();
     if args.format == Format::Json {
-        let list: Vec<_> = entries
-            .iter()
-            .zip(&built)
-            .map(|(e, o)| {
-                json!({
-                    "name": e.name,
-                    "keys": e.keys,
-                    "description": e.description,
-                    "formula": o.formula(),
-                    "dim": o.dim(),
-                    "domain": o.domain(),
-                    "minima": o.minima(),
-                })
-            })
-            .collect();
-        return Ok(serde_json::to_string_pretty(&list)? + "\n");
+        return Ok(serde_json::to_string_pretty(&downhill::report::objective_listing()?)? + "\n");
     }
     let mut s =
         String::from("Objectives (spec name, keys with defaults; minima shown for the defaults):\n\n");

@@ -150,53 +150,17 @@ pub fn optimizer_json<T: Real>(opt: &dyn Optimizer<T>) -> Value {
     Value::Object(map)
 }
 
-/// The JSON document of `downhill run --format json`.
+/// The JSON document of `downhill run --format json` (defined in the library, where the Python
+/// package reads it too).
 pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
-    let o = &r.objective;
-    let eval = r.optimizer.eval_params(&r.result.params).map(|x| {
-        let loss = o.value(&x);
-        (x, loss)
-    });
-    json!({
-        "objective": {
-            "name": o.name(),
-            "formula": o.formula(),
-            "dim": o.dim(),
-            "minima": o.minima(),
-        },
-        "optimizer": optimizer_json(r.optimizer.as_ref()),
-        "dtype": T::NAME,
-        "start": r.start,
-        "stop": r.result.stop.as_str(),
-        "detail": r.result.detail,
-        "steps": r.result.steps,
-        "evaluations": r.result.evaluations,
-        "hessian_evaluations": r.result.hessian_evaluations,
-        "params": r.result.params,
-        "loss": r.result.loss,
-        "grad_norm": r.result.grad_norm,
-        "distance_to_minimum": distance_to_minimum(r),
-        // ASGD's average and Schedule-Free's x: the answer, where it is not the iterate.
-        "eval_params": eval.as_ref().map(|(x, _)| x),
-        "eval_loss": eval.as_ref().map(|(_, l)| l),
-        "trajectory": r.result.trajectory.iter().map(|p| json!({
-            "step": p.step,
-            "params": p.params,
-            "loss": p.loss,
-            "lr": p.lr,
-        })).collect::<Vec<_>>(),
-    })
+    let doc =
+        downhill::report::RunDocument::new(r.objective.as_ref(), r.optimizer.as_ref(), &r.start, &r.result);
+    serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
 /// Euclidean distance from the final point to the nearest known minimum.
 fn distance_to_minimum<T: Real>(r: &Report<T>) -> Option<f64> {
-    r.objective
-        .minima()
-        .iter()
-        .map(|m| {
-            m.point.iter().zip(&r.result.params).map(|(a, b)| (a - b.to_f64()).powi(2)).sum::<f64>().sqrt()
-        })
-        .min_by(f64::total_cmp)
+    downhill::report::distance_to_minimum(r.objective.as_ref(), &r.result.params)
 }
 
 fn to_csv<T: Real>(r: &Report<T>) -> String {

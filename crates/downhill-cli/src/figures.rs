@@ -290,3 +290,27 @@ pub fn figure_3() -> Result<SeedFigure> {
 pub fn all() -> Result<Vec<SeedFigure>> {
     Ok(vec![figure_1()?, figure_2()?, figure_3()?])
 }
+
+/// Each figure's name with its notes.
+pub type Notes = Vec<(String, Vec<String>)>;
+
+/// Writes the three figures into `dir` (created if missing) as `.png`, `.svg` and `.json` (their
+/// data); returns the paths written and what the data say about each caption.
+pub fn write_all(dir: &std::path::Path) -> Result<(Vec<std::path::PathBuf>, Notes)> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut notes = Vec::new();
+    for f in all()? {
+        for ext in ["png", "svg"] {
+            let path = dir.join(format!("{}.{ext}", f.name));
+            plot::save(&f.figure, &path)?;
+            written.push(path);
+        }
+        let path = dir.join(format!("{}.json", f.name));
+        crate::output::write_atomic(&path, (serde_json::to_string_pretty(&f.data)? + "\n").as_bytes())?;
+        written.push(path);
+        notes.push((f.name.to_string(), f.notes));
+    }
+    Ok((written, notes))
+}

@@ -14,16 +14,15 @@ mod cmd_sweep;
 mod cmd_theory;
 mod cmd_tour;
 mod cmd_train;
-mod figures;
 mod objective_args;
-mod output;
 mod parquet;
-mod plot;
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+// The figures, plotting and output helpers live in the library part, which the Python package uses too.
+use downhill_cli::{figures, output, plot, BadInput};
 
 /// Exit status for input the user can fix (as clap uses for usage errors).
 const EXIT_BAD_INPUT: u8 = 2;
@@ -77,18 +76,6 @@ enum Command {
     /// Measure speed: optimizer steps against memory bandwidth, small problems, sweeps.
     Bench(cmd_bench::BenchArgs),
 }
-
-/// An error caused by what the user typed (exit status 2).
-#[derive(Debug)]
-pub struct BadInput(pub String);
-
-impl std::fmt::Display for BadInput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for BadInput {}
 
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<downhill::Error>().is_some() || e.downcast_ref::<BadInput>().is_some() {

@@ -41,6 +41,7 @@ pub mod objectives;
 pub mod optim;
 pub mod problem;
 pub mod real;
+pub mod report;
 pub mod rng;
 pub mod run;
 pub mod schedule;

@@ -126,6 +126,11 @@ impl<T: Real> Optimizer<T> for Adafactor<T> {
         self.learning_rate.value(self.t)
     }
 
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        self.learning_rate = schedule;
+        Ok(())
+    }
+
     fn set_layout(&mut self, blocks: &[Block]) -> Result<()> {
         if let Some(bad) = blocks.iter().find(|b| b.shape.is_some_and(|(r, c)| r * c != b.len)) {
             return Err(Error::Inconsistent {

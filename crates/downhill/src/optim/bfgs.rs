@@ -175,6 +175,11 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
         self.learning_rate.value(self.t)
     }
 
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        self.learning_rate = schedule;
+        Ok(())
+    }
+
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("bfgs", params.len(), grads.len())?;
         if let Some(search) = &self.line_search {

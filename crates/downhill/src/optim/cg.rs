@@ -190,6 +190,11 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
         self.learning_rate.value(self.t)
     }
 
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        self.learning_rate = schedule;
+        Ok(())
+    }
+
     fn update(&mut self, _params: &mut [T], _grads: &[T]) -> Result<()> {
         Err(Error::Unsupported(
             "cg needs the loss as well as the gradient; run it on an objective (minimize, or train with a full batch)"

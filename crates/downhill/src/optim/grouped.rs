@@ -59,6 +59,11 @@ impl<T: Real> Optimizer<T> for Grouped<T> {
         self.groups[0].1.learning_rate()
     }
 
+    /// Gives every group the same rate.
+    fn set_learning_rate(&mut self, schedule: crate::schedule::Schedule) -> Result<()> {
+        self.groups.iter_mut().try_for_each(|g| g.1.set_learning_rate(schedule.clone()))
+    }
+
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         self.check(params.len())?;
         super::check_lengths("groups", params.len(), grads.len())?;

@@ -216,6 +216,14 @@ pub trait Optimizer<T: Real>: Send + Sync {
     /// The learning rate the next update will use (the schedule at [`Optimizer::steps`]).
     fn learning_rate(&self) -> f64;
 
+    /// Replaces the learning rate from the next update on (a training loop's scheduler sets a
+    /// constant rate before each step, as PyTorch's `lr_scheduler` writes a group's `lr`). Updates
+    /// already applied and the state are kept. The default refuses with [`Error::Unsupported`].
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        let _ = schedule;
+        Err(Error::Unsupported(format!("{} cannot change its learning rate", self.name())))
+    }
+
     /// Applies one update to `params` given the gradient `grads` at `params`.
     ///
     /// Fails with [`Error::Dimension`] when lengths disagree with each other or with the state,
@@ -501,12 +509,46 @@ macro_rules! avx2_dispatch {
 }
 pub(crate) use avx2_dispatch;
 
+/// A `learning_rate` field that [`Optimizer::set_learning_rate`] replaces: a [`Schedule`], or a
+/// plain number for methods whose rate is only a starting value (Rprop's initial step), which
+/// take constant rates only.
+pub(crate) trait RateField {
+    fn set(&mut self, schedule: Schedule, optimizer: &str) -> Result<()>;
+}
+
+impl RateField for Schedule {
+    fn set(&mut self, schedule: Schedule, _: &str) -> Result<()> {
+        *self = schedule;
+        Ok(())
+    }
+}
+
+impl RateField for f64 {
+    fn set(&mut self, schedule: Schedule, optimizer: &str) -> Result<()> {
+        match schedule {
+            Schedule::Constant { lr } => {
+                *self = lr;
+                Ok(())
+            }
+            _ => {
+                Err(Error::Unsupported(format!("{optimizer} takes a constant learning rate, not a schedule")))
+            }
+        }
+    }
+}
+
 /// The bookkeeping every optimizer with a step counter `t` and `Vec` state buffers shares:
-/// `steps`, `state`, `load_state` and `reset`, from the optimizer's name and its buffer fields.
+/// `steps`, `set_learning_rate` (of the field `learning_rate`), `state`, `load_state` and `reset`,
+/// from the optimizer's name and its buffer fields.
 macro_rules! bookkeeping {
     ($name:expr; $($buf:ident),*) => {
         fn steps(&self) -> u64 {
             self.t
+        }
+
+        fn set_learning_rate(&mut self, schedule: $crate::schedule::Schedule) -> Result<()> {
+            let name: &'static str = $name(self);
+            $crate::optim::RateField::set(&mut self.learning_rate, schedule, name)
         }
 
         fn state(&self) -> OptimizerState<T> {

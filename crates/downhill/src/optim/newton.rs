@@ -205,6 +205,11 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         self.learning_rate.value(self.t)
     }
 
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        self.learning_rate = schedule;
+        Ok(())
+    }
+
     fn update(&mut self, _params: &mut [T], _grads: &[T]) -> Result<()> {
         Err(Error::Unsupported(
             "newton needs the Hessian; run it on an objective (minimize / step_on)".into(),

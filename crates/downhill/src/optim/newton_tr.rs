@@ -137,7 +137,15 @@ impl<T: Real> Default for NewtonTrustRegion<T> {
     }
 }
 
-pub(crate) fn build<T: Real>(p: &mut Params, _o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    if o.schedule.is_some() {
+        return Err(Error::Inconsistent {
+            field: p.field("lr"),
+            message:
+                "newton-tr has no learning rate (its trust radius sets the step), so it takes no schedule"
+                    .into(),
+        });
+    }
     let mut n = NewtonTrustRegion::<T>::new();
     n.initial_radius = p.number("radius", 1.0, Range::Positive)?;
     n.max_radius = p.number("max_radius", 1000.0, Range::Positive)?;

@@ -101,6 +101,11 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
         self.learning_rate.value(self.t)
     }
 
+    fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        self.learning_rate = schedule;
+        Ok(())
+    }
+
     fn set_layout(&mut self, blocks: &[Block]) -> Result<()> {
         if !self.nu.is_empty() && self.nu.len() != blocks.len() {
             return Err(Error::Dimension {

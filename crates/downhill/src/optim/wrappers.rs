@@ -402,6 +402,10 @@ macro_rules! forward {
             self.inner.learning_rate()
         }
 
+        fn set_learning_rate(&mut self, schedule: $crate::schedule::Schedule) -> Result<()> {
+            self.inner.set_learning_rate(schedule)
+        }
+
         fn set_layout(&mut self, blocks: &[super::Block]) -> Result<()> {
             self.inner.set_layout(blocks)
         }
