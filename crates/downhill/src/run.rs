@@ -247,6 +247,12 @@ fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
 /// then breaks); `grad_tol`/`loss_tol` (stop `converged`); the observer. The start point is checked
 /// for `grad_tol` before the first step. Every [`CANCEL_CHECK_EVERY`] steps it returns
 /// [`Error::Cancelled`] if the thread's [`Cancel`] token was cancelled.
+///
+/// Each step is [`Optimizer::iterate`] on the objective wrapped in
+/// [`crate::objective::Counted`]: a method that evaluates inside its step (a line search, a trust
+/// region) hands back the accepted point's loss and gradient, which are not evaluated again, and
+/// [`RunResult::evaluations`] counts every evaluation. A step that finds no acceptable point stops
+/// the run as `stalled` (as `converged` when the gradient is exactly zero).
 pub fn minimize<T: Real>(
     objective: &dyn Objective<T>,
     optimizer: &mut dyn Optimizer<T>,
@@ -341,8 +347,14 @@ pub fn minimize<T: Real>(
             Iteration::Evaluated(new_loss) => new_loss,
             Iteration::Stalled(why) => {
                 params.copy_from_slice(&prev);
-                stop = StopReason::Stalled;
-                detail = Some(format!("{why} (at step {k})"));
+                if grad.iter().all(|g| *g == T::ZERO) {
+                    // Nothing to improve: a stationary point, found exactly.
+                    stop = StopReason::Converged;
+                    detail = Some(format!("the gradient is exactly 0 after step {}", k - 1));
+                } else {
+                    stop = StopReason::Stalled;
+                    detail = Some(format!("{why}, at step {k}"));
+                }
                 break;
             }
         };

@@ -3,7 +3,10 @@
 //! Every optimizer implements [`Optimizer`]. First-order methods take a gradient
 //! ([`Optimizer::update`]), which is all a training loop has. Methods that need more of the
 //! objective (Nesterov's look-ahead form evaluates the gradient elsewhere, Newton needs the
-//! Hessian) implement [`Optimizer::step_on`], which [`crate::minimize`] calls.
+//! Hessian) implement [`Optimizer::step_on`]. Methods that evaluate the objective inside a step
+//! and end at a point they have evaluated (L-BFGS, BFGS, CG and Newton with a line search, the
+//! trust-region Newton method) implement [`Optimizer::iterate`], which [`crate::minimize`] and
+//! [`crate::train::Trainer`] call; its default calls `step_on`.
 //!
 //! Conventions shared by all optimizers:
 //! - Hyperparameters are `f64`; element-wise arithmetic runs in the parameter type `T`.
