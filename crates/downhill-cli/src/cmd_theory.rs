@@ -231,6 +231,9 @@ pub fn run(args: &TheoryArgs) -> Result<String> {
         "markdown" | "md" => Format::Csv, // markdown, see below
         other => return Err(downhill::Error::unknown("format", other, &["table", "json", "markdown"]).into()),
     };
+    if let Some(dir) = &args.report {
+        crate::output::check_output_dir("--report", dir)?;
+    }
     let checks = run_checks(&args.checks)?;
     let mut out = match (format, args.format.as_str()) {
         (Format::Json, _) => serde_json::to_string_pretty(&json!({ "checks": checks }))? + "\n",

@@ -164,7 +164,9 @@ fn lex(src: &str) -> Result<Lexer, SyntaxError> {
             toks.push((Tok::Num(value), start));
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+            while i < chars.len()
+                && (chars[i].is_alphabetic() || chars[i].is_ascii_digit() || chars[i] == '_')
+            {
                 i += 1;
             }
             toks.push((Tok::Ident(chars[start..i].iter().collect()), start));
