@@ -14,7 +14,7 @@ use crate::cmd_run::optimizer_json;
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
 use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
-use crate::record::{capacity, points_needed, too_many_points, Recorder};
+use crate::record::{capacity, points_needed, too_many_points_because, Recorder};
 
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -159,16 +159,22 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
     let limit = capacity::<f64>(objective.dim());
     let need = points_needed(args.steps, 1).saturating_mul(args.optimizers.len() as u64);
     let keep = need <= limit;
-    if !keep && args.format == Format::Json {
-        return Err(too_many_points::<f64>(
+    // JSON builds a document tree of every point (a few hundred bytes each): an eighth of the budget.
+    let json_limit = limit / 8;
+    if need > json_limit && args.format == Format::Json {
+        let why = format!(
+            "compare --format json lists every point of every run, at most {json_limit} points in all"
+        );
+        return Err(too_many_points_because::<f64>(
             "--format json",
             args.steps.saturating_mul(args.optimizers.len() as u64),
             1,
             objective.dim(),
-            limit,
+            json_limit,
+            &why,
             false,
         )
-        .context("compare lists every point of every run: use fewer --steps or --format table or csv"));
+        .context("use fewer --steps, or --format table or csv"));
     }
     let mut entries = Vec::new();
     for spec in &args.optimizers {

@@ -48,6 +48,24 @@ pub fn too_many_points<T>(
     limit: u64,
     stream: bool,
 ) -> anyhow::Error {
+    let why = if limit < capacity::<T>(dim) {
+        format!("a checkpointed run keeps at most {limit} points")
+    } else {
+        format!("the limit is {} of points ({limit} at dimension {dim})", human_bytes(TRAJECTORY_BYTES))
+    };
+    too_many_points_because::<T>(flag, steps, every, dim, limit, &why, stream)
+}
+
+/// [`too_many_points`] with the reason for the limit given.
+pub fn too_many_points_because<T>(
+    flag: &str,
+    steps: u64,
+    every: u64,
+    dim: usize,
+    limit: u64,
+    why: &str,
+    stream: bool,
+) -> anyhow::Error {
     let need = points_needed(steps, every);
     let bytes = need.saturating_mul(point_bytes::<T>(dim));
     // The smallest round interval (1, 2, 5 times a power of ten) that fits.
@@ -57,11 +75,6 @@ pub fn too_many_points<T>(
         .find(|&e| e >= least)
         .unwrap_or(least);
     let instead = if stream { ", or stream them with --format csv or --format jsonl" } else { "" };
-    let why = if limit < capacity::<T>(dim) {
-        format!("a checkpointed run keeps at most {limit} points")
-    } else {
-        format!("the limit is {} of points ({limit} at dimension {dim})", human_bytes(TRAJECTORY_BYTES))
-    };
     BadInput(format!(
         "{flag}: {steps} steps recorded every {every} keep up to {need} points (about {} in memory); {why}: \
          record fewer with --every {min_every} or more{instead}",
