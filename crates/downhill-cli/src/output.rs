@@ -152,11 +152,14 @@ impl AtomicFile {
     pub fn create(path: &std::path::Path) -> anyhow::Result<AtomicFile> {
         use anyhow::Context;
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(parent_dir(path))
-            .with_context(|| format!("writing {}", path.display()))?;
+        let prefix = format!(".{name}.");
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(&prefix).suffix(".tmp");
+        // Outputs are ordinary files (0666 less the umask), not tempfile's private 0600.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let tmp =
+            builder.tempfile_in(parent_dir(path)).with_context(|| format!("writing {}", path.display()))?;
         Ok(AtomicFile { path: path.to_path_buf(), tmp })
     }
 
