@@ -3,13 +3,14 @@
 //! File format, version 1: one ASCII header line
 //! `DOWNHILL-CHECKPOINT 1 run fnv1a64=<16 hex digits> bytes=<payload length>`, then a JSON payload
 //! with everything needed to continue: the command's settings (checked on resume), the step, the
-//! parameters, the optimizer's state (buffers and step count) and the trajectory so far. Floats
+//! parameters, the optimizer's state (buffers and step count) and the points kept so far (at most
+//! [`CHECKPOINT_POINTS`]: a run whose points must stream cannot be checkpointed). Floats
 //! round-trip exactly through JSON, so a resumed run is bit-for-bit the uninterrupted one. Files are
 //! written to a temporary name, fsynced and renamed, so a crash leaves the previous checkpoint whole.
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use downhill::{
@@ -18,7 +19,15 @@ use downhill::{
 
 use crate::cmd_run::RunArgs;
 use crate::output::write_atomic;
+use crate::record::{capacity, Recorder, CHECKPOINT_POINTS};
 use crate::BadInput;
+
+/// The largest checkpoint file read: a run's (points bounded by [`CHECKPOINT_POINTS`]) or a
+/// training run's (a model of up to 2e8 parameters with its optimizer state, as JSON).
+pub const MAX_CHECKPOINT_BYTES: u64 = 16 << 30;
+
+/// The longest header line read before deciding that a file is not a checkpoint.
+const MAX_HEADER_BYTES: u64 = 256;
 
 const MAGIC: &str = "DOWNHILL-CHECKPOINT";
 const VERSION: u32 = 1;
@@ -46,9 +55,18 @@ struct Payload<T> {
     step: u64,
     params: Vec<T>,
     optimizer_state: OptimizerState<T>,
+    /// The points kept so far (every `every`-th, thinned for a table).
     trajectory: Vec<Point<T>>,
     stop: Option<StopReason>,
     detail: Option<String>,
+    /// The recording interval reached (it grows while a table's points are thinned).
+    #[serde(default)]
+    every: Option<u64>,
+    /// The loss and gradient norm at `params`.
+    #[serde(default)]
+    loss: Option<T>,
+    #[serde(default)]
+    grad_norm: Option<f64>,
     /// Evaluations so far (absent in files from before it was counted).
     #[serde(default)]
     evaluations: u64,
@@ -56,7 +74,8 @@ struct Payload<T> {
     hessian_evaluations: u64,
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// FNV-1a, 64 bits: the checksum of checkpoints and the content hash of training data.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
@@ -77,18 +96,49 @@ fn bad(path: &Path, msg: impl std::fmt::Display) -> anyhow::Error {
     BadInput(format!("--resume: {}: {msg}", path.display())).into()
 }
 
+/// Checks, before the run, that `--checkpoint PATH` may be written: its directory exists, and an
+/// existing file there is a downhill checkpoint (anything else is kept unless `force`).
+pub fn check_target(path: &Path, force: bool) -> Result<()> {
+    use std::io::Read;
+    crate::output::check_output("--checkpoint", path)?;
+    if force || !path.exists() {
+        return Ok(());
+    }
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(MAGIC.len() as u64 + 1).read_to_end(&mut head);
+    }
+    if head != format!("{MAGIC} ").as_bytes() {
+        return Err(BadInput(format!(
+            "--checkpoint: {} exists and is not a downhill checkpoint; give --force to overwrite it",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn read<T: Serialize + DeserializeOwned>(path: &Path) -> Result<Payload<T>> {
     read_framed(path, "run")
 }
 
-/// Reads a checkpoint of `kind`, checking the header, length and checksum before parsing.
+/// Reads a checkpoint of `kind`, checking the header, length and checksum before parsing. The
+/// header line is read first (at most 256 bytes), and the payload only up to the length it names
+/// (at most [`MAX_CHECKPOINT_BYTES`]), so an endless or foreign file is refused at once.
 pub fn read_framed<P: DeserializeOwned>(path: &Path, kind: &str) -> Result<P> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let nl = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .ok_or_else(|| bad(path, "not a downhill checkpoint (no header line)"))?;
-    let header = std::str::from_utf8(&bytes[..nl]).map_err(|_| bad(path, "not a downhill checkpoint"))?;
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut head = Vec::new();
+    (&mut reader)
+        .take(MAX_HEADER_BYTES)
+        .read_until(b'\n', &mut head)
+        .map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    if head.last() != Some(&b'\n') {
+        return Err(bad(path, "not a downhill checkpoint (no header line)"));
+    }
+    let header =
+        std::str::from_utf8(&head[..head.len() - 1]).map_err(|_| bad(path, "not a downhill checkpoint"))?;
     let fields: Vec<&str> = header.split(' ').collect();
     if fields.first() != Some(&MAGIC) || fields.len() != 5 {
         return Err(bad(path, "not a downhill checkpoint"));
@@ -107,11 +157,20 @@ pub fn read_framed<P: DeserializeOwned>(path: &Path, kind: &str) -> Result<P> {
         .strip_prefix("fnv1a64=")
         .and_then(|h| u64::from_str_radix(h, 16).ok())
         .ok_or_else(|| bad(path, "bad header"))?;
-    let len: usize = fields[4]
+    let len: u64 = fields[4]
         .strip_prefix("bytes=")
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| bad(path, "bad header"))?;
-    let body = &bytes[nl + 1..];
+    if len > MAX_CHECKPOINT_BYTES {
+        return Err(bad(
+            path,
+            format!("the header claims {len} payload bytes; checkpoints are at most {MAX_CHECKPOINT_BYTES}"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    reader.take(len + 1).read_to_end(&mut bytes).map_err(|e| bad(path, format!("cannot read: {e}")))?;
+    let body = &bytes[..];
+    let len = len as usize;
     if body.len() != len {
         return Err(bad(path, format!("truncated or padded: {} of {len} payload bytes", body.len())));
     }
@@ -121,13 +180,15 @@ pub fn read_framed<P: DeserializeOwned>(path: &Path, kind: &str) -> Result<P> {
     serde_json::from_slice(body).map_err(|e| bad(path, format!("unreadable payload: {e}")))
 }
 
-/// Runs in segments of `--checkpoint-every` steps, saving after each; resumes from `--resume`.
-pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
+/// Runs `args` with its points going to `recorder`: in segments of `--checkpoint-every` steps
+/// with a checkpoint after each when `--checkpoint` is given, continuing from `--resume`.
+pub fn run_recorded<T: Real + Serialize + DeserializeOwned>(
     args: &RunArgs,
     objective: &dyn Objective<T>,
     optimizer: &mut dyn Optimizer<T>,
     start: &[f64],
     options: &RunOptions,
+    recorder: &mut Recorder<'_, T>,
 ) -> Result<RunResult<T>> {
     let settings = Settings {
         objective: objective.name(),
@@ -142,70 +203,68 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
         loss_tol: options.loss_tol,
         every: options.record_every,
     };
-    // Segments: between checkpoints, or 1% of the run for the progress bar.
-    let every_ck = args.checkpoint_every.unwrap_or(if args.checkpoint.is_some() {
-        options.max_steps
-    } else {
-        options.max_steps.div_ceil(100)
-    });
-    if every_ck == 0 {
+    let segment = match (&args.checkpoint, args.checkpoint_every) {
+        (Some(_), Some(n)) => n,
+        _ => options.max_steps,
+    };
+    if segment == 0 {
         return Err(downhill::Error::out_of_range("checkpoint-every", 0, "[1, steps]").into());
     }
+    let mut params: Vec<T> = start.iter().map(|&x| T::from_f64(x)).collect();
+    let (mut done, mut stop, mut detail) = (0, None, None);
+    let (mut loss, mut grad_norm) = (T::from_f64(f64::NAN), f64::NAN);
     let (mut evaluations, mut hessian_evaluations) = (0, 0);
-    let (mut params, mut trajectory, mut done, mut stop, mut detail) = match &args.resume {
-        Some(path) => {
-            let p: Payload<T> = read(path)?;
-            if p.settings != settings {
-                return Err(bad(
-                    path,
-                    format!(
-                        "it was written by a different run ({} with {} in {}, {} steps); give the same options",
-                        p.settings.objective, p.settings.optimizer, p.settings.dtype, p.settings.steps
-                    ),
-                ));
-            }
-            optimizer.load_state(p.optimizer_state).map_err(|e| bad(path, e))?;
-            (evaluations, hessian_evaluations) = (p.evaluations, p.hessian_evaluations);
-            (p.params, p.trajectory, p.step, p.stop, p.detail)
+    if let Some(path) = &args.resume {
+        let p: Payload<T> = read(path)?;
+        if p.settings != settings {
+            return Err(bad(
+                path,
+                format!(
+                    "it was written by a different run ({} with {} in {}, {} steps); give the same options",
+                    p.settings.objective, p.settings.optimizer, p.settings.dtype, p.settings.steps
+                ),
+            ));
         }
-        None => (start.iter().map(|&x| T::from_f64(x)).collect::<Vec<T>>(), Vec::new(), 0, None, None),
-    };
-    let every = options.record_every;
-    let bar = crate::output::progress(options.max_steps, "steps", args.quiet);
-    bar.set_position(done);
+        validate(&p, objective.dim(), options.max_steps).map_err(|e| bad(path, e))?;
+        optimizer.load_state(p.optimizer_state).map_err(|e| bad(path, e))?;
+        recorder.restore(p.trajectory, p.every.unwrap_or(options.record_every));
+        (evaluations, hessian_evaluations) = (p.evaluations, p.hessian_evaluations);
+        (params, done, stop, detail) = (p.params, p.step, p.stop, p.detail);
+        let last = recorder.points.last();
+        loss = p.loss.or(last.map(|q| q.loss)).unwrap_or(loss);
+        grad_norm = p.grad_norm.or(last.map(|q| q.grad_norm)).unwrap_or(grad_norm);
+    }
     while stop.is_none() && done < options.max_steps {
-        let seg = every_ck.min(options.max_steps - done);
-        // Record every point of the segment and keep those the whole run would (steps are global).
-        let seg_options =
-            RunOptions { max_steps: seg, record_every: u64::from(every > 0), ..options.clone() };
-        let r = minimize(objective, optimizer, &params, &seg_options, None)?;
-        let last_global = done + r.steps;
+        let seg = segment.min(options.max_steps - done);
+        // The recorder sees every point (steps are global); the segment itself records only its
+        // start and end.
+        let seg_options = RunOptions { max_steps: seg, record_every: 0, ..options.clone() };
+        let r = {
+            let mut observe = |p: &Point<T>| recorder.offer(p, done);
+            minimize(objective, optimizer, &params, &seg_options, Some(&mut observe))?
+        };
+        if let Some(e) = recorder.take_error() {
+            return Err(anyhow::Error::new(e).context("writing the trajectory"));
+        }
         // A segment evaluates its start point again; the uninterrupted run does not.
         evaluations += r.evaluations - u64::from(done > 0 && r.evaluations > 0);
         hessian_evaluations += r.hessian_evaluations;
-        let finished = r.stop != StopReason::MaxSteps || last_global == options.max_steps;
-        for (i, mut p) in r.trajectory.into_iter().enumerate() {
-            p.step += done;
-            let _ = i;
-            let is_last = p.step == last_global;
-            // Keep what the uninterrupted run keeps: its start, every K-th step, and its final point.
-            let keep = if p.step == 0 {
-                trajectory.is_empty()
-            } else if trajectory.last().map(|q: &Point<T>| q.step) == Some(p.step) {
-                false
-            } else {
-                (every > 0 && p.step % every == 0) || (is_last && finished)
-            };
-            if keep {
-                trajectory.push(p);
-            }
-        }
-        done = last_global;
-        bar.set_position(done);
+        let offset = done;
+        done += r.steps;
         params = r.params;
+        (loss, grad_norm) = (r.loss, r.grad_norm);
         if r.stop != StopReason::MaxSteps {
             stop = Some(r.stop);
             detail = r.detail;
+        }
+        if stop.is_some() || done == options.max_steps {
+            // The run's last point is always kept.
+            if let Some(last) = r.trajectory.last() {
+                let _ = recorder.finish(last, offset);
+                if let Some(e) = recorder.take_error() {
+                    return Err(anyhow::Error::new(e).context("writing the trajectory"));
+                }
+            }
         }
         if let Some(path) = &args.checkpoint {
             let payload = Payload {
@@ -213,9 +272,12 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
                 step: done,
                 params: params.clone(),
                 optimizer_state: optimizer.state(),
-                trajectory: trajectory.clone(),
+                trajectory: recorder.points.clone(),
                 stop,
                 detail: detail.clone(),
+                every: Some(recorder.every()),
+                loss: Some(loss),
+                grad_norm: Some(grad_norm),
                 evaluations,
                 hessian_evaluations,
             };
@@ -225,17 +287,58 @@ pub fn run_in_segments<T: Real + Serialize + DeserializeOwned>(
             break;
         }
     }
-    bar.finish_and_clear();
-    let last = trajectory.last().cloned().ok_or_else(|| anyhow::anyhow!("empty trajectory"))?;
     Ok(RunResult {
         stop: stop.unwrap_or(StopReason::MaxSteps),
         steps: done,
         params,
-        loss: last.loss,
-        grad_norm: last.grad_norm,
-        trajectory,
+        loss,
+        grad_norm,
+        trajectory: std::mem::take(&mut recorder.points),
         detail,
         evaluations,
         hessian_evaluations,
     })
+}
+
+/// Checks a checkpoint's content against the run it is to continue: a well-formed file with a
+/// recomputed checksum must still describe a state this run can reach.
+fn validate<T: Real>(p: &Payload<T>, dim: usize, max_steps: u64) -> std::result::Result<(), String> {
+    if p.step > max_steps {
+        return Err(format!("step {} is beyond this run's {max_steps} steps", p.step));
+    }
+    if p.optimizer_state.step != p.step {
+        return Err(format!(
+            "the optimizer state is at step {}, the run at step {}",
+            p.optimizer_state.step, p.step
+        ));
+    }
+    if p.params.len() != dim {
+        return Err(format!("{} parameters, the objective has {dim}", p.params.len()));
+    }
+    if let Some(i) = p.params.iter().position(|x| !x.is_finite()) {
+        return Err(format!("parameter {i} is not finite"));
+    }
+    if p.stop.is_none() && p.step == max_steps && p.trajectory.is_empty() {
+        return Err("a finished run with no points".into());
+    }
+    let limit = capacity::<T>(dim).min(CHECKPOINT_POINTS) as usize;
+    if p.trajectory.len() > limit + 1 {
+        return Err(format!("{} points, more than the {limit} a checkpoint holds", p.trajectory.len()));
+    }
+    let mut previous = None;
+    for q in &p.trajectory {
+        if previous.is_some_and(|s| q.step <= s) || q.step > p.step {
+            return Err(format!("point at step {} is out of order or beyond step {}", q.step, p.step));
+        }
+        if q.params.len() != dim {
+            return Err(format!("point at step {} has {} coordinates, not {dim}", q.step, q.params.len()));
+        }
+        previous = Some(q.step);
+    }
+    if let Some(e) = p.every {
+        if e == 0 || e > max_steps.saturating_mul(10) {
+            return Err(format!("recording interval {e} is not in [1, {}]", max_steps.saturating_mul(10)));
+        }
+    }
+    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::cmd_run::optimizer_json;
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
 use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
+use crate::record::{capacity, points_needed, too_many_points_because, Recorder};
 
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -104,6 +105,41 @@ fn run_one(
     Ok(minimize(objective, opt.as_mut(), start, options, None)?)
 }
 
+/// Runs `spec`, keeping every point when `keep` (else a thinned trajectory, for a plot), and
+/// finds the first step at which `hit` holds, looking at every step whatever is kept.
+fn run_tracked(
+    objective: &dyn Objective<f64>,
+    spec: &str,
+    start: &[f64],
+    options: &RunOptions,
+    keep: bool,
+    hit: &dyn Fn(&Point<f64>) -> bool,
+) -> Result<(RunResult<f64>, Option<u64>)> {
+    let mut opt =
+        optim::build::<f64>(spec, &BuildOptions::default()).with_context(|| format!("--optimizer {spec}"))?;
+    let mut recorder = if keep { Recorder::keep(1) } else { Recorder::thin() };
+    let mut reached = None;
+    let quiet = RunOptions { record_every: 0, ..options.clone() };
+    let mut r = {
+        let mut observe = |p: &Point<f64>| {
+            if reached.is_none() && hit(p) {
+                reached = Some(p.step);
+            }
+            recorder.offer(p, 0)
+        };
+        minimize(objective, opt.as_mut(), start, &quiet, Some(&mut observe))?
+    };
+    // The start (when the run stops there) and a last point that stopped the run are not observed.
+    if reached.is_none() {
+        reached = r.trajectory.iter().find(|p| hit(p)).map(|p| p.step);
+    }
+    if let Some(last) = r.trajectory.last() {
+        let _ = recorder.finish(last, 0);
+    }
+    r.trajectory = std::mem::take(&mut recorder.points);
+    Ok((r, reached))
+}
+
 fn best_value(objective: &dyn Objective<f64>) -> Option<f64> {
     objective.minima().iter().map(|m| m.value).min_by(f64::total_cmp)
 }
@@ -116,6 +152,28 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
     let options = RunOptions { bound: args.bound, ..RunOptions::steps(args.steps) };
     options.validate()?;
     let f_star = best_value(objective.as_ref());
+    // Every point of every run is kept when they fit in memory; otherwise tables and plots get
+    // thinned trajectories, and JSON (which lists every point) is refused.
+    let limit = capacity::<f64>(objective.dim());
+    let need = points_needed(args.steps, 1).saturating_mul(args.optimizers.len() as u64);
+    let keep = need <= limit;
+    // JSON builds a document tree of every point (a few hundred bytes each): an eighth of the budget.
+    let json_limit = limit / 8;
+    if need > json_limit && args.format == Format::Json {
+        let why = format!(
+            "compare --format json lists every point of every run, at most {json_limit} points in all"
+        );
+        return Err(too_many_points_because::<f64>(
+            "--format json",
+            args.steps.saturating_mul(args.optimizers.len() as u64),
+            1,
+            objective.dim(),
+            json_limit,
+            &why,
+            false,
+        )
+        .context("use fewer --steps, or --format table or csv"));
+    }
     let mut entries = Vec::new();
     for spec in &args.optimizers {
         // Validate the spec as given before tuning anything.
@@ -123,7 +181,8 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
             .with_context(|| format!("--optimizer {spec}"))?;
         let mut chosen = spec.clone();
         if args.tune_lr {
-            let tuning = RunOptions { bound: Some(args.bound.unwrap_or(1e6)), ..options.clone() };
+            let tuning =
+                RunOptions { bound: Some(args.bound.unwrap_or(1e6)), record_every: 0, ..options.clone() };
             let mut best: Option<(f64, String)> = None;
             for lr in lr_grid() {
                 let candidate = with_lr(spec, lr)?;
@@ -139,7 +198,11 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
                 chosen = c;
             }
         }
-        let result = run_one(objective.as_ref(), &chosen, &start, &options)?;
+        let hit = |p: &Point<f64>| match f_star {
+            Some(fs) => p.loss - fs <= args.tol,
+            None => p.grad_norm <= args.tol,
+        };
+        let (result, reached_at) = run_tracked(objective.as_ref(), &chosen, &start, &options, keep, &hit)?;
         let mut opt = optim::build::<f64>(&chosen, &BuildOptions::default())?;
         let lr = opt.learning_rate();
         let optimizer = optimizer_json(opt.as_mut());
@@ -148,14 +211,6 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
             .iter()
             .map(|m| m.point.iter().zip(&result.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
             .min_by(f64::total_cmp);
-        let reached_at = result
-            .trajectory
-            .iter()
-            .find(|p| match f_star {
-                Some(fs) => p.loss - fs <= args.tol,
-                None => p.grad_norm <= args.tol,
-            })
-            .map(|p| p.step);
         drop(probe);
         entries.push(Entry {
             spec: chosen,
@@ -370,6 +425,7 @@ pub fn figure(c: &Comparison) -> Figure {
 pub fn run(args: &CompareArgs) -> Result<String> {
     if let Some(path) = &args.plot {
         plot::check_extension(path, "plot")?;
+        crate::output::check_output("--plot", path)?;
     }
     let c = compare(args)?;
     if let Some(path) = &args.plot {

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+
 use clap::Args;
 use serde_json::Value;
 
@@ -36,29 +37,55 @@ fn objective_from(name: &str) -> Result<Box<dyn Objective<f64>>> {
     })
 }
 
+/// The largest run file read (a `run --format json` document of a few million points).
+pub const MAX_RUN_FILE_BYTES: u64 = 256 << 20;
+
+/// The parts of a `run --format json` document that a plot needs, read without building a JSON
+/// tree of the whole trajectory.
+#[derive(serde::Deserialize)]
+struct RunFile {
+    objective: NameOnly,
+    #[serde(default)]
+    optimizer: Value,
+    trajectory: Vec<PointIn>,
+}
+
+#[derive(serde::Deserialize)]
+struct NameOnly {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct PointIn {
+    step: u64,
+    params: Vec<Option<f64>>,
+    #[serde(default)]
+    loss: Option<f64>,
+    #[serde(default)]
+    lr: Option<f64>,
+}
+
 pub fn run(args: &PlotArgs) -> Result<String> {
-    let text =
-        std::fs::read_to_string(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| bad(format!("{}: not JSON: {e}", args.input.display())))?;
-    let name = v["objective"]["name"].as_str().ok_or_else(|| bad("run JSON: objective.name is missing"))?;
-    let traj = v["trajectory"].as_array().ok_or_else(|| bad("run JSON: trajectory is missing"))?;
-    let points: Vec<Point<f64>> = traj
-        .iter()
-        .map(|p| {
-            let step = p["step"]
-                .as_u64()
-                .ok_or_else(|| bad("run JSON: trajectory[].step must be a whole number"))?;
-            let params = p["params"]
-                .as_array()
-                .ok_or_else(|| bad("run JSON: trajectory[].params must be an array"))?
-                .iter()
-                .map(|x| x.as_f64().unwrap_or(f64::NAN))
-                .collect();
-            let loss = p["loss"].as_f64().unwrap_or(f64::NAN);
-            Ok(Point { step, params, loss, lr: p["lr"].as_f64().unwrap_or(f64::NAN), grad_norm: f64::NAN })
+    plot::check_extension(&args.output, "--output")?;
+    crate::output::check_output("--output", &args.output)?;
+    let bytes = crate::output::read_limited("plot", &args.input, MAX_RUN_FILE_BYTES)?;
+    let file: RunFile = serde_json::from_slice(&bytes).map_err(|e| {
+        bad(format!("{}: not a run JSON document (downhill run --format json): {e}", args.input.display()))
+    })?;
+    drop(bytes);
+    let name = file.objective.name.as_str();
+    let v = serde_json::json!({ "optimizer": file.optimizer });
+    let points: Vec<Point<f64>> = file
+        .trajectory
+        .into_iter()
+        .map(|p| Point {
+            step: p.step,
+            params: p.params.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect(),
+            loss: p.loss.unwrap_or(f64::NAN),
+            lr: p.lr.unwrap_or(f64::NAN),
+            grad_norm: f64::NAN,
         })
-        .collect::<Result<_>>()?;
+        .collect();
     if points.is_empty() {
         return Err(bad("run JSON: the trajectory is empty"));
     }

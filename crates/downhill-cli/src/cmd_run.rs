@@ -5,10 +5,16 @@ use clap::{Args, ValueEnum};
 use serde_json::{json, Map, Value};
 
 use downhill::optim::{self, BuildOptions, Buildable};
-use downhill::{minimize, Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
+use std::io::Write;
+
+use downhill::{Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
+use crate::record::{
+    capacity, csv_header, csv_row, points_needed, too_many_points, F64s, PointDoc, Recorder, StreamFormat,
+    CHECKPOINT_POINTS,
+};
 
 /// Floating-point precision of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,8 +65,9 @@ pub struct RunArgs {
     /// Precision of the run.
     #[arg(long, value_enum, default_value_t = Dtype::F64)]
     pub dtype: Dtype,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
+    /// Output format (set by `RunCommand`'s --format on the command line).
+    #[arg(skip = Format::Table)]
+    #[allow(dead_code)] // set by callers that build RunArgs themselves (the server)
     pub format: Format,
     /// Keep every K-th trajectory point (the start and the end are always kept). Table output
     /// shows about 20 rows unless this is given.
@@ -81,10 +88,37 @@ pub struct RunArgs {
     pub resume: Option<std::path::PathBuf>,
 }
 
-pub fn run(args: &RunArgs) -> Result<String> {
-    match args.dtype {
-        Dtype::F32 => run_typed::<f32>(args),
-        Dtype::F64 => run_typed::<f64>(args),
+/// How `downhill run` prints the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RunFormat {
+    /// Aligned columns for people (about 20 rows unless --every is given).
+    Table,
+    /// One JSON document (the trajectory must fit in memory: see --every).
+    Json,
+    /// JSON lines: a header object, one object per point as computed, a summary object.
+    Jsonl,
+    /// Comma-separated values with a header row, one row per point as computed.
+    Csv,
+}
+
+/// `downhill run`: the run's options plus what only the command line has.
+#[derive(Args, Debug)]
+pub struct RunCommand {
+    #[command(flatten)]
+    pub args: RunArgs,
+    /// Output format. csv and jsonl stream points as they are computed; json and table keep them
+    /// in memory (at most 256 MiB of points; a table thins them).
+    #[arg(long, value_enum, default_value_t = RunFormat::Table)]
+    pub format: RunFormat,
+    /// Let --checkpoint overwrite an existing file that is not a downhill checkpoint.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(cmd: &RunCommand) -> Result<String> {
+    match cmd.args.dtype {
+        Dtype::F32 => run_typed::<f32>(cmd),
+        Dtype::F64 => run_typed::<f64>(cmd),
     }
 }
 
@@ -96,16 +130,22 @@ pub struct Report<T> {
     pub result: RunResult<T>,
 }
 
-pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
-    args: &RunArgs,
-) -> Result<Report<T>> {
+/// A run set up from its options, not yet started.
+struct Setup<T> {
+    objective: Box<dyn Objective<T>>,
+    optimizer: Box<dyn Optimizer<T>>,
+    start: Vec<f64>,
+    options: RunOptions,
+    every: u64,
+}
+
+fn setup<T: Buildable>(args: &RunArgs) -> Result<Setup<T>> {
     let objective = args.landscape.build::<T>()?;
     let schedule = match &args.schedule {
         Some(text) => Some(Schedule::parse(text).context("--schedule")?),
         None => None,
     };
-    let mut optimizer =
-        optim::build::<T>(&args.optimizer, &BuildOptions { schedule }).context("--optimizer")?;
+    let optimizer = optim::build::<T>(&args.optimizer, &BuildOptions { schedule }).context("--optimizer")?;
     let start = point_or_default("start", args.start.as_deref(), objective.as_ref())?;
     let options = RunOptions {
         max_steps: args.steps,
@@ -115,29 +155,244 @@ pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
         loss_bound: args.loss_bound,
         record_every: args.every.unwrap_or(1),
     };
-    if args.every == Some(0) {
-        return Err(downhill::Error::out_of_range("every", 0, "[1, steps]").into());
-    }
     options.validate()?;
-    let start_t: Vec<T> = start.iter().map(|&x| T::from_f64(x)).collect();
-    let long = args.steps >= 100_000 && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let result = if args.checkpoint.is_none() && args.resume.is_none() && !long {
-        minimize(objective.as_ref(), optimizer.as_mut(), &start_t, &options, None)?
-    } else {
-        crate::checkpoint::run_in_segments(args, objective.as_ref(), optimizer.as_mut(), &start, &options)?
-    };
-    Ok(Report { objective, optimizer, start, result })
+    let every = args.every.unwrap_or(1);
+    if every == 0 || every > args.steps {
+        return Err(downhill::Error::out_of_range(
+            "every",
+            every,
+            &format!("[1, {}] (the steps)", args.steps),
+        )
+        .into());
+    }
+    if let Some(n) = args.checkpoint_every {
+        if n == 0 || n > args.steps {
+            return Err(downhill::Error::out_of_range(
+                "checkpoint-every",
+                n,
+                &format!("[1, {}] (the steps)", args.steps),
+            )
+            .into());
+        }
+    }
+    Ok(Setup { objective, optimizer, start, options, every })
+}
+
+/// Runs `args` keeping every `--every`-th point (the server's runs; refused when they would not
+/// fit in memory).
+pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
+    args: &RunArgs,
+) -> Result<Report<T>> {
+    let mut s = setup::<T>(args)?;
+    let limit = capacity::<T>(s.objective.dim());
+    if points_needed(args.steps, s.every) > limit {
+        return Err(too_many_points::<T>("steps", args.steps, s.every, s.objective.dim(), limit, false));
+    }
+    let mut recorder = Recorder::keep(s.every);
+    let result = crate::checkpoint::run_recorded(
+        args,
+        s.objective.as_ref(),
+        s.optimizer.as_mut(),
+        &s.start,
+        &s.options,
+        &mut recorder,
+    )?;
+    Ok(Report { objective: s.objective, optimizer: s.optimizer, start: s.start, result })
 }
 
 fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
-    args: &RunArgs,
+    cmd: &RunCommand,
 ) -> Result<String> {
-    let report = execute::<T>(args)?;
-    Ok(match args.format {
-        Format::Json => serde_json::to_string_pretty(&to_json(&report))? + "\n",
-        Format::Csv => to_csv(&report),
-        Format::Table => to_table(&report, args.every.is_some()),
+    let args = &cmd.args;
+    let mut s = setup::<T>(args)?;
+    let dim = s.objective.dim();
+    if let Some(path) = &args.checkpoint {
+        crate::checkpoint::check_target(path, cmd.force)?;
+    }
+    let checkpointing = args.checkpoint.is_some() || args.resume.is_some();
+    let limit = if checkpointing { capacity::<T>(dim).min(CHECKPOINT_POINTS) } else { capacity::<T>(dim) };
+    let fits = points_needed(args.steps, s.every) <= limit;
+    let refuse =
+        |flag: &str, stream: bool| too_many_points::<T>(flag, args.steps, s.every, dim, limit, stream);
+    let stream = match (fits, cmd.format) {
+        (true, _) => None,
+        (false, RunFormat::Table) if args.every.is_none() => None,
+        (false, RunFormat::Csv) if !checkpointing => Some(StreamFormat::Csv),
+        (false, RunFormat::Jsonl) if !checkpointing => Some(StreamFormat::Jsonl),
+        (false, RunFormat::Csv | RunFormat::Jsonl) => return Err(refuse("--checkpoint", false)),
+        (false, RunFormat::Json) => return Err(refuse("--format json", !checkpointing)),
+        (false, RunFormat::Table) => return Err(refuse("--every", !checkpointing)),
+    };
+    let bar = crate::output::progress(args.steps, "steps", args.quiet || args.steps < 100_000);
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if let Some(format) = stream {
+        // Points are written as they are computed; only the header and the summary are extra.
+        match format {
+            StreamFormat::Csv => out.write_all(csv_header(&coordinate_names(dim)).as_bytes())?,
+            StreamFormat::Jsonl => {
+                serde_json::to_writer(
+                    &mut out,
+                    &header_json(s.objective.as_ref(), s.optimizer.as_ref(), &s.start),
+                )?;
+                out.write_all(b"\n")?;
+            }
+        }
+        let result = {
+            let mut recorder = Recorder::stream(&mut out, format, s.every).with_bar(bar.clone());
+            crate::checkpoint::run_recorded(
+                args,
+                s.objective.as_ref(),
+                s.optimizer.as_mut(),
+                &s.start,
+                &s.options,
+                &mut recorder,
+            )?
+        };
+        bar.finish_and_clear();
+        let report = Report { objective: s.objective, optimizer: s.optimizer, start: s.start, result };
+        if format == StreamFormat::Jsonl {
+            serde_json::to_writer(&mut out, &summary_json(&report))?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(String::new());
+    }
+    let mut recorder = if fits { Recorder::keep(s.every) } else { Recorder::thin() }.with_bar(bar.clone());
+    let result = crate::checkpoint::run_recorded(
+        args,
+        s.objective.as_ref(),
+        s.optimizer.as_mut(),
+        &s.start,
+        &s.options,
+        &mut recorder,
+    )?;
+    bar.finish_and_clear();
+    let report = Report { objective: s.objective, optimizer: s.optimizer, start: s.start, result };
+    Ok(match cmd.format {
+        RunFormat::Json => {
+            // Written straight out: no JSON tree of a trajectory that may hold millions of points.
+            serde_json::to_writer_pretty(&mut out, &RunDoc::of(&report))?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            String::new()
+        }
+        RunFormat::Jsonl => {
+            serde_json::to_writer(
+                &mut out,
+                &header_json(report.objective.as_ref(), report.optimizer.as_ref(), &report.start),
+            )?;
+            out.write_all(b"\n")?;
+            for p in &report.result.trajectory {
+                serde_json::to_writer(&mut out, &PointDoc::of(p))?;
+                out.write_all(b"\n")?;
+            }
+            serde_json::to_writer(&mut out, &summary_json(&report))?;
+            out.write_all(b"\n")?;
+            out.flush()?;
+            String::new()
+        }
+        RunFormat::Csv => {
+            out.write_all(csv_header(&coordinate_names(dim)).as_bytes())?;
+            for p in &report.result.trajectory {
+                out.write_all(csv_row(p).as_bytes())?;
+            }
+            out.flush()?;
+            String::new()
+        }
+        RunFormat::Table => to_table(&report, args.every.is_some()),
     })
+}
+
+/// The first line of `--format jsonl`: what runs, from where.
+fn header_json<T: Real>(objective: &dyn Objective<T>, optimizer: &dyn Optimizer<T>, start: &[f64]) -> Value {
+    json!({
+        "objective": objective_json(objective),
+        "optimizer": optimizer_json(optimizer),
+        "dtype": T::NAME,
+        "start": start,
+    })
+}
+
+/// The last line of `--format jsonl`: how the run ended.
+fn summary_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
+    json!({
+        "stop": r.result.stop.as_str(),
+        "detail": r.result.detail,
+        "steps": r.result.steps,
+        "evaluations": r.result.evaluations,
+        "hessian_evaluations": r.result.hessian_evaluations,
+        "params": r.result.params,
+        "loss": r.result.loss,
+        "grad_norm": r.result.grad_norm,
+        "distance_to_minimum": distance_to_minimum(r),
+    })
+}
+
+fn objective_json<T: Real>(o: &dyn Objective<T>) -> Value {
+    json!({
+        "name": o.name(),
+        "formula": o.formula(),
+        "dim": o.dim(),
+        "minima": o.minima(),
+    })
+}
+
+/// The trajectory of a run as `--format json` writes it, serialized point by point.
+struct Trajectory<'a, T>(&'a [downhill::Point<T>]);
+
+impl<T: Real> serde::Serialize for Trajectory<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(PointDoc::of))
+    }
+}
+
+/// The document of `--format json`, the same keys in the same order as [`to_json`].
+#[derive(serde::Serialize)]
+#[serde(bound = "")]
+struct RunDoc<'a, T: Real> {
+    objective: Value,
+    optimizer: Value,
+    dtype: &'static str,
+    start: &'a [f64],
+    stop: &'static str,
+    detail: &'a Option<String>,
+    steps: u64,
+    evaluations: u64,
+    hessian_evaluations: u64,
+    params: F64s<'a, T>,
+    loss: f64,
+    grad_norm: f64,
+    distance_to_minimum: Option<f64>,
+    eval_params: Option<Vec<f64>>,
+    eval_loss: Option<f64>,
+    trajectory: Trajectory<'a, T>,
+}
+
+impl<'a, T: Real> RunDoc<'a, T> {
+    fn of(r: &'a Report<T>) -> Self {
+        // ASGD's average and Schedule-Free's x: the answer, where it is not the iterate.
+        let eval = r.optimizer.eval_params(&r.result.params);
+        let eval_loss = eval.as_ref().map(|x| r.objective.value(x).to_f64());
+        RunDoc {
+            objective: objective_json(r.objective.as_ref()),
+            optimizer: optimizer_json(r.optimizer.as_ref()),
+            dtype: T::NAME,
+            start: &r.start,
+            stop: r.result.stop.as_str(),
+            detail: &r.result.detail,
+            steps: r.result.steps,
+            evaluations: r.result.evaluations,
+            hessian_evaluations: r.result.hessian_evaluations,
+            params: F64s(&r.result.params),
+            loss: r.result.loss.to_f64(),
+            grad_norm: r.result.grad_norm,
+            distance_to_minimum: distance_to_minimum(r),
+            eval_params: eval.map(|x| x.iter().map(|v| v.to_f64()).collect()),
+            eval_loss,
+            trajectory: Trajectory(&r.result.trajectory),
+        }
+    }
 }
 
 /// The optimizer as JSON: its name and every resolved hyperparameter.
@@ -161,17 +416,6 @@ pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
 /// Euclidean distance from the final point to the nearest known minimum.
 fn distance_to_minimum<T: Real>(r: &Report<T>) -> Option<f64> {
     downhill::report::distance_to_minimum(r.objective.as_ref(), &r.result.params)
-}
-
-fn to_csv<T: Real>(r: &Report<T>) -> String {
-    let mut s = format!("step,loss,lr,grad_norm,{}\n", coordinate_names(r.objective.dim()).join(","));
-    for p in &r.result.trajectory {
-        let coords: Vec<String> = p.params.iter().map(|x| x.to_string()).collect();
-        // The gradient norm is accumulated in f64; print it at the run's precision.
-        let grad_norm = T::from_f64(p.grad_norm);
-        s.push_str(&format!("{},{},{},{},{}\n", p.step, p.loss, p.lr, grad_norm, coords.join(",")));
-    }
-    s
 }
 
 fn hyper_line<T: Real>(opt: &dyn Optimizer<T>) -> String {

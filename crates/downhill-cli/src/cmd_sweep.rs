@@ -426,86 +426,151 @@ mod nan_as_null {
 }
 
 /// Finished runs of an interrupted sweep, beside its output: `<out>.journal`. Its first line names
-/// the sweep (a hash of everything that determines the results); each further line is one finished
-/// run as JSON. Runs are appended in chunks with one write and an fsync, so a kill loses at most the
-/// chunk in flight, and a torn last line is cut off when the journal is read back.
+/// the sweep (a hash of everything that determines the results: the plan); each further line is
+/// one finished run as JSON after its own checksum. Runs are appended in chunks with one write and
+/// an fsync, so a kill loses at most the chunk in flight. Read back, every line is checked against
+/// the plan (checksum, run index in this shard and seen once, coordinates, steps); a torn last line
+/// is cut off, and from a line that fails a check on, the runs are done again. A journal is never
+/// opened through a symlink: a new one is written under a unique temporary name and renamed.
 struct Journal {
     path: PathBuf,
     header: String,
     /// Opened on the first write (a sweep that finishes quickly never writes one).
     file: Option<std::fs::File>,
-    /// Bytes of valid content in an existing journal to keep.
-    keep: Option<u64>,
+    /// The valid lines of an existing journal, copied into the new one.
+    kept: Vec<u8>,
 }
 
-const JOURNAL_VERSION: &str = "downhill-sweep-journal-v2";
+const JOURNAL_VERSION: &str = "downhill-sweep-journal-v3";
 
 fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
+/// What a journal's lines are checked against.
+struct JournalPlan {
+    total: usize,
+    shard: (usize, usize),
+    dim: usize,
+    steps: u64,
+}
+
+impl JournalPlan {
+    /// Why `row` cannot belong to this sweep, if it cannot.
+    fn reject(&self, row: &Row, seen: &std::collections::HashSet<usize>) -> Option<String> {
+        let (i, n) = self.shard;
+        if row.index >= self.total || row.index % n != i {
+            return Some(format!(
+                "run {} is not a run of this shard (0..{}, every {n}th from {i})",
+                row.index, self.total
+            ));
+        }
+        if seen.contains(&row.index) {
+            return Some(format!("run {} appears twice", row.index));
+        }
+        if row.params.len() != self.dim {
+            return Some(format!("run {} has {} coordinates, not {}", row.index, row.params.len(), self.dim));
+        }
+        if row.steps > self.steps {
+            return Some(format!("run {} took {} steps, more than {}", row.index, row.steps, self.steps));
+        }
+        None
+    }
+}
+
 impl Journal {
     /// Reads the journal of an interrupted run of the sweep named `signature`, if any; returns the
     /// runs it holds. The file itself is (re)written only when there is something to add.
-    fn open(out: &std::path::Path, signature: &str) -> Result<(Journal, Vec<Row>)> {
+    fn open(out: &std::path::Path, signature: &str, plan: &JournalPlan) -> Result<(Journal, Vec<Row>)> {
+        use std::io::BufRead;
         let mut path = out.as_os_str().to_owned();
         path.push(".journal");
         let path = PathBuf::from(path);
         let header = format!("{JOURNAL_VERSION} {signature}\n");
         let mut done = Vec::new();
-        let mut keep = None;
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            if text.starts_with(&header) {
-                let mut good = header.len();
-                for line in text[header.len()..].split_inclusive('\n') {
-                    if !line.ends_with('\n') {
-                        break; // torn by a kill mid-write
+        let mut kept = Vec::new();
+        // Only a regular file is read (not a symlink planted there), and no more than this plan's
+        // runs can fill.
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
+        let file = if regular { std::fs::File::open(&path).ok() } else { None };
+        if let Some(file) = file {
+            let limit = (header.len() as u64).saturating_add(
+                (plan.total.div_ceil(plan.shard.1) as u64).saturating_mul(400 + 40 * plan.dim as u64),
+            );
+            let mut reader = std::io::BufReader::new(std::io::Read::take(file, limit));
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            if first == header {
+                let mut seen = std::collections::HashSet::new();
+                let mut line = String::new();
+                for number in 2.. {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || !line.ends_with('\n') {
+                        break; // the end, or a line torn by a kill mid-write
                     }
-                    match serde_json::from_str::<Row>(line.trim_end()) {
+                    let checked = line
+                        .trim_end()
+                        .split_once(' ')
+                        .filter(|(sum, json)| u64::from_str_radix(sum, 16).ok() == Some(fnv1a(json)))
+                        .ok_or_else(|| "checksum mismatch".to_string())
+                        .and_then(|(_, json)| serde_json::from_str::<Row>(json).map_err(|e| e.to_string()))
+                        .and_then(|row| match plan.reject(&row, &seen) {
+                            Some(why) => Err(why),
+                            None => Ok(row),
+                        });
+                    match checked {
                         Ok(row) => {
+                            seen.insert(row.index);
                             done.push(row);
-                            good += line.len();
+                            kept.extend_from_slice(line.as_bytes());
                         }
-                        Err(_) => break,
+                        Err(why) => {
+                            eprintln!(
+                                "warning: {} line {number}: {why}; the runs from there on are done again",
+                                path.display()
+                            );
+                            break;
+                        }
                     }
                 }
-                keep = Some(good as u64);
             }
         }
-        Ok((Journal { path, header, file: None, keep }, done))
+        Ok((Journal { path, header, file: None, kept }, done))
+    }
+
+    /// Writes the journal's header (and the valid lines of an old one) before the first run, so a
+    /// killed sweep always leaves a journal naming its plan.
+    fn start(&mut self) -> Result<()> {
+        self.append(&[])
     }
 
     fn append(&mut self, rows: &[Row]) -> Result<()> {
-        use std::io::{Seek, Write};
+        use std::io::Write;
+        if self.file.is_none() {
+            // A new journal (the header and the valid lines of the old one) under a unique name,
+            // then renamed over the old one: nothing at the journal's path is ever followed.
+            let dir =
+                self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::Builder::new()
+                .prefix(".journal.")
+                .tempfile_in(dir)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            tmp.write_all(self.header.as_bytes())?;
+            tmp.write_all(&std::mem::take(&mut self.kept))?;
+            tmp.as_file().sync_data()?;
+            let file = tmp
+                .persist(&self.path)
+                .map_err(|e| e.error)
+                .with_context(|| format!("writing {}", self.path.display()))?;
+            self.file = Some(file);
+        }
         if rows.is_empty() {
             return Ok(());
         }
-        if self.file.is_none() {
-            let mut file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.path)
-                .with_context(|| format!("opening {}", self.path.display()))?;
-            match self.keep {
-                // Continue an interrupted journal after its last whole line.
-                Some(len) => {
-                    file.set_len(len)?;
-                    file.seek(std::io::SeekFrom::End(0))?;
-                }
-                // New, or left by a different sweep: start afresh.
-                None => {
-                    file.set_len(0)?;
-                    file.write_all(self.header.as_bytes())?;
-                }
-            }
-            self.file = Some(file);
-        }
         let mut chunk = String::new();
         for r in rows {
-            chunk.push_str(&serde_json::to_string(r)?);
-            chunk.push('\n');
+            let json = serde_json::to_string(r)?;
+            chunk.push_str(&format!("{:016x} {json}\n", fnv1a(&json)));
         }
         let file = self.file.as_mut().expect("opened above");
         file.write_all(chunk.as_bytes())?;
@@ -514,7 +579,9 @@ impl Journal {
     }
 
     fn finish(self) {
-        let _ = std::fs::remove_file(&self.path);
+        if self.file.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -541,8 +608,17 @@ fn run_in_pool(args: &SweepArgs) -> Result<String> {
     let options = RunOptions { bound: Some(args.bound), record_every: 0, ..RunOptions::steps(args.steps) };
     options.validate()?;
     let (shard_i, shard_n) = shard(args)?;
+    // Every output is checked before the first run.
     if let Some(path) = &args.heatmap {
         plot::check_extension(path, "heatmap")?;
+        crate::output::check_output("--heatmap", path)?;
+        if swept.len() < 2 {
+            return Err(BadInput(format!(
+                "--heatmap needs two swept hyperparameters; this sweep varies {}",
+                if swept.is_empty() { "none".to_string() } else { swept.join(", ") }
+            ))
+            .into());
+        }
     }
     let ext = args.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if !["csv", "json", "parquet"].contains(&ext.as_str()) {
@@ -564,8 +640,9 @@ fn run_in_pool(args: &SweepArgs) -> Result<String> {
     let signature = format!(
         "{:016x}",
         fnv1a(&format!(
-            "{}|{:?}|{:?}|{:?}|{}|{}|{}/{}{}",
+            "{}|{}|{:?}|{:?}|{:?}|{}|{}|{}/{}|{total}|{}{}",
             objective.name(),
+            objective.formula(),
             args.optimizers,
             args.start,
             args.starts,
@@ -573,10 +650,14 @@ fn run_in_pool(args: &SweepArgs) -> Result<String> {
             args.bound,
             shard_i,
             shard_n,
+            objective.dim(),
             if args.dtype == Dtype::F32 { "|f32" } else { "" }
         ))
     );
-    let (mut journal, resumed) = Journal::open(&args.out, &signature)?;
+    crate::output::check_output("--out", &args.out)?;
+    let plan = JournalPlan { total, shard: (shard_i, shard_n), dim: objective.dim(), steps: args.steps };
+    let (mut journal, resumed) = Journal::open(&args.out, &signature, &plan)?;
+    journal.start()?;
     if !(args.journal_secs >= 0.0 && args.journal_secs.is_finite()) {
         return Err(downhill::Error::out_of_range("journal-secs", args.journal_secs, "[0, inf)").into());
     }
@@ -926,13 +1007,19 @@ pub struct MergeArgs {
     pub output: PathBuf,
 }
 
+/// The largest shard file `merge` reads (a shard of 10,000,000 runs at a few hundred bytes each).
+const MAX_SHARD_BYTES: u64 = 4 << 30;
+
 /// Joins shard CSVs, checking that together they hold every run exactly once.
 pub fn merge(args: &MergeArgs) -> Result<String> {
     let mut header: Option<String> = None;
     let mut rows: BTreeMap<usize, String> = BTreeMap::new();
     let mut total: Option<usize> = None;
     for path in &args.inputs {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes = crate::output::read_limited("merge", path, MAX_SHARD_BYTES)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            BadInput(format!("merge: {}: not a downhill sweep CSV (not UTF-8 text)", path.display()))
+        })?;
         let mut lines = text.lines();
         let h = lines.next().ok_or_else(|| BadInput(format!("{}: empty file", path.display())))?;
         if !h.starts_with("run,total,") {

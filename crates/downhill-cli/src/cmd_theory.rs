@@ -280,6 +280,9 @@ pub fn run(args: &TheoryArgs) -> Result<String> {
         f if FORMATS.contains(&f) => f,
         other => return Err(downhill::Error::unknown("format", other, FORMATS).into()),
     };
+    if let Some(dir) = &args.report {
+        crate::output::check_output_dir("--report", dir)?;
+    }
     let effort = if args.quick { Effort::Quick } else { Effort::Full };
     let checks = run_checks(&args.checks, effort)?;
     let mut out = match format {

@@ -14,7 +14,7 @@ use downhill::schedule::ReduceOnPlateau;
 use downhill::train::{self, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
 use downhill::{Real, Schedule};
 
-use crate::checkpoint::{read_framed, write_framed};
+use crate::checkpoint::{fnv1a, read_framed, write_framed};
 use crate::output::{table, write_atomic};
 use crate::plot::{self, Figure, LinePanel, Panel, Series, TAB10};
 use crate::BadInput;
@@ -32,8 +32,8 @@ pub struct TrainArgs {
     /// Built-in data set: iris, winequality, diabetes, linnerud (see `downhill train --list`).
     #[arg(long, default_value = "iris", conflicts_with_all = ["csv", "idx"])]
     pub data: String,
-    /// A CSV file: one row per sample, a header row optional.
-    #[arg(long, value_name = "FILE")]
+    /// A CSV file: one row per sample, a header row optional (at most 256 MiB).
+    #[arg(long, value_name = "FILE", conflicts_with = "idx")]
     pub csv: Option<PathBuf>,
     /// The CSV column to predict: a header name, a 0-based index, or `last`.
     #[arg(long, default_value = "last", requires = "csv")]
@@ -205,13 +205,21 @@ pub fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
             TaskArg::Classify => Task::Classify,
             TaskArg::Regress => Task::Regress,
         };
-        let ds =
-            train::load_csv(csv, &args.target, task).map_err(|e| anyhow::Error::new(e).context("--csv"))?;
-        let desc = format!("csv:{}#{}", csv.display(), args.target);
+        let bytes = train::read_file(csv, train::MAX_CSV_BYTES)
+            .map_err(|e| anyhow::Error::new(e).context("--csv"))?;
+        let ds = train::parse_csv(&bytes, &csv.display().to_string(), &args.target, task)
+            .map_err(|e| anyhow::Error::new(e).context("--csv"))?;
+        // The data are named by their content, not their path: a checkpoint resumes on the same
+        // bytes wherever they are, and never on a file changed in place.
+        let desc = format!("csv:{}#{} fnv1a64={:016x}", file_name(csv), args.target, fnv1a(&bytes));
         (ds, desc)
     } else if let (Some(images), Some(labels)) = (&args.idx, &args.idx_labels) {
         let ds = train::load_idx_pair(images, labels).map_err(|e| anyhow::Error::new(e).context("--idx"))?;
-        (ds, format!("idx:{}+{}", images.display(), labels.display()))
+        let hash = |p: &Path| -> Result<String> {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            Ok(format!("{} fnv1a64={:016x}", file_name(p), fnv1a(&bytes)))
+        };
+        (ds, format!("idx:{}+{}", hash(images)?, hash(labels)?))
     } else {
         (train::builtin(&args.data).map_err(|e| anyhow::Error::new(e).context("--data"))?, args.data.clone())
     };
@@ -224,6 +232,10 @@ fn parse_batch(text: &str) -> std::result::Result<usize, String> {
         return Ok(train::MAX_BATCH);
     }
     text.parse::<usize>().map_err(|_| format!("'{text}' is not a whole number or 'full'"))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 fn check_args(args: &TrainArgs) -> Result<()> {
@@ -253,8 +265,16 @@ fn check_args(args: &TrainArgs) -> Result<()> {
     if args.optimizers.len() > 10 {
         bail!(BadInput(format!("--optimizer: {} given, at most 10 can be compared", args.optimizers.len())));
     }
+    // Every output is checked before any work, so a typo costs nothing.
     if let Some(p) = &args.plot {
         plot::check_extension(p, "--plot")?;
+        crate::output::check_output("--plot", p)?;
+    }
+    if let Some(p) = &args.log {
+        crate::output::check_output("--log", p)?;
+    }
+    if let Some(dir) = &args.checkpoint {
+        crate::output::check_output_dir("--checkpoint", dir)?;
     }
     if let Some(text) = &args.reduce_on_plateau {
         ReduceOnPlateau::parse(text).map_err(|e| BadInput(format!("--reduce-on-plateau: {e}")))?;

@@ -16,6 +16,7 @@ mod cmd_tour;
 mod cmd_train;
 mod objective_args;
 mod parquet;
+mod record;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -50,7 +51,7 @@ enum Command {
     /// The seeds in one command: the article's figures, its optimizers on its landscapes, the theory lab, training.
     Tour(cmd_tour::TourArgs),
     /// Run one optimizer on an objective and print its trajectory.
-    Run(cmd_run::RunArgs),
+    Run(cmd_run::RunCommand),
     /// Run several optimizers from one start and compare them (table, and a plot with --plot).
     Compare(cmd_compare::CompareArgs),
     /// Reproduce the seed article's three figures (PNG, SVG and their data as JSON).
@@ -85,8 +86,54 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     }
 }
 
+/// clap's usage error as one line: the message, any tip, and where to find help (clap prints a
+/// paragraph with the usage; the README promises one line).
+fn usage_error_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut paragraphs = text.split("\n\n").map(|p| p.lines().map(str::trim).collect::<Vec<_>>().join(" "));
+    let mut line = paragraphs.next().unwrap_or_default();
+    let mut command = "downhill".to_string();
+    for p in paragraphs {
+        if let Some(tip) = p.strip_prefix("tip: ") {
+            line.push_str(&format!(" ({tip})"));
+        } else if let Some(usage) = p.strip_prefix("Usage: ") {
+            command = usage
+                .split_whitespace()
+                .take_while(|w| !w.starts_with(['-', '<', '[']))
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+    }
+    if !line.starts_with("error:") {
+        line = format!("error: {line}");
+    }
+    format!("{line}; see '{command} --help'")
+}
+
+/// Whether an error is a write to a closed pipe (`downhill ... | head`), which is not a failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            eprintln!("{}", usage_error_line(&e));
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     let result = match cli.command {
         Command::Tour(args) => cmd_tour::run(&args),
         Command::Theory(args) => cmd_theory::run(&args),
@@ -116,6 +163,7 @@ fn main() -> ExitCode {
                 _ => ExitCode::SUCCESS,
             }
         }
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             // `{:#}` keeps the context chain on one line: "--optimizer: adam.lr: 0 is not in (0, inf)".
             eprintln!("error: {e:#}");

@@ -47,7 +47,18 @@ pub fn point_or_default<T: Real>(
 ) -> Result<Vec<f64>> {
     let point = match text {
         Some(text) => output::parse_point(field, text).with_context(|| format!("--{field}"))?,
-        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
+        None => {
+            let start = objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]);
+            if let Some(i) = start.iter().position(|x| !x.is_finite()) {
+                return Err(crate::BadInput(format!(
+                    "{}: its usual start has {field}[{i}] = {} (its parameters overflow f64); give --{field} or smaller parameters",
+                    objective.name(),
+                    start[i]
+                ))
+                .into());
+            }
+            start
+        }
     };
     if point.len() != objective.dim() {
         return Err(downhill::Error::Dimension {

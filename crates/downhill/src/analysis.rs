@@ -174,12 +174,17 @@ fn classify(eigenvalues: &[f64]) -> Curvature {
     }
 }
 
-/// Analyzes `objective` at `x` (needs the Hessian).
+/// The largest dimension [`analyze_point`] takes: its Jacobi eigen-decomposition of the dense
+/// Hessian costs O(n^3) per sweep (500 is a few seconds).
+pub const MAX_ANALYZE_DIM: usize = 500;
+
+/// Analyzes `objective` at `x` (needs the Hessian; at most [`MAX_ANALYZE_DIM`] dimensions).
 pub fn analyze_point(objective: &dyn Objective<f64>, x: &[f64]) -> Result<PointAnalysis> {
     let n = objective.dim();
     if x.len() != n {
         return Err(Error::Dimension { field: "at".into(), expected: n, got: x.len() });
     }
+    crate::objective::check_dense_hessian("analyze", n, MAX_ANALYZE_DIM)?;
     let mut gradient = vec![0.0; n];
     let value = objective.value_and_gradient(x, &mut gradient);
     let mut hessian = vec![0.0; n * n];

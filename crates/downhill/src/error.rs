@@ -118,7 +118,9 @@ impl Error {
     pub fn unknown(kind: &str, name: &str, accepted: &[&str]) -> Self {
         let suggestion =
             closest(name, accepted).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
-        Error::Unknown { kind: kind.into(), name: name.into(), suggestion, accepted: accepted.join(", ") }
+        let accepted =
+            if accepted.is_empty() { "none (it takes no keys)".to_string() } else { accepted.join(", ") };
+        Error::Unknown { kind: kind.into(), name: name.into(), suggestion, accepted }
     }
 }
 

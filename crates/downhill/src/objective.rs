@@ -12,6 +12,28 @@ pub struct Minimum {
     pub value: f64,
 }
 
+/// The largest dimension for which a dense `n x n` Hessian is formed and factored (Newton's
+/// method): 1,000 is 8 MB and a fraction of a second per step; beyond that the memory (n^2) and
+/// time (n^3) grow out of proportion.
+pub const MAX_DENSE_HESSIAN_DIM: usize = 1000;
+
+/// Refuses a dense Hessian of dimension `n` above `limit` for `what`, with the memory it would
+/// take and what to use instead.
+pub fn check_dense_hessian(what: &str, n: usize, limit: usize) -> Result<()> {
+    if n <= limit {
+        return Ok(());
+    }
+    let gigabytes = (n as f64) * (n as f64) * 8.0 / 1e9;
+    Err(Error::out_of_range(
+        format!("{what}: dimension"),
+        n,
+        &format!(
+            "[1, {limit}] (a dense {n} x {n} Hessian takes {gigabytes:.1} GB); use L-BFGS or a \
+             first-order method such as adam or momentum"
+        ),
+    ))
+}
+
 /// A differentiable function `f: R^d -> R` to minimize.
 ///
 /// Implementors give the value and the exact gradient; the Hessian is optional (Newton's method

@@ -32,10 +32,16 @@ impl Spec {
         }
         let mut entries: Vec<(String, String)> = Vec::new();
         if let Some(rest) = rest {
-            for part in rest.split(',') {
+            // `name:` alone has no entries; an empty entry inside (`hidden=64,,`) is a typo.
+            let rest = if rest.trim().is_empty() { "" } else { rest };
+            for part in rest.split(',').filter(|_| !rest.is_empty()) {
                 let part = part.trim();
                 if part.is_empty() {
-                    continue;
+                    return Err(Error::Parse {
+                        field: name.to_string(),
+                        value: rest.trim().into(),
+                        expected: "key=value entries separated by single commas (an entry is empty)".into(),
+                    });
                 }
                 let Some((k, v)) = part.split_once('=') else {
                     // A list value such as `hidden=64,64`: a bare number continues the previous key.

@@ -124,6 +124,17 @@ fn csv_text() -> impl Strategy<Value = String> {
         Just("nan".to_string()),
         Just("inf".to_string()),
         Just("\"a,b\"".to_string()),
+        // Hostile cells: an unterminated quote, line breaks inside quotes, huge and tiny numbers,
+        // long and non-ASCII text.
+        Just("\"open".to_string()),
+        Just("\"a\nb\"".to_string()),
+        Just("\"a\rb\"".to_string()),
+        Just("1e400".to_string()),
+        Just("-1e-400".to_string()),
+        Just("01".to_string()),
+        Just("1.0".to_string()),
+        Just("９".to_string()),
+        "[a-z]{200,400}",
         "[a-z]{1,4}",
         "[ -~]{0,6}",
     ];
@@ -137,7 +148,11 @@ fn idx_bytes() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![Just(0u8), 0u8..=255],
         prop_oneof![Just(8u8), Just(0x0d), 0u8..=255],
         0u8..5,
-        prop::collection::vec(0u32..6, 0..5),
+        // Small sizes, and sizes whose product overflows or passes the value limit.
+        prop::collection::vec(
+            prop_oneof![4 => 0u32..6, 1 => Just(u32::MAX), 1 => 1u32 << 16..1u32 << 24],
+            0..5,
+        ),
         prop::collection::vec(0u8..=255, 0..200),
     )
         .prop_map(|(z, kind, ndim, dims, body)| {
@@ -166,6 +181,53 @@ proptest! {
     fn idx_loader_never_panics(bytes in prop_oneof![idx_bytes(), prop::collection::vec(0u8..=255, 0..64)]) {
         if let Ok(a) = downhill::train::parse_idx(&bytes, "fuzz") {
             prop_assert_eq!(a.values.len(), a.shape.iter().product::<usize>());
+        }
+    }
+}
+
+/// A hostile spec: a near-valid one with something hostile spliced in.
+fn hostile_spec() -> impl Strategy<Value = String> {
+    let hostile = prop_oneof![
+        "[0-9]{300,2000}",
+        "[,=:|]{1,50}",
+        Just("1e308".to_string()),
+        Just("-1e308".to_string()),
+        Just("4e-324".to_string()),
+        Just("18446744073709551616".to_string()),
+        Just("x²".to_string()),
+        Just("\u{0}".to_string()),
+        "[a-z]{1000,3000}",
+    ];
+    (
+        prop::sample::select(vec![
+            "adam:lr=",
+            "mlp:hidden=",
+            "rosenbrock:dim=",
+            "sphere:dim=",
+            "cosine:max=1,total=",
+            "gd:lr=1,",
+            "rosenbrock:a=",
+        ]),
+        hostile,
+    )
+        .prop_map(|(prefix, h)| format!("{prefix}{h}"))
+}
+
+proptest! {
+    #![proptest_config(cfg(3_000))]
+
+    /// Every spec parser on hostile text: a value or an error, never a panic; objectives accepted
+    /// with a huge `dim` are refused by the dimension limit before allocating.
+    #[test]
+    fn spec_parsers_take_hostile_text(spec in hostile_spec()) {
+        let _ = optim::build::<f64>(&spec, &BuildOptions::default());
+        let _ = Schedule::parse(&spec);
+        if let Ok(f) = objectives::build::<f64>(&spec) {
+            prop_assert!(f.dim() as u64 <= objectives::MAX_DIM);
+        }
+        let target = downhill::train::Target::Classes { labels: vec![0, 1], names: vec!["a".into(), "b".into()] };
+        if let Ok(m) = downhill::train::Model::parse(&spec, 4, &target) {
+            prop_assert!(m.num_params() <= 200_000_000); // the model limit
         }
     }
 }

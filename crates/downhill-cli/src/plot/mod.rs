@@ -9,7 +9,7 @@ pub mod contour;
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -183,9 +183,7 @@ pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
     check_extension(path, figure.kind())?;
     ensure_font();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
+    path.file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
     match ext.as_deref() {
@@ -198,16 +196,26 @@ pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
             }
             crate::output::write_atomic(path, svg.as_bytes())?;
         }
-        // check_extension let only .png and .svg through.
+        // check_extension let only .png and .svg through. Drawn in memory, encoded, and written
+        // through a unique temporary file (no fixed temporary name to plant a symlink at).
         _ => {
-            // Same extension so the encoder knows the format; renamed into place when complete.
-            let tmp = dir.join(format!(".{name}.partial.png"));
+            let (w, h) = figure.size();
+            let mut rgb = vec![0u8; w as usize * h as usize * 3];
             {
-                let root = BitMapBackend::new(&tmp, figure.size()).into_drawing_area();
+                let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
                 figure.draw_on(&root)?;
-                root.present().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+                root.present().map_err(|e| anyhow!("rendering {}: {e}", path.display()))?;
             }
-            std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+            let mut png = Vec::new();
+            image::ImageEncoder::write_image(
+                image::codecs::png::PngEncoder::new(&mut png),
+                &rgb,
+                w,
+                h,
+                image::ColorType::Rgb8,
+            )
+            .map_err(|e| anyhow!("encoding {}: {e}", path.display()))?;
+            crate::output::write_atomic(path, &png)?;
         }
     }
     Ok(())

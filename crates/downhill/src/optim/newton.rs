@@ -225,6 +225,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
             )));
         }
         let n = params.len();
+        crate::objective::check_dense_hessian("newton", n, crate::objective::MAX_DENSE_HESSIAN_DIM)?;
         self.hessian.resize(n * n, T::ZERO);
         objective.hessian(params, &mut self.hessian)?;
         let lr = T::from_f64(self.learning_rate.value(self.t));

@@ -210,41 +210,85 @@ pub enum Task {
     Regress,
 }
 
+/// The largest CSV file read (parsing holds its bytes, the features as `f64` and one target per row).
+pub const MAX_CSV_BYTES: u64 = 256 << 20;
+
+/// The most values an IDX file may hold (1 GiB as `f64`; MNIST's training images are 47 million).
+pub const MAX_IDX_VALUES: usize = 1 << 27;
+
+/// Reads at most `limit` bytes of `path`; a larger file, or an endless one such as `/dev/zero`,
+/// is an error as soon as the limit is passed.
+pub fn read_file(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let origin = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| Error::data(&origin, format!("cannot read: {e}")))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::data(&origin, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::data(
+            &origin,
+            format!("larger than the {} MiB limit for this kind of file", limit >> 20),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Reads a CSV file whose `target` column (a header name, a 0-based index, or `last`) is
-/// predicted from all the other columns.
+/// predicted from all the other columns. Files over [`MAX_CSV_BYTES`] are refused.
 ///
 /// The first row is a header when any of its cells is not a number. Every row must have the
 /// header's number of cells and every feature cell must be a number.
 pub fn load_csv(path: &Path, target: &str, task: Task) -> Result<Dataset> {
     let origin = path.display().to_string();
-    let text = std::fs::read(path).map_err(|e| Error::data(&origin, format!("cannot read: {e}")))?;
+    let text = read_file(path, MAX_CSV_BYTES)?;
     parse_csv(&text, &origin, target, task)
 }
 
-/// [`load_csv`] on bytes already in memory; `origin` names them in errors.
+/// One target cell: a number (possibly not finite: refused later with its line), or text
+/// (an index into the distinct texts seen).
+#[derive(Clone, Copy)]
+enum Cell {
+    Number(f64),
+    Text(u32),
+}
+
+/// [`load_csv`] on bytes already in memory; `origin` names them in errors. Rows are parsed one
+/// at a time: features go straight to numbers, targets to numbers or to an index of distinct texts.
 pub fn parse_csv(bytes: &[u8], origin: &str, target: &str, task: Task) -> Result<Dataset> {
     let mut reader =
         csv::ReaderBuilder::new().has_headers(false).flexible(true).trim(csv::Trim::All).from_reader(bytes);
-    let mut rows: Vec<(u64, Vec<String>)> = Vec::new();
-    for record in reader.records() {
-        let record = record.map_err(|e| Error::data(origin, format!("not valid CSV: {e}")))?;
-        let line = record.position().map_or(0, |p| p.line());
-        if record.len() == 1 && record[0].is_empty() {
-            continue;
+    let mut record = csv::StringRecord::new();
+    // The next non-empty row and its line, refusing a quoted cell that runs over a line break
+    // (an unterminated quote would otherwise swallow the rows after it).
+    let mut next_row = |record: &mut csv::StringRecord| -> Result<Option<u64>> {
+        loop {
+            let more =
+                reader.read_record(record).map_err(|e| Error::data(origin, format!("not valid CSV: {e}")))?;
+            if !more {
+                return Ok(None);
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            if record.len() == 1 && record[0].is_empty() {
+                continue;
+            }
+            if record.iter().any(|c| c.contains(['\n', '\r'])) {
+                return Err(Error::data(
+                    format!("{origin} line {line}"),
+                    "a quoted cell runs over the end of the line (an unterminated quote?)",
+                ));
+            }
+            return Ok(Some(line));
         }
-        rows.push((line, record.iter().map(str::to_string).collect()));
-    }
-    let Some((_, first)) = rows.first() else {
+    };
+    let Some(first_line) = next_row(&mut record)? else {
         return Err(Error::data(origin, "the file is empty"));
     };
+    let first: Vec<String> = record.iter().map(str::to_string).collect();
     let header = first.iter().any(|c| c.parse::<f64>().is_err());
     let width = first.len();
     let names: Vec<String> =
         if header { first.clone() } else { (0..width).map(|i| format!("column {i}")).collect() };
-    let body = &rows[usize::from(header)..];
-    if body.is_empty() {
-        return Err(Error::data(origin, "no data rows after the header"));
-    }
     if width < 2 {
         return Err(Error::data(origin, "need at least two columns: features and a target"));
     }
@@ -262,18 +306,25 @@ pub fn parse_csv(bytes: &[u8], origin: &str, target: &str, task: Task) -> Result
         return Err(Error::unknown("target column", target, &accepted));
     };
     let dim = width - 1;
-    let mut features = Vec::with_capacity(body.len() * dim);
-    let mut raw_targets = Vec::with_capacity(body.len());
-    for (line, cells) in body {
-        if cells.len() != width {
-            return Err(Error::data(
-                format!("{origin} line {line}"),
-                format!("expected {width} cells (as in the first row), got {}", cells.len()),
-            ));
-        }
-        for (j, cell) in cells.iter().enumerate() {
+    let mut features = Vec::new();
+    let mut targets: Vec<Cell> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let mut texts: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut take_row = |line: u64, cells: &mut dyn Iterator<Item = &str>| -> Result<()> {
+        let mut count = 0;
+        for (j, cell) in cells.enumerate() {
+            count += 1;
+            if j >= width {
+                continue;
+            }
             if j == column {
-                raw_targets.push(cell.as_str());
+                targets.push(match cell.parse::<f64>() {
+                    Ok(x) => Cell::Number(x),
+                    Err(_) => {
+                        let next = texts.len() as u32;
+                        Cell::Text(*texts.entry(cell.to_string()).or_insert(next))
+                    }
+                });
                 continue;
             }
             let x: f64 = cell.parse().ok().filter(|x: &f64| x.is_finite()).ok_or_else(|| {
@@ -284,9 +335,36 @@ pub fn parse_csv(bytes: &[u8], origin: &str, target: &str, task: Task) -> Result
             })?;
             features.push(x);
         }
+        if count != width {
+            return Err(Error::data(
+                format!("{origin} line {line}"),
+                format!("expected {width} cells (as in the first row), got {count}"),
+            ));
+        }
+        lines.push(line);
+        Ok(())
+    };
+    if !header {
+        take_row(first_line, &mut first.iter().map(String::as_str))?;
     }
+    while let Some(line) = next_row(&mut record)? {
+        take_row(line, &mut record.iter())?;
+    }
+    if targets.is_empty() {
+        return Err(Error::data(origin, "no data rows after the header"));
+    }
+    let target_field = |i: usize| format!("{origin} line {}, column '{}'", lines[i], names[column]);
+    // A numeric column (every cell a number) must hold finite numbers, whatever the task.
     let numeric: Option<Vec<f64>> =
-        raw_targets.iter().map(|t| t.parse::<f64>().ok().filter(|x| x.is_finite())).collect();
+        targets.iter().map(|c| if let Cell::Number(x) = c { Some(*x) } else { None }).collect();
+    if let Some(v) = &numeric {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(Error::data(
+                target_field(i),
+                format!("the target '{}' is not a finite number", v[i]),
+            ));
+        }
+    }
     let classify = match task {
         Task::Classify => true,
         Task::Regress => false,
@@ -302,28 +380,50 @@ pub fn parse_csv(bytes: &[u8], origin: &str, target: &str, task: Task) -> Result
         },
     };
     let target = if classify {
-        let mut classes: Vec<&str> = raw_targets.clone();
         match &numeric {
-            Some(_) => {
-                classes.sort_by(|a, b| a.parse::<f64>().unwrap_or(0.0).total_cmp(&b.parse().unwrap_or(0.0)))
+            // Numbers are classes by value: `1`, `1.0` and `01` are one class, named `1`.
+            Some(v) => {
+                let mut classes = v.clone();
+                classes.sort_by(f64::total_cmp);
+                classes.dedup();
+                let labels = v.iter().map(|x| classes.partition_point(|c| c < x) as u32).collect();
+                Target::Classes { labels, names: classes.iter().map(|c| format!("{c}")).collect() }
             }
-            None => classes.sort_unstable(),
+            // Any text: classes are the distinct cells in sorted order (numbers among them as written).
+            None => {
+                let mut all: Vec<String> = texts.keys().cloned().collect();
+                for c in &targets {
+                    if let Cell::Number(x) = c {
+                        all.push(format!("{x}"));
+                    }
+                }
+                all.sort_unstable();
+                all.dedup();
+                let mut by_text = vec![0u32; texts.len()];
+                for (t, &i) in &texts {
+                    by_text[i as usize] = all.binary_search(t).unwrap_or(0) as u32;
+                }
+                let labels = targets
+                    .iter()
+                    .map(|c| match c {
+                        Cell::Text(i) => by_text[*i as usize],
+                        Cell::Number(x) => all.binary_search(&format!("{x}")).unwrap_or(0) as u32,
+                    })
+                    .collect();
+                Target::Classes { labels, names: all }
+            }
         }
-        classes.dedup();
-        let labels =
-            raw_targets.iter().map(|t| classes.iter().position(|c| c == t).unwrap_or(0) as u32).collect();
-        Target::Classes { labels, names: classes.iter().map(|c| c.to_string()).collect() }
     } else {
         let values = match numeric {
             Some(v) => v,
             None => {
-                let (i, bad) = raw_targets
-                    .iter()
-                    .enumerate()
-                    .find(|(_, t)| t.parse::<f64>().is_err())
-                    .unwrap_or((0, &""));
+                let i = targets.iter().position(|c| matches!(c, Cell::Text(_))).unwrap_or(0);
+                let bad = match targets[i] {
+                    Cell::Text(t) => texts.iter().find(|(_, &k)| k == t).map_or("", |(s, _)| s.as_str()),
+                    Cell::Number(_) => "",
+                };
                 return Err(Error::data(
-                    format!("{origin} line {}, column '{}'", body[i].0, names[column]),
+                    target_field(i),
                     format!("cannot read '{bad}' as a number (regression target)"),
                 ));
             }
@@ -349,32 +449,43 @@ pub struct IdxArray {
     pub bytes: bool,
 }
 
-/// Reads an IDX file (the MNIST format), gzip-compressed when its name ends in `.gz`.
+/// Reads an IDX file (the MNIST format), gzip-compressed when its name ends in `.gz`. The header
+/// is read and checked first, then exactly the bytes its shape implies (at most
+/// [`MAX_IDX_VALUES`] values): a file longer than its header says is refused without unpacking
+/// the rest.
 pub fn load_idx(path: &Path) -> Result<IdxArray> {
     let origin = path.display().to_string();
-    let raw = std::fs::read(path).map_err(|e| Error::data(&origin, format!("cannot read: {e}")))?;
-    let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::data(&origin, format!("not valid gzip: {e}")))?;
-        out
+    let file = std::fs::File::open(path).map_err(|e| Error::data(&origin, format!("cannot read: {e}")))?;
+    let file = std::io::BufReader::new(file);
+    if path.extension().is_some_and(|e| e == "gz") {
+        read_idx(flate2::read::GzDecoder::new(file), &origin, "not valid gzip")
     } else {
-        raw
-    };
-    parse_idx(&bytes, &origin)
+        read_idx(file, &origin, "cannot read")
+    }
 }
 
 /// Parses IDX bytes: magic `0 0 type ndim`, `ndim` big-endian u32 sizes, then the values.
 pub fn parse_idx(bytes: &[u8], origin: &str) -> Result<IdxArray> {
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
-        let magic: Vec<String> = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    read_idx(bytes, origin, "cannot read")
+}
+
+/// Reads up to `n` bytes (fewer only at the end of the stream).
+fn read_up_to(r: &mut impl Read, n: u64, origin: &str, io: &str) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.take(n).read_to_end(&mut out).map_err(|e| Error::data(origin, format!("{io}: {e}")))?;
+    Ok(out)
+}
+
+fn read_idx(mut r: impl Read, origin: &str, io: &str) -> Result<IdxArray> {
+    let magic = read_up_to(&mut r, 4, origin, io)?;
+    if magic.len() < 4 || magic[0] != 0 || magic[1] != 0 {
+        let shown: Vec<String> = magic.iter().map(|b| format!("{b:02x}")).collect();
         return Err(Error::data(
             origin,
-            format!("bad IDX magic {}: expected 00 00 <type> <dims>", magic.join(" ")),
+            format!("bad IDX magic {}: expected 00 00 <type> <dims>", shown.join(" ")),
         ));
     }
-    let (kind, ndim) = (bytes[2], bytes[3] as usize);
+    let (kind, ndim) = (magic[2], magic[3] as usize);
     let width = match kind {
         0x08 | 0x09 => 1,
         0x0B => 2,
@@ -391,31 +502,36 @@ pub fn parse_idx(bytes: &[u8], origin: &str) -> Result<IdxArray> {
         return Err(Error::data(origin, "IDX file with 0 dimensions"));
     }
     let header = 4 + 4 * ndim;
-    if bytes.len() < header {
+    let sizes = read_up_to(&mut r, 4 * ndim as u64, origin, io)?;
+    if sizes.len() < 4 * ndim {
         return Err(Error::data(
             origin,
-            format!("truncated: {} bytes, the header alone needs {header}", bytes.len()),
+            format!("truncated: {} bytes, the header alone needs {header}", 4 + sizes.len()),
         ));
     }
-    let shape: Vec<usize> = bytes[4..header]
-        .chunks_exact(4)
-        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
-        .collect();
-    let count = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s)).filter(|&c| c <= 1 << 32);
-    let Some(count) = count else {
-        return Err(Error::data(origin, format!("shape {shape:?} is too large")));
+    let shape: Vec<usize> =
+        sizes.chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let count = shape.iter().try_fold(1usize, |a, &s| a.checked_mul(s));
+    let Some(count) = count.filter(|&c| c <= MAX_IDX_VALUES) else {
+        return Err(Error::data(
+            origin,
+            format!("shape {shape:?} is too large: at most {MAX_IDX_VALUES} values are read"),
+        ));
     };
     let need = header + count * width;
-    if bytes.len() != need {
+    // One byte more than the shape needs tells a longer file without reading the rest of it.
+    let data = read_up_to(&mut r, (count * width) as u64 + 1, origin, io)?;
+    if data.len() != count * width {
+        let what = if data.len() < count * width {
+            format!("the file has {}", header + data.len())
+        } else {
+            "the file is longer".to_string()
+        };
         return Err(Error::data(
             origin,
-            format!(
-                "shape {shape:?} needs {need} bytes, the file has {} (truncated or wrong file)",
-                bytes.len()
-            ),
+            format!("shape {shape:?} needs {need} bytes, {what} (truncated or wrong file)"),
         ));
     }
-    let data = &bytes[header..];
     let values: Vec<f64> = match kind {
         0x08 => data.iter().map(|&b| b as f64).collect(),
         0x09 => data.iter().map(|&b| b as i8 as f64).collect(),
@@ -616,6 +732,85 @@ mod tests {
         std::fs::write(&not_gz, b"plain bytes").unwrap();
         assert!(load_idx(&not_gz).unwrap_err().to_string().contains("not valid gzip"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn csv_targets_that_are_not_finite_name_their_line_and_value() {
+        let text = b"a,y\n1,1.5\n2,2.5\n3,3.5\n4,4.5\n5,nan\n6,6.5\n";
+        for task in [Task::Regress, Task::Auto, Task::Classify] {
+            let e = parse_csv(text, "t.csv", "y", task).unwrap_err().to_string();
+            assert_eq!(e, "t.csv line 6, column 'y': the target 'NaN' is not a finite number", "{task:?}");
+        }
+        let e = parse_csv(b"a,y\n1,2\n2,inf\n", "t.csv", "y", Task::Regress).unwrap_err().to_string();
+        assert_eq!(e, "t.csv line 3, column 'y': the target 'inf' is not a finite number");
+        // A text target in a regression names its line and value.
+        let e = parse_csv(b"a,y\n1,2\n2,3\n3,x\n", "t.csv", "y", Task::Regress).unwrap_err().to_string();
+        assert_eq!(e, "t.csv line 4, column 'y': cannot read 'x' as a number (regression target)");
+    }
+
+    #[test]
+    fn an_unterminated_quote_is_an_error_not_a_swallowed_row() {
+        let text = b"a,b,kind\n1,2,\"cat\n3,4,dog\n5,6,cat\n";
+        let e = parse_csv(text, "t.csv", "kind", Task::Auto).unwrap_err().to_string();
+        assert_eq!(e, "t.csv line 2: a quoted cell runs over the end of the line (an unterminated quote?)");
+    }
+
+    #[test]
+    fn numeric_labels_are_classes_by_value() {
+        let ds = parse_csv(b"a,y\n1,1\n2,1.0\n3,01\n4,2\n", "t.csv", "y", Task::Classify).unwrap();
+        assert_eq!(
+            ds.target,
+            Target::Classes { labels: vec![0, 0, 0, 1], names: vec!["1".into(), "2".into()] }
+        );
+        let ds = parse_csv(b"a,y\n1,1\n2,1.0\n3,01\n4,2\n", "t.csv", "y", Task::Auto).unwrap();
+        assert_eq!(ds.target.width(), 2);
+    }
+
+    #[test]
+    fn files_over_the_limit_and_endless_ones_are_refused() {
+        let e = read_file(Path::new("/dev/zero"), 1 << 20).unwrap_err().to_string();
+        assert_eq!(e, "/dev/zero: larger than the 1 MiB limit for this kind of file");
+        let t0 = std::time::Instant::now();
+        assert!(load_csv(Path::new("/dev/zero"), "last", Task::Auto).is_err());
+        assert!(t0.elapsed().as_secs() < 20);
+    }
+
+    /// Counts the bytes read through it.
+    struct Counting<R>(R, std::rc::Rc<std::cell::Cell<usize>>);
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.read(buf)?;
+            self.1.set(self.1.get() + n);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn a_gzip_bomb_is_refused_after_its_header() {
+        use std::io::Write;
+        // A header for 10 x 4 x 4 bytes (160), then 64 MiB of zeros, compressed to a few hundred KB.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&[0, 0, 0x08, 3, 0, 0, 0, 10, 0, 0, 0, 4, 0, 0, 0, 4]).unwrap();
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            e.write_all(&zeros).unwrap();
+        }
+        let gz = e.finish().unwrap();
+        assert!(gz.len() < 1 << 20);
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let decoder = Counting(flate2::read::GzDecoder::new(&gz[..]), read.clone());
+        let err = read_idx(decoder, "bomb.gz", "not valid gzip").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "bomb.gz: shape [10, 4, 4] needs 176 bytes, the file is longer (truncated or wrong file)"
+        );
+        // The header (16 bytes) and one byte past the 160 the shape needs: nothing more unpacked.
+        assert_eq!(read.get(), 16 + 161);
+        // A header that asks for more values than the limit is refused before any are read.
+        let huge = [0, 0, 0x08, 3, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0];
+        let e = parse_idx(&huge, "h").unwrap_err().to_string();
+        assert!(e.contains("too large: at most 134217728 values"), "{e}");
     }
 
     #[test]

@@ -30,8 +30,8 @@ mod model;
 mod sharpness;
 
 pub use data::{
-    builtin, load_csv, load_idx, load_idx_pair, parse_csv, parse_idx, Dataset, IdxArray, Scaler, Target,
-    Task, BUILTIN,
+    builtin, load_csv, load_idx, load_idx_pair, parse_csv, parse_idx, read_file, Dataset, IdxArray, Scaler,
+    Target, Task, BUILTIN, MAX_CSV_BYTES, MAX_IDX_VALUES,
 };
 pub use model::{Activation, Labels, Loss, Model, Totals, Workspace, MODEL_NAMES};
 pub use sharpness::{sharpness, top_eigenvalue, HessianOperator, LanczosOptions, TopEigen};
