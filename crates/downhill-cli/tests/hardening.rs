@@ -203,10 +203,14 @@ fn json_output_beyond_the_memory_limit_is_refused_up_front() {
             "stop",
             "detail",
             "steps",
+            "evaluations",
+            "hessian_evaluations",
             "params",
             "loss",
             "grad_norm",
             "distance_to_minimum",
+            "eval_params",
+            "eval_loss",
             "trajectory"
         ]
     );
