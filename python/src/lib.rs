@@ -181,6 +181,10 @@ fn parse_layout(items: &Bound<'_, PyAny>) -> PyResult<Vec<Block>> {
     Ok(blocks)
 }
 
+/// Optimizers whose saved buffers are not one value per parameter (factored, per block, a dense
+/// matrix, a history of pairs, a radius): their lengths are checked by the library on load.
+const WHOLE_STATE: &[&str] = &["adafactor", "novograd", "bfgs", "lbfgs", "newton-tr"];
+
 fn state_to_dict<'py, T: Real + Element>(
     py: Python<'py>,
     state: OptimizerState<T>,
@@ -193,6 +197,17 @@ fn state_to_dict<'py, T: Real + Element>(
         buffers.set_item(name, PyArray1::from_vec(py, data))?;
     }
     d.set_item("buffers", buffers)?;
+    // A wrapper's counters and the state of the optimizer it wraps, when there are any.
+    if !state.counters.is_empty() {
+        let counters = PyDict::new(py);
+        for (name, n) in state.counters {
+            counters.set_item(name, n)?;
+        }
+        d.set_item("counters", counters)?;
+    }
+    if let Some(inner) = state.inner {
+        d.set_item("inner", state_to_dict(py, *inner)?)?;
+    }
     Ok(d)
 }
 
@@ -207,7 +222,18 @@ fn state_from_dict<T: Real + Element>(d: &Bound<'_, PyAny>, dtype: Dtype) -> PyR
         let array = typed::<T>(&format!("state.buffers['{name}']"), &value, dtype, None)?;
         buffers.push((name, array.readonly().as_slice()?.to_vec()));
     }
-    Ok(OptimizerState { optimizer, step, buffers })
+    let mut state = OptimizerState::new(optimizer, step, buffers);
+    if let Some(counters) = d.get_item("counters").ok().filter(|c| !c.is_none()) {
+        let counters =
+            counters.cast::<PyDict>().map_err(|_| PyTypeError::new_err("state.counters: expected a dict"))?;
+        for (name, value) in counters.iter() {
+            state.counters.push((name.extract()?, value.extract()?));
+        }
+    }
+    if let Some(inner) = d.get_item("inner").ok().filter(|i| !i.is_none()) {
+        state.inner = Some(Box::new(state_from_dict(&inner, dtype)?));
+    }
+    Ok(state)
 }
 
 #[pymethods]
@@ -331,7 +357,8 @@ impl PyOptimizer {
         Ok(dict)
     }
 
-    /// `{"optimizer": name, "step": int, "buffers": {name: numpy array}}`, copies of the state.
+    /// `{"optimizer": name, "step": int, "buffers": {name: numpy array}}`, copies of the state;
+    /// a wrapper adds `counters` and `inner`, the state of the optimizer it wraps.
     fn state_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         match &self.inner {
             AnyOptimizer::F32(o) => state_to_dict(py, o.state()),
@@ -355,14 +382,14 @@ impl PyOptimizer {
         match &mut self.inner {
             AnyOptimizer::F32(o) => {
                 let s = state_from_dict::<f32>(state, dtype)?;
-                if o.name() != "adafactor" {
+                if !WHOLE_STATE.contains(&o.name()) {
                     check(s.buffers.iter().map(|b| b.1.len()).collect())?;
                 }
                 o.load_state(s).map_err(|e| PyValueError::new_err(e.to_string()))
             }
             AnyOptimizer::F64(o) => {
                 let s = state_from_dict::<f64>(state, dtype)?;
-                if o.name() != "adafactor" {
+                if !WHOLE_STATE.contains(&o.name()) {
                     check(s.buffers.iter().map(|b| b.1.len()).collect())?;
                 }
                 o.load_state(s).map_err(|e| PyValueError::new_err(e.to_string()))
