@@ -64,7 +64,11 @@ def test_hand_fed_gradients_follow_the_cli_trajectory(cli, spec, dtype):
 
 
 @pytest.mark.parametrize("spec", ["adam:amsgrad=true", "rmsprop:centered=true,momentum=0.9", "lion",
-                                  "sf-adamw", "nadam", "radam", "adagrad", "muon", "adafactor"])
+                                  "sf-adamw", "nadam", "radam", "adagrad", "muon", "adafactor",
+                                  # state not one value per parameter, and wrappers' nested states
+                                  "novograd", "lbfgs:line_search=none,lr=0.1", "yogi",
+                                  "lookahead(adam:lr=0.01):k=3", "accumulate(sgd:lr=0.1):k=4",
+                                  "skip-nonfinite(ema(adam):decay=0.9)"])
 def test_a_reloaded_state_continues_bit_for_bit(spec):
     rng = np.random.default_rng(7)
     n = 12 * 5
