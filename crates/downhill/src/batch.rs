@@ -88,6 +88,11 @@ impl Batchable {
 }
 
 fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
+    // Parameter groups report only their first group; rebuilt from it, every group would get its
+    // hyperparameters.
+    if !opt.described_by_report() {
+        return None;
+    }
     let h = opt.hyperparameters();
     let num = |k: &str| {
         h.iter().find(|(n, _)| *n == k).and_then(|(_, v)| match v {

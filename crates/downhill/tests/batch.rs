@@ -192,3 +192,31 @@ fn new_element_wise_optimizers_batch_bit_identically_and_the_rest_are_declined()
         check::<f32>(objective);
     }
 }
+
+#[test]
+fn parameter_groups_are_not_batched_as_their_first_group() {
+    // Two GD groups at lr 0.01 and 1e-4 report the first group's rate; rebuilt from that report,
+    // the batched engine used 0.01 for both (final loss 0.32 where minimize gives 6.54). It must
+    // decline them; minimize, the reference, updates each group at its own rate.
+    let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
+    let groups = || {
+        optim::Grouped::new(vec![
+            (1, optim::build::<f64>("gd:lr=0.01", &BuildOptions::default()).unwrap()),
+            (1, optim::build::<f64>("gd:lr=1e-4", &BuildOptions::default()).unwrap()),
+        ])
+        .unwrap()
+    };
+    let grouped = groups();
+    let start = vec![vec![-1.5, 2.5]];
+    assert!(minimize_batch(f.as_ref(), &[&grouped as &dyn Optimizer<f64>], &start, 200, Some(10.0)).is_none());
+    // The reference, written out: each coordinate moves at its group's rate.
+    let (mut x, mut g) = (vec![-1.5, 2.5], vec![0.0; 2]);
+    for _ in 0..200 {
+        f.gradient(&x, &mut g);
+        x[0] -= 0.01 * g[0];
+        x[1] -= 1e-4 * g[1];
+    }
+    let mut opt = groups();
+    let run = minimize(f.as_ref(), &mut opt, &start[0], &RunOptions::steps(200), None).unwrap();
+    assert_eq!(run.params, x);
+}

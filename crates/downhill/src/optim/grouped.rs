@@ -75,6 +75,11 @@ impl<T: Real> Optimizer<T> for Grouped<T> {
         Ok(())
     }
 
+    /// The report is group 0's: the others may differ.
+    fn described_by_report(&self) -> bool {
+        false
+    }
+
     /// Hands each group the blocks that fall inside it (blocks must not straddle groups).
     fn set_layout(&mut self, blocks: &[Block]) -> Result<()> {
         let mut rest = blocks;

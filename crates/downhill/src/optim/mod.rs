@@ -272,6 +272,13 @@ pub trait Optimizer<T: Real>: Send + Sync {
         Ok(())
     }
 
+    /// Whether [`Optimizer::name`] and [`Optimizer::hyperparameters`] describe the whole update.
+    /// Parameter groups ([`Grouped`]) report their first group only, so an engine that rebuilds an
+    /// optimizer from its report (the batched sweep engine) must leave them alone.
+    fn described_by_report(&self) -> bool {
+        true
+    }
+
     /// The parameters to evaluate (validate, deploy) when they differ from the ones the gradient
     /// is taken at: schedule-free methods train at `y` but their answer is the average `x`.
     /// `None` means `params` themselves.
