@@ -2,9 +2,10 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions, Buildable};
+use downhill::report::{ObjectiveInfo, OptimizerInfo};
 use std::io::Write;
 
 use downhill::{Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
@@ -307,8 +308,8 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
 /// The first line of `--format jsonl`: what runs, from where.
 fn header_json<T: Real>(objective: &dyn Objective<T>, optimizer: &dyn Optimizer<T>, start: &[f64]) -> Value {
     json!({
-        "objective": objective_json(objective),
-        "optimizer": optimizer_json(optimizer),
+        "objective": ObjectiveInfo::with_minima(objective),
+        "optimizer": OptimizerInfo::of(optimizer),
         "dtype": T::NAME,
         "start": start,
     })
@@ -329,15 +330,6 @@ fn summary_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
     })
 }
 
-fn objective_json<T: Real>(o: &dyn Objective<T>) -> Value {
-    json!({
-        "name": o.name(),
-        "formula": o.formula(),
-        "dim": o.dim(),
-        "minima": o.minima(),
-    })
-}
-
 /// The trajectory of a run as `--format json` writes it, serialized point by point.
 struct Trajectory<'a, T>(&'a [downhill::Point<T>]);
 
@@ -351,8 +343,8 @@ impl<T: Real> serde::Serialize for Trajectory<'_, T> {
 #[derive(serde::Serialize)]
 #[serde(bound = "")]
 struct RunDoc<'a, T: Real> {
-    objective: Value,
-    optimizer: Value,
+    objective: ObjectiveInfo,
+    optimizer: OptimizerInfo,
     dtype: &'static str,
     start: &'a [f64],
     stop: &'static str,
@@ -375,8 +367,8 @@ impl<'a, T: Real> RunDoc<'a, T> {
         let eval = r.optimizer.eval_params(&r.result.params);
         let eval_loss = eval.as_ref().map(|x| r.objective.value(x).to_f64());
         RunDoc {
-            objective: objective_json(r.objective.as_ref()),
-            optimizer: optimizer_json(r.optimizer.as_ref()),
+            objective: ObjectiveInfo::with_minima(r.objective.as_ref()),
+            optimizer: OptimizerInfo::of(r.optimizer.as_ref()),
             dtype: T::NAME,
             start: &r.start,
             stop: r.result.stop.as_str(),
@@ -397,12 +389,7 @@ impl<'a, T: Real> RunDoc<'a, T> {
 
 /// The optimizer as JSON: its name and every resolved hyperparameter.
 pub fn optimizer_json<T: Real>(opt: &dyn Optimizer<T>) -> Value {
-    let mut map = Map::new();
-    map.insert("name".into(), json!(opt.name()));
-    for (k, v) in opt.hyperparameters() {
-        map.insert(k.into(), serde_json::to_value(v).unwrap_or(Value::Null));
-    }
-    Value::Object(map)
+    serde_json::to_value(OptimizerInfo::of(opt)).unwrap_or(Value::Null)
 }
 
 /// The JSON document of `downhill run --format json` (defined in the library, where the Python
