@@ -690,14 +690,14 @@ fn analyze(
 #[pyo3(signature = (check = None))]
 fn theory(py: Python<'_>, check: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
     let ids: Vec<String> = match check {
-        None => downhill::theory::IDS.iter().map(|s| s.to_string()).collect(),
+        None => downhill_theory::IDS.iter().map(|s| s.to_string()).collect(),
         Some(c) => match c.extract::<String>() {
             Ok(one) => vec![one],
             Err(_) => c.extract::<Vec<String>>()?,
         },
     };
     let checks = py
-        .detach(|| ids.iter().map(|id| downhill::theory::run(id)).collect::<downhill::Result<Vec<_>>>())
+        .detach(|| ids.iter().map(|id| downhill_theory::run(id)).collect::<downhill::Result<Vec<_>>>())
         .map_err(|e| bad("check", e))?;
     Ok(to_python(py, &checks)?.unbind())
 }

@@ -55,7 +55,7 @@ pub struct QuasiNewtonArgs {
     pub format: String,
 }
 
-const SCIPY_SCRIPT: &str = include_str!("../../../scripts/scipy_quasi_newton.py");
+const SCIPY_SCRIPT: &str = include_str!("../scripts/scipy_quasi_newton.py");
 
 /// downhill's methods and the scipy method each is compared with.
 const QUASI_NEWTON: [(&str, &str); 4] =
@@ -140,7 +140,7 @@ pub struct TrainBenchArgs {
     pub format: String,
 }
 
-const TORCH_SCRIPT: &str = include_str!("../../../scripts/torch_train_bench.py");
+const TORCH_SCRIPT: &str = include_str!("../scripts/torch_train_bench.py");
 
 fn parse_list(field: &str, text: &str, max: usize) -> Result<Vec<usize>> {
     text.split(',')
@@ -215,7 +215,7 @@ pub struct StepArgs {
     pub python: String,
 }
 
-const TORCH_STEP_SCRIPT: &str = include_str!("../../../scripts/torch_step_bench.py");
+const TORCH_STEP_SCRIPT: &str = include_str!("../scripts/torch_step_bench.py");
 
 /// Runs a reference script with `python -c SCRIPT ARGS...` and reads the JSON object it prints
 /// (None when the interpreter, its torch, or the script fails).
@@ -258,7 +258,7 @@ pub struct SweepBenchArgs {
     pub python: String,
 }
 
-const SWEEP_SCRIPT: &str = include_str!("../../../scripts/sweep_reference.py");
+const SWEEP_SCRIPT: &str = include_str!("../scripts/sweep_reference.py");
 
 /// Best of `reps` timings of `f`, in seconds (the minimum is the least disturbed by the machine).
 fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {

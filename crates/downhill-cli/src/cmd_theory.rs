@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
 
-use downhill::theory::{self, Check, Effort, Verdict};
+use downhill_theory::{self as theory, Check, Effort, Verdict};
 
 use crate::output::write_atomic;
 use crate::plot::{self, Figure, LinePanel, Panel, Series};

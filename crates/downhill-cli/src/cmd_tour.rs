@@ -119,7 +119,7 @@ pub fn run(args: &TourArgs) -> Result<String> {
         }
     }
     // The network checks at reduced size, to keep the tour short; `downhill theory` runs them in full.
-    let checks = crate::cmd_theory::run_checks(&[], downhill::theory::Effort::Quick)?;
+    let checks = crate::cmd_theory::run_checks(&[], downhill_theory::Effort::Quick)?;
     s.push_str(&format!(
         "\n4. The theory lab: every claim of the seeds, checked by experiment ({}):\n\n",
         crate::cmd_theory::summary(&checks)

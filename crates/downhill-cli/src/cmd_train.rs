@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::schedule::ReduceOnPlateau;
-use downhill::train::{self, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
-use downhill::{Real, Schedule};
+use downhill::Schedule;
+use downhill_train::Scalar;
+use downhill_train::{self as train, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
 
 use crate::checkpoint::{fnv1a, read_framed, write_framed};
 use crate::output::{table, write_atomic};
@@ -166,7 +167,7 @@ struct Plateau {
 impl Plateau {
     /// After an epoch: steps the scheduler on the validation loss and, when it lowers the rate,
     /// rebuilds the optimizer with the new `lr` and hands it the old one's state.
-    fn after_epoch<T: Real + Buildable>(
+    fn after_epoch<T: Scalar + Buildable>(
         &mut self,
         trainer: &mut Trainer<T>,
         spec: &str,
@@ -185,7 +186,7 @@ impl Plateau {
 }
 
 /// The optimizer of `spec` with the wrapped optimizer's `lr` set to `lr`.
-fn with_lr<T: Real + Buildable>(
+fn with_lr<T: Scalar + Buildable>(
     spec: &str,
     lr: f64,
     model: &Model,
@@ -321,7 +322,7 @@ struct Outcome {
     seconds: f64,
 }
 
-fn train_all<T: Real + Buildable + Serialize + DeserializeOwned>(args: &TrainArgs) -> Result<String> {
+fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainArgs) -> Result<String> {
     let (data, description) = load_data(args)?;
     let (train_set, val_set) = data.split(args.validation, args.seed)?;
     let model = Model::parse(&args.model, data.dim, &data.target)
@@ -557,7 +558,7 @@ fn write_log(path: &Path, runs: &[(&str, &[EpochStats])], tag: bool) -> Result<(
     write_atomic(path, &bytes)
 }
 
-fn save_checkpoint<T: Real + Serialize + DeserializeOwned>(
+fn save_checkpoint<T: Scalar + Serialize + DeserializeOwned>(
     dir: &Path,
     settings: &Settings,
     trainer: &Trainer<T>,
@@ -594,7 +595,7 @@ fn checkpoint_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     Ok(files)
 }
 
-fn latest_checkpoint<T: Real + Serialize + DeserializeOwned>(dir: &Path) -> Result<(PathBuf, Payload<T>)> {
+fn latest_checkpoint<T: Scalar + Serialize + DeserializeOwned>(dir: &Path) -> Result<(PathBuf, Payload<T>)> {
     let files = checkpoint_files(dir)?;
     let Some((_, path)) = files.into_iter().max() else {
         bail!(BadInput(format!("--resume: {}: no epoch-*.ckpt checkpoints there", dir.display())));
@@ -753,7 +754,7 @@ pub fn bench_samples_per_second(
     batches: usize,
     threads: usize,
 ) -> Result<f64> {
-    use downhill::train::Target;
+    use downhill_train::Target;
     let (d, classes) = (sizes[0], *sizes.last().unwrap_or(&10));
     let n = batch * batches;
     let mut rng = downhill::rng::Rng::new(42);

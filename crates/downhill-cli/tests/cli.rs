@@ -508,9 +508,9 @@ fn tour_writes_everything_it_lists() {
     // 9 figure files, 9 comparison files (the second Rosenbrock race has PyTorch's and optax's other
     // first-order methods), the theory report with one plot per check that has a chart, and the
     // training log and plot.
-    let charts = downhill::theory::IDS
+    let charts = downhill_theory::IDS
         .iter()
-        .filter(|id| downhill::theory::run_with(id, downhill::theory::Effort::Quick).unwrap().chart.is_some())
+        .filter(|id| downhill_theory::run_with(id, downhill_theory::Effort::Quick).unwrap().chart.is_some())
         .count();
     assert_eq!(listed.len(), 9 + 9 + 2 + charts + 2, "{text}");
     for path in listed {
@@ -664,7 +664,7 @@ fn theory_json_lists_every_check_and_the_report_renders() {
     let v = stdout_json(&["theory", "--quick", "--format", "json", "--report", dir.to_str().unwrap()]);
     let checks = v["checks"].as_array().unwrap();
     let ids: Vec<&str> = checks.iter().map(|c| c["id"].as_str().unwrap()).collect();
-    for id in downhill::theory::IDS {
+    for id in downhill_theory::IDS {
         assert!(ids.contains(id), "{id} missing");
     }
     for c in checks {

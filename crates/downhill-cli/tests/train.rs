@@ -340,7 +340,7 @@ fn full_batch_lbfgs_trains_one_iteration_per_epoch() {
 
 #[test]
 fn track_sharpness_logs_and_plots_the_top_hessian_eigenvalue() {
-    use downhill::train::{self, LanczosOptions, Model, Trainer};
+    use downhill_train::{self as train, LanczosOptions, Model, Trainer};
     let dir = scratch("sharpness");
     let (log, plot) = (dir.join("run.jsonl"), dir.join("run.png"));
     // Full batch (120 training samples): one update per epoch, measured before updates 0, 2 and 4.

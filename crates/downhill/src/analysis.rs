@@ -4,82 +4,11 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::linalg::solve;
 use crate::objective::Objective;
 
-/// Eigenvalues (ascending) and unit eigenvectors (`vectors[k]` belongs to `values[k]`) of a
-/// symmetric `n x n` row-major matrix, by the cyclic Jacobi method.
-pub fn symmetric_eigen(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let mut a = matrix.to_vec();
-    // Symmetrize against rounding in the input.
-    for i in 0..n {
-        for j in 0..i {
-            let m = 0.5 * (a[i * n + j] + a[j * n + i]);
-            a[i * n + j] = m;
-            a[j * n + i] = m;
-        }
-    }
-    let mut v = vec![0.0; n * n];
-    for i in 0..n {
-        v[i * n + i] = 1.0;
-    }
-    let scale = a.iter().map(|x| x * x).sum::<f64>().sqrt();
-    for _sweep in 0..100 {
-        let off: f64 = (0..n)
-            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
-            .map(|(i, j)| a[i * n + j].powi(2))
-            .sum();
-        if off.sqrt() <= 1e-15 * scale || off == 0.0 {
-            break;
-        }
-        for p in 0..n {
-            for q in p + 1..n {
-                let apq = a[p * n + q];
-                if apq == 0.0 {
-                    continue;
-                }
-                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                let t = if theta == 0.0 { 1.0 } else { t };
-                let c = 1.0 / (t * t + 1.0).sqrt();
-                let s = t * c;
-                for k in 0..n {
-                    let akp = a[k * n + p];
-                    let akq = a[k * n + q];
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for k in 0..n {
-                    let apk = a[p * n + k];
-                    let aqk = a[q * n + k];
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
-                for k in 0..n {
-                    let vkp = v[k * n + p];
-                    let vkq = v[k * n + q];
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
-            }
-        }
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&i, &j| a[i * n + i].total_cmp(&a[j * n + j]));
-    let values = order.iter().map(|&i| a[i * n + i]).collect();
-    let vectors = order
-        .iter()
-        .map(|&i| {
-            let mut col: Vec<f64> = (0..n).map(|k| v[k * n + i]).collect();
-            // A sign convention so output is stable: the largest component positive.
-            let big = col.iter().copied().fold(0.0f64, |m, x| if x.abs() > m.abs() { x } else { m });
-            if big < 0.0 {
-                col.iter_mut().for_each(|x| *x = -*x);
-            }
-            col
-        })
-        .collect();
-    (values, vectors)
-}
+/// Moved to [`crate::linalg`] with the other dense linear algebra; still reachable here.
+pub use crate::linalg::symmetric_eigen;
 
 /// The sign pattern of the Hessian's eigenvalues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -267,38 +196,6 @@ pub fn check_box(b: [f64; 4]) -> Result<()> {
     Ok(())
 }
 
-/// Solves `a x = b` (n x n, row-major) by Gaussian elimination with partial pivoting; None if singular.
-fn solve(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
-    let mut m = a.to_vec();
-    let mut x = b.to_vec();
-    let scale = a.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-    for col in 0..n {
-        let piv = (col..n).max_by(|&i, &j| m[i * n + col].abs().total_cmp(&m[j * n + col].abs()))?;
-        if m[piv * n + col].abs() <= 1e-14 * scale.max(1e-300) {
-            return None;
-        }
-        for k in 0..n {
-            m.swap(col * n + k, piv * n + k);
-        }
-        x.swap(col, piv);
-        for r in col + 1..n {
-            let f = m[r * n + col] / m[col * n + col];
-            for k in col..n {
-                m[r * n + k] -= f * m[col * n + k];
-            }
-            x[r] -= f * x[col];
-        }
-    }
-    for r in (0..n).rev() {
-        let mut s = x[r];
-        for k in r + 1..n {
-            s -= m[r * n + k] * x[k];
-        }
-        x[r] = s / m[r * n + r];
-    }
-    Some(x)
-}
-
 /// Stops a long analysis whose [`crate::run::Cancel`] token was cancelled.
 fn check_cancelled() -> Result<()> {
     if crate::run::cancelled() {
@@ -417,30 +314,4 @@ pub fn analyze_box(objective: &dyn Objective<f64>, bounds: [f64; 4], grid: usize
         strongly_convex_rate: convex.then(|| 1.0 - mu / l),
         critical_points: critical_points(objective, bounds, 15)?,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jacobi_on_known_matrices() {
-        let (v, vecs) = symmetric_eigen(&[2.0, 1.0, 1.0, 2.0], 2);
-        assert!((v[0] - 1.0).abs() < 1e-14 && (v[1] - 3.0).abs() < 1e-14);
-        let s = 0.5f64.sqrt();
-        assert!((vecs[1][0] - s).abs() < 1e-14 && (vecs[1][1] - s).abs() < 1e-14);
-        // A 3x3 with eigenvalues 2 - sqrt 2, 2, 2 + sqrt 2.
-        let (v, _) = symmetric_eigen(&[2.0, -1.0, 0.0, -1.0, 2.0, -1.0, 0.0, -1.0, 2.0], 3);
-        let r = 2.0f64.sqrt();
-        for (a, b) in v.iter().zip([2.0 - r, 2.0, 2.0 + r]) {
-            assert!((a - b).abs() < 1e-13, "{v:?}");
-        }
-    }
-
-    #[test]
-    fn solve_with_pivoting() {
-        let x = solve(&[0.0, 1.0, 1.0, 0.0], &[2.0, 3.0], 2).unwrap();
-        assert_eq!(x, vec![3.0, 2.0]);
-        assert!(solve(&[1.0, 2.0, 2.0, 4.0], &[1.0, 1.0], 2).is_none());
-    }
 }

@@ -35,6 +35,7 @@ pub mod analysis;
 pub mod batch;
 pub mod error;
 pub mod expr;
+pub mod linalg;
 pub mod line_search;
 pub mod objective;
 pub mod objectives;
@@ -46,8 +47,6 @@ pub mod rng;
 pub mod run;
 pub mod schedule;
 pub mod spec;
-pub mod theory;
-pub mod train;
 
 pub use error::{Error, Result};
 pub use objective::{Minimum, Objective};

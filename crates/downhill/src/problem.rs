@@ -225,39 +225,10 @@ impl LeastSquares {
                 *r += self.a.row(i)[j] * self.b[i] / n as f64;
             }
         }
-        // In-place Cholesky and two triangular solves.
-        for j in 0..d {
-            let mut s = h[j * d + j];
-            for k in 0..j {
-                s -= h[j * d + k] * h[j * d + k];
-            }
-            if s <= 0.0 {
-                return Err(Error::Unsupported("least squares: A^T A is singular; add l2 > 0".into()));
-            }
-            let s = s.sqrt();
-            h[j * d + j] = s;
-            for i in j + 1..d {
-                let mut t = h[i * d + j];
-                for k in 0..j {
-                    t -= h[i * d + k] * h[j * d + k];
-                }
-                h[i * d + j] = t / s;
-            }
+        if !crate::linalg::cholesky(&mut h, d) {
+            return Err(Error::Unsupported("least squares: A^T A is singular; add l2 > 0".into()));
         }
-        for i in 0..d {
-            let mut t = rhs[i];
-            for k in 0..i {
-                t -= h[i * d + k] * rhs[k];
-            }
-            rhs[i] = t / h[i * d + i];
-        }
-        for i in (0..d).rev() {
-            let mut t = rhs[i];
-            for k in i + 1..d {
-                t -= h[k * d + i] * rhs[k];
-            }
-            rhs[i] = t / h[i * d + i];
-        }
+        crate::linalg::cholesky_solve(&h, d, &mut rhs);
         Ok(rhs)
     }
 }

@@ -8,8 +8,7 @@ use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 /// Hyperparameters are stored as `f64` and converted with [`Real::from_f64`] once per step, the way
 /// PyTorch turns Python floats into tensor scalars; element-wise arithmetic then runs in `Self`.
 pub trait Real:
-    crate::train::gemm::Gemm
-    + Copy
+    Copy
     + Send
     + Sync
     + Default

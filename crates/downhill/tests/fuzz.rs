@@ -115,76 +115,6 @@ proptest! {
     }
 }
 
-/// CSV-like text: numbers, words, empty cells, quotes, ragged rows.
-fn csv_text() -> impl Strategy<Value = String> {
-    let cell = prop_oneof![
-        (-1e6f64..1e6).prop_map(|x| x.to_string()),
-        (0u32..5).prop_map(|x| x.to_string()),
-        Just(String::new()),
-        Just("nan".to_string()),
-        Just("inf".to_string()),
-        Just("\"a,b\"".to_string()),
-        // Hostile cells: an unterminated quote, line breaks inside quotes, huge and tiny numbers,
-        // long and non-ASCII text.
-        Just("\"open".to_string()),
-        Just("\"a\nb\"".to_string()),
-        Just("\"a\rb\"".to_string()),
-        Just("1e400".to_string()),
-        Just("-1e-400".to_string()),
-        Just("01".to_string()),
-        Just("1.0".to_string()),
-        Just("９".to_string()),
-        "[a-z]{200,400}",
-        "[a-z]{1,4}",
-        "[ -~]{0,6}",
-    ];
-    let row = prop::collection::vec(cell, 0..6).prop_map(|cells| cells.join(","));
-    prop::collection::vec(row, 0..12).prop_map(|rows| rows.join("\n"))
-}
-
-/// IDX-like bytes: a plausible header (sometimes wrong), sizes, and a body of any length.
-fn idx_bytes() -> impl Strategy<Value = Vec<u8>> {
-    (
-        prop_oneof![Just(0u8), 0u8..=255],
-        prop_oneof![Just(8u8), Just(0x0d), 0u8..=255],
-        0u8..5,
-        // Small sizes, and sizes whose product overflows or passes the value limit.
-        prop::collection::vec(
-            prop_oneof![4 => 0u32..6, 1 => Just(u32::MAX), 1 => 1u32 << 16..1u32 << 24],
-            0..5,
-        ),
-        prop::collection::vec(0u8..=255, 0..200),
-    )
-        .prop_map(|(z, kind, ndim, dims, body)| {
-            let mut b = vec![0, z, kind, ndim];
-            dims.iter().for_each(|d| b.extend(d.to_be_bytes()));
-            b.extend(body);
-            b
-        })
-}
-
-proptest! {
-    #![proptest_config(cfg(10_000))]
-
-    #[test]
-    fn csv_loader_never_panics(text in csv_text(), target in prop_oneof![Just("last".to_string()), Just("0".to_string()), "[a-z0-9]{1,3}"]) {
-        for task in [downhill::train::Task::Auto, downhill::train::Task::Classify, downhill::train::Task::Regress] {
-            if let Ok(ds) = downhill::train::parse_csv(text.as_bytes(), "fuzz.csv", &target, task) {
-                // Whatever loads is consistent enough to train on.
-                prop_assert!(ds.validate().is_ok());
-                prop_assert!(ds.dim >= 1 && !ds.is_empty());
-            }
-        }
-    }
-
-    #[test]
-    fn idx_loader_never_panics(bytes in prop_oneof![idx_bytes(), prop::collection::vec(0u8..=255, 0..64)]) {
-        if let Ok(a) = downhill::train::parse_idx(&bytes, "fuzz") {
-            prop_assert_eq!(a.values.len(), a.shape.iter().product::<usize>());
-        }
-    }
-}
-
 /// A hostile spec: a near-valid one with something hostile spliced in.
 fn hostile_spec() -> impl Strategy<Value = String> {
     let hostile = prop_oneof![
@@ -224,10 +154,6 @@ proptest! {
         let _ = Schedule::parse(&spec);
         if let Ok(f) = objectives::build::<f64>(&spec) {
             prop_assert!(f.dim() as u64 <= objectives::MAX_DIM);
-        }
-        let target = downhill::train::Target::Classes { labels: vec![0, 1], names: vec!["a".into(), "b".into()] };
-        if let Ok(m) = downhill::train::Model::parse(&spec, 4, &target) {
-            prop_assert!(m.num_params() <= 200_000_000); // the model limit
         }
     }
 }

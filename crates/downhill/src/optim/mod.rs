@@ -6,7 +6,7 @@
 //! Hessian) implement [`Optimizer::step_on`]. Methods that evaluate the objective inside a step
 //! and end at a point they have evaluated (L-BFGS, BFGS, CG and Newton with a line search, the
 //! trust-region Newton method) implement [`Optimizer::iterate`], which [`crate::minimize`] and
-//! [`crate::train::Trainer`] call; its default calls `step_on`.
+//! `downhill_train::Trainer` call; its default calls `step_on`.
 //!
 //! Conventions shared by all optimizers:
 //! - Hyperparameters are `f64`; element-wise arithmetic runs in the parameter type `T`.
@@ -248,7 +248,7 @@ pub trait Optimizer<T: Real>: Send + Sync {
     /// line-search or trust-region trial): the loss there, with the gradient written into
     /// `new_grad`, so that the caller does not evaluate it again. [`Iteration::Moved`] means the
     /// caller evaluates the new point itself. [`Iteration::Stalled`] means no acceptable step was
-    /// found; `params` are then unchanged. [`crate::minimize`] and [`crate::train::Trainer`] call
+    /// found; `params` are then unchanged. [`crate::minimize`] and `downhill_train::Trainer` call
     /// this; its default calls [`Optimizer::step_on`]. Wrap the objective in
     /// [`crate::objective::Counted`] to count evaluations.
     fn iterate(

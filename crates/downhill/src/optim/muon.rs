@@ -5,10 +5,10 @@ use super::{
     OptimizerState, Value,
 };
 use crate::error::{Error, Result};
+use crate::linalg::matmul;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
-use crate::train::gemm::{gemm, View};
 
 /// Muon (Jordan et al., 2024: "MomentUm Orthogonalized by Newton-Schulz"), as the reference
 /// `Muon` with its auxiliary AdamW (`MuonWithAuxAdam`). For each weight matrix:
@@ -123,8 +123,12 @@ pub fn newton_schulz<T: Real>(u: &mut [T], rows: usize, cols: usize, steps: u64)
 
 /// `out = a (r x k) * b`, where `b` is `k x n` or, with `b_t`, the transpose of an `n x k` matrix.
 fn mul<T: Real>(a: &[T], r: usize, k: usize, b: &[T], b_t: bool, out: &mut [T], n: usize) {
-    let bv = if b_t { View::new(b, n, k).t() } else { View::new(b, k, n) };
-    gemm(View::new(a, r, k), bv, T::ZERO, out);
+    if b_t {
+        let bt: Vec<T> = (0..k * n).map(|i| b[(i % n) * k + i / n]).collect();
+        matmul(a, &bt, r, k, n, out);
+    } else {
+        matmul(a, b, r, k, n, out);
+    }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {

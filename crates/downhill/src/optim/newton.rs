@@ -5,6 +5,7 @@ use super::{
     Value,
 };
 use crate::error::{Error, Result};
+use crate::linalg::{cholesky, cholesky_solve};
 use crate::line_search::{Found, Line, LineSearch};
 use crate::objective::Objective;
 use crate::real::Real;
@@ -75,48 +76,6 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
     n.damping = p.number("damping", 1e-3, Range::Positive)?;
     n.line_search = LineSearch::from_params(p, "none", 0.9)?;
     Ok(Box::new(n))
-}
-
-/// In-place Cholesky factorization of the `n x n` row-major `a` (lower triangle); false if `a` is
-/// not (numerically) positive definite.
-fn cholesky(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    true
-}
-
-/// Solves `L L^T x = b` in place given the factor from [`cholesky`].
-fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * n + k] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
 }
 
 impl<T: Real> Newton<T> {
@@ -259,22 +218,5 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     fn reset(&mut self) {
         self.t = 0;
         self.last_damping = 0.0;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cholesky_solves_a_known_system() {
-        // A = [[4, 2], [2, 3]], b = [2, 1] -> x = [0.5, 0].
-        let mut a = vec![4.0, 2.0, 2.0, 3.0];
-        assert!(cholesky(&mut a, 2));
-        let mut b = vec![2.0, 1.0];
-        cholesky_solve(&a, 2, &mut b);
-        assert!((b[0] - 0.5).abs() < 1e-15 && b[1].abs() < 1e-15);
-        let mut indefinite = vec![1.0, 0.0, 0.0, -1.0];
-        assert!(!cholesky(&mut indefinite, 2));
     }
 }

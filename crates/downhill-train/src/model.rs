@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 
 use super::gemm::{gemm, View};
 use super::Target;
-use crate::error::{Error, Result};
-use crate::optim::Block;
-use crate::real::Real;
-use crate::rng::Rng;
-use crate::spec::{Params, Spec};
+use crate::Scalar;
+use downhill::error::{Error, Result};
+use downhill::optim::Block;
+use downhill::rng::Rng;
+use downhill::spec::{Params, Spec};
 
 /// Hidden-layer nonlinearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ impl Model {
 
     /// PyTorch's `nn.Linear` initialization: weights and biases uniform in
     /// `(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
-    pub fn init<T: Real>(&self, rng: &mut Rng) -> Vec<T> {
+    pub fn init<T: Scalar>(&self, rng: &mut Rng) -> Vec<T> {
         let mut p = Vec::with_capacity(self.num_params());
         for w in self.sizes.windows(2) {
             let bound = 1.0 / (w[0] as f64).sqrt();
@@ -217,7 +217,7 @@ pub struct Totals {
 }
 
 #[inline]
-fn gelu_parts<T: Real>(x: T) -> (T, T) {
+fn gelu_parts<T: Scalar>(x: T) -> (T, T) {
     let c = T::from_f64((2.0 / std::f64::consts::PI).sqrt());
     let k = T::from_f64(0.044715);
     let half = T::from_f64(0.5);
@@ -230,7 +230,7 @@ fn gelu_parts<T: Real>(x: T) -> (T, T) {
 }
 
 impl Activation {
-    fn forward<T: Real>(self, z: &[T], h: &mut [T]) {
+    fn forward<T: Scalar>(self, z: &[T], h: &mut [T]) {
         match self {
             Activation::Relu => h.iter_mut().zip(z).for_each(|(h, &z)| *h = z.max(T::ZERO)),
             Activation::Tanh => h.iter_mut().zip(z).for_each(|(h, &z)| *h = z.tanh()),
@@ -239,7 +239,7 @@ impl Activation {
     }
 
     /// `d <- d * act'(z)` (tanh uses its output `h`).
-    fn backward<T: Real>(self, z: &[T], h: &[T], d: &mut [T]) {
+    fn backward<T: Scalar>(self, z: &[T], h: &[T], d: &mut [T]) {
         match self {
             Activation::Relu => d.iter_mut().zip(z).for_each(|(d, &z)| {
                 if z <= T::ZERO {
@@ -254,7 +254,7 @@ impl Activation {
     /// `(act'(z), act''(z))` (tanh uses its output `h`). ReLU's second derivative is taken as 0,
     /// as automatic differentiation does.
     #[inline]
-    fn slope_and_curvature<T: Real>(self, z: T, h: T) -> (T, T) {
+    fn slope_and_curvature<T: Scalar>(self, z: T, h: T) -> (T, T) {
         match self {
             Activation::Relu => (if z > T::ZERO { T::ONE } else { T::ZERO }, T::ZERO),
             Activation::Tanh => {
@@ -280,14 +280,14 @@ impl Activation {
 
 /// `log(1 + exp(x))` without overflow.
 #[inline]
-fn softplus<T: Real>(x: T) -> T {
+fn softplus<T: Scalar>(x: T) -> T {
     x.max(T::ZERO) + (T::ONE + (-x.abs()).exp()).ln()
 }
 
 impl Model {
     /// Runs the network on `batch` samples `x` (row-major, `sizes[0]` columns); the outputs
     /// (logits or predictions, `batch x outputs`) are left in the workspace and returned.
-    pub fn forward<'w, T: Real>(
+    pub fn forward<'w, T: Scalar>(
         &self,
         params: &[T],
         x: &[T],
@@ -328,7 +328,7 @@ impl Model {
 
     /// Adds the per-sample losses of the outputs in the workspace to `totals`, and when `delta`
     /// is given writes `d(mean loss)/d outputs` into it.
-    fn loss_of<T: Real>(
+    fn loss_of<T: Scalar>(
         &self,
         out: &[T],
         labels: Labels<'_, T>,
@@ -403,7 +403,7 @@ impl Model {
 
     /// Mean loss on the batch and its gradient with respect to every parameter (written into
     /// `grad`, which is overwritten).
-    pub fn loss_and_gradient<T: Real>(
+    pub fn loss_and_gradient<T: Scalar>(
         &self,
         params: &[T],
         x: &[T],
@@ -418,7 +418,7 @@ impl Model {
 
     /// As [`Model::loss_and_gradient`], returning the batch's sums (loss, correct predictions)
     /// instead of the mean loss.
-    pub fn totals_and_gradient<T: Real>(
+    pub fn totals_and_gradient<T: Scalar>(
         &self,
         params: &[T],
         x: &[T],
@@ -476,7 +476,7 @@ impl Model {
     /// ReLU's second derivative is taken as 0 (its kink has measure zero), as in PyTorch's
     /// double backward.
     #[allow(clippy::too_many_arguments)]
-    pub fn hessian_vector_product<T: Real>(
+    pub fn hessian_vector_product<T: Scalar>(
         &self,
         params: &[T],
         x: &[T],
@@ -574,7 +574,7 @@ impl Model {
     }
 
     /// `r_delta <- (Hessian of the mean loss in the outputs) r_out`.
-    fn loss_curvature<T: Real>(&self, out: &[T], r_out: &[T], batch: usize, r_delta: &mut [T]) {
+    fn loss_curvature<T: Scalar>(&self, out: &[T], r_out: &[T], batch: usize, r_delta: &mut [T]) {
         let k = *self.sizes.last().unwrap_or(&1);
         let inv = T::ONE / T::from_f64(batch as f64);
         match self.loss {
@@ -606,7 +606,7 @@ impl Model {
     }
 
     /// Loss, accuracy and squared-error sums over a whole data set, `chunk` samples at a time.
-    pub fn evaluate<T: Real>(
+    pub fn evaluate<T: Scalar>(
         &self,
         params: &[T],
         x: &[T],

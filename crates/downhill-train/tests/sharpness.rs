@@ -2,7 +2,7 @@
 //! models, built from loss values alone and diagonalized by a Jacobi solver written here.
 
 use downhill::rng::Rng;
-use downhill::train::{
+use downhill_train::{
     sharpness, top_eigenvalue, Dataset, HessianOperator, Labels, LanczosOptions, Model, Target, Trainer,
     Workspace,
 };

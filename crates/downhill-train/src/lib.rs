@@ -2,7 +2,7 @@
 //! epoch, and snapshots that resume bit for bit.
 //!
 //! ```
-//! use downhill::train::{Dataset, Model, Target, Trainer};
+//! use downhill_train::{Dataset, Model, Target, Trainer};
 //!
 //! // y = 2 x0 - x1 + 0.5, learned by least squares with Adam.
 //! let features: Vec<f64> = (0..200).flat_map(|i| [(i % 17) as f64 / 17.0, (i % 5) as f64 / 5.0]).collect();
@@ -25,7 +25,7 @@
 //! ```
 
 mod data;
-pub mod gemm;
+mod gemm;
 mod model;
 mod sharpness;
 
@@ -38,11 +38,19 @@ pub use sharpness::{sharpness, top_eigenvalue, HessianOperator, LanczosOptions, 
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
-use crate::objective::FnObjective;
-use crate::optim::{self, Optimizer, OptimizerState};
-use crate::real::Real;
-use crate::rng::Rng;
+/// The number types training computes in: a [`Real`] with a matrix-multiply kernel (`f32`, `f64`).
+///
+/// Sealed: the kernel trait lives in a private module, so only the two float types implement it.
+/// The optimizers themselves only need [`Real`]; models need the packed SIMD products too.
+pub trait Scalar: Real + gemm::Gemm {}
+
+impl<T: Real + gemm::Gemm> Scalar for T {}
+
+use downhill::error::{Error, Result};
+use downhill::objective::FnObjective;
+use downhill::optim::{self, Optimizer, OptimizerState};
+use downhill::real::Real;
+use downhill::rng::Rng;
 
 /// Builds the optimizer for a model from a spec. With `decay_biases = false` the biases form a
 /// second parameter group whose `weight_decay` is 0 (the usual practice; PyTorch's default
@@ -58,7 +66,7 @@ pub fn build_optimizer<T: optim::Buildable>(
     if decay_biases {
         return parsed.build(options);
     }
-    let base = |spec: &crate::spec::Spec| {
+    let base = |spec: &downhill::spec::Spec| {
         optim::build_from_pairs::<T>(
             &spec.name,
             spec.entries.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -149,7 +157,7 @@ struct Split<T> {
     n: usize,
 }
 
-impl<T: Real> Split<T> {
+impl<T: Scalar> Split<T> {
     fn labels(&self) -> Labels<'_, T> {
         if self.values.is_empty() {
             Labels::Classes(&self.classes)
@@ -160,7 +168,7 @@ impl<T: Real> Split<T> {
 }
 
 /// Minibatch training of a [`Model`] with any [`Optimizer`].
-pub struct Trainer<T: Real> {
+pub struct Trainer<T: Scalar> {
     model: Model,
     params: Vec<T>,
     optimizer: Box<dyn Optimizer<T>>,
@@ -186,7 +194,7 @@ pub struct Trainer<T: Real> {
 /// The largest minibatch accepted.
 pub const MAX_BATCH: usize = 1 << 20;
 
-impl<T: Real> Trainer<T> {
+impl<T: Scalar> Trainer<T> {
     /// A trainer on `train` (validated on `val`, which may be empty), with parameters initialized
     /// from `seed` and minibatches of `batch` samples shuffled each epoch from the same seed.
     ///
@@ -282,7 +290,7 @@ impl<T: Real> Trainer<T> {
 
     /// Replaces the optimizer, carrying its state over: `optimizer` must accept the current one's
     /// state (the same spec with other hyperparameters, such as the lower `lr` that
-    /// [`crate::schedule::ReduceOnPlateau`] asks for).
+    /// [`downhill::schedule::ReduceOnPlateau`] asks for).
     pub fn replace_optimizer(&mut self, mut optimizer: Box<dyn Optimizer<T>>) -> Result<()> {
         optimizer.set_layout(&self.model.blocks())?;
         optimizer.load_state(self.optimizer.state())?;

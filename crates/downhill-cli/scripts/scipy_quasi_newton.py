@@ -2,8 +2,8 @@
 `downhill bench quasi-newton` (run in the same process tree, numbers side by side) and for the
 test fixture crates/downhill/tests/fixtures/scipy_trust_ncg.json.
 
-    python3 scripts/scipy_quasi_newton.py bench 2,100 1e-9     # JSON on stdout: nfev per method
-    python3 scripts/scipy_quasi_newton.py fixture > crates/downhill/tests/fixtures/scipy_trust_ncg.json
+    python3 crates/downhill-cli/scripts/scipy_quasi_newton.py bench 2,100 1e-9     # JSON on stdout: nfev per method
+    python3 crates/downhill-cli/scripts/scipy_quasi_newton.py fixture > crates/downhill/tests/fixtures/scipy_trust_ncg.json
 
 Rosenbrock is scipy's `rosen` (the chained form, as downhill's `rosenbrock:dim=N`; in 2-D it is
 downhill's `rosenbrock:a=1,b=100`), from (-1.2, 1, -1.2, 1, ...). `gtol` is scipy's gradient
@@ -54,7 +54,7 @@ def fixture():
                      options={"gtol": 1e-8}, callback=lambda xk: points.append(xk.tolist()))
         runs.append({"dim": n, "start": start(n).tolist(), "gtol": 1e-8, "nfev": int(r.nfev),
                      "nhev": int(r.nhev), "nit": int(r.nit), "loss": float(r.fun), "iterates": points})
-    return {"generator": "scripts/scipy_quasi_newton.py fixture", "scipy": scipy.__version__,
+    return {"generator": "crates/downhill-cli/scripts/scipy_quasi_newton.py fixture", "scipy": scipy.__version__,
             "method": "trust-ncg", "runs": runs}
 
 

@@ -1,7 +1,7 @@
 """The Adam sweep on Rosenbrock (a=1, b=100) from (-1.2, 1), vectorized over configurations, in
 numpy (f64 and f32) and, when installed, JAX (jit(vmap(scan)), f64 and f32).
 
-    python3 scripts/sweep_reference.py [lr|grid] [CONFIGS] [STEPS]
+    python3 crates/downhill-cli/scripts/sweep_reference.py [lr|grid] [CONFIGS] [STEPS]
 
 lr (default): CONFIGS learning rates log-spaced over 1e-4..1e-1 with beta1 = 0.9, the same sweep as
     downhill sweep --objective rosenbrock --optimizer 'adam:lr=1e-4..1e-1:log:10000' --start -1.2,1

@@ -1,10 +1,10 @@
 //! The theory lab's numerical core against closed forms, and its verdicts.
 
 use downhill::problem::{synthetic_least_squares, Problem, Sampling};
-use downhill::theory::{
-    self, goe_positive_fraction, minibatch_variance, rms_curvature_exponent, slope, Effort, Verdict,
-};
 use downhill::Objective;
+use downhill_theory::{
+    goe_positive_fraction, minibatch_variance, rms_curvature_exponent, slope, Effort, Verdict,
+};
 
 #[test]
 fn goe_positive_definite_probability_matches_closed_forms() {
@@ -87,16 +87,16 @@ fn every_check_runs_and_reaches_its_verdict() {
         ("warmup-stabilizes-adam", Holds),
         ("cosine-vs-step", Holds),
     ];
-    assert_eq!(expected.len(), theory::IDS.len());
+    assert_eq!(expected.len(), downhill_theory::IDS.len());
     let networks = ["edge-of-stability", "adaptive-edge-of-stability", "warmup-stabilizes-adam"];
     for (id, verdict) in expected {
         if networks.contains(&id) && cfg!(not(feature = "datasets")) {
             // They train on the built-in red-wine data.
-            assert!(theory::run_with(id, Effort::Quick).is_err());
+            assert!(downhill_theory::run_with(id, Effort::Quick).is_err());
             continue;
         }
         // The network checks at reduced size: the same setups, fewer rates, seeds and steps.
-        let c = theory::run_with(id, Effort::Quick).unwrap();
+        let c = downhill_theory::run_with(id, Effort::Quick).unwrap();
         assert_eq!(c.verdict, verdict, "{id}: {}", c.details);
         assert!(!c.details.is_empty() && c.source.contains("seeds/"));
         assert!(c.quantity.len() > 20, "{id}: quantity '{}'", c.quantity);
@@ -104,7 +104,7 @@ fn every_check_runs_and_reaches_its_verdict() {
             assert!(m.is_finite(), "{id}: measured {m}");
         }
     }
-    assert!(theory::run("saddle-fractoin").is_err());
+    assert!(downhill_theory::run("saddle-fractoin").is_err());
 }
 
 #[cfg(feature = "datasets")]
@@ -113,9 +113,9 @@ fn warmup_removes_the_early_spike_of_a_deep_mlp_at_a_high_rate() {
     // The building block of warmup-stabilizes-adam, at reduced size: Adam at lr 0.1 on a
     // 3-hidden-layer MLP more than doubles the loss within the first steps; with a linear warmup
     // the loss never doubles, and at lr 0.003 there is no spike to prevent.
-    let plain = theory::adam_spike("64,64,64", 0.1, 0, 120, 100, 0).unwrap();
-    let warm = theory::adam_spike("64,64,64", 0.1, 100, 120, 100, 0).unwrap();
-    let calm = theory::adam_spike("64,64,64", 0.003, 0, 120, 100, 0).unwrap();
+    let plain = downhill_theory::adam_spike("64,64,64", 0.1, 0, 120, 100, 0).unwrap();
+    let warm = downhill_theory::adam_spike("64,64,64", 0.1, 100, 120, 100, 0).unwrap();
+    let calm = downhill_theory::adam_spike("64,64,64", 0.003, 0, 120, 100, 0).unwrap();
     assert!(
         plain.peak > 2.0 && warm.peak < 2.0 && calm.peak < 1.5,
         "{} {} {}",

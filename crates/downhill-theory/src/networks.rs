@@ -2,12 +2,12 @@
 //! `winequality`), trained by downhill's own loop, optimizers and sharpness estimator.
 
 use super::{src, Chart, Check, Curve, Effort, Verdict, ARTICLE, NOTEBOOK};
-use crate::error::Result;
-use crate::optim::{Adam, Optimizer};
-use crate::rng::Rng;
-use crate::schedule::Schedule;
-use crate::train::{
-    self, top_eigenvalue, HessianOperator, Labels, LanczosOptions, Model, Scaler, Target, Workspace,
+use downhill::error::Result;
+use downhill::optim::{Adam, Optimizer};
+use downhill::rng::Rng;
+use downhill::schedule::Schedule;
+use downhill_train::{
+    self as train, top_eigenvalue, HessianOperator, Labels, LanczosOptions, Model, Scaler, Target, Workspace,
 };
 
 /// `f` over `items`, on several threads with the `parallel` feature (results in order; each
@@ -110,7 +110,7 @@ fn full_batch_trace(
     let mut params = model.init::<f64>(&mut Rng::new(1));
     let mut grad = vec![0.0; params.len()];
     let mut ws = Workspace::default();
-    let mut gd = crate::optim::GradientDescent::new(lr);
+    let mut gd = downhill::optim::GradientDescent::new(lr);
     let mut adam_opt = Adam::<f64>::new(lr);
     let options = |step: u64| LanczosOptions { max_products: 20, tolerance: 1e-3, seed: step };
     let mut points = Vec::new();

@@ -4,14 +4,16 @@
 
 use serde::Serialize;
 
-use crate::analysis::{analyze_box, analyze_point, symmetric_eigen, PointKind};
-use crate::objective::Objective;
-use crate::objectives::{self, Quadratic};
-use crate::optim::{Adam, GradientDescent, Momentum, Nesterov, NesterovLookahead, Newton, Optimizer};
-use crate::problem::{synthetic_least_squares, synthetic_logistic, LeastSquares, Problem, Sampler, Sampling};
-use crate::rng::Rng;
-use crate::run::{minimize, minimize_stochastic, RunOptions};
-use crate::schedule::Schedule;
+use downhill::analysis::{analyze_box, analyze_point, symmetric_eigen, PointKind};
+use downhill::objective::Objective;
+use downhill::objectives::{self, Quadratic};
+use downhill::optim::{Adam, GradientDescent, Momentum, Nesterov, NesterovLookahead, Newton, Optimizer};
+use downhill::problem::{
+    synthetic_least_squares, synthetic_logistic, LeastSquares, Problem, Sampler, Sampling,
+};
+use downhill::rng::Rng;
+use downhill::run::{minimize, minimize_stochastic, RunOptions};
+use downhill::schedule::Schedule;
 
 mod networks;
 
@@ -136,13 +138,13 @@ pub enum Effort {
 }
 
 /// Runs one check by id, at full size.
-pub fn run(id: &str) -> crate::error::Result<Check> {
+pub fn run(id: &str) -> downhill::error::Result<Check> {
     run_with(id, Effort::Full)
 }
 
 /// Runs one check by id. The network checks (`edge-of-stability`, `adaptive-edge-of-stability`,
 /// `warmup-stabilizes-adam`) train on the built-in red-wine data and need the `datasets` feature.
-pub fn run_with(id: &str, effort: Effort) -> crate::error::Result<Check> {
+pub fn run_with(id: &str, effort: Effort) -> downhill::error::Result<Check> {
     Ok(match id {
         "hessian-classification" => hessian_classification(),
         "saddle-fraction" => saddle_fraction(),
@@ -167,7 +169,7 @@ pub fn run_with(id: &str, effort: Effort) -> crate::error::Result<Check> {
         "adaptive-edge-of-stability" => networks::adaptive_edge_of_stability(effort)?,
         "warmup-stabilizes-adam" => warmup_stabilizes_adam(effort)?,
         "cosine-vs-step" => cosine_vs_step(),
-        other => return Err(crate::error::Error::unknown("theory check", other, IDS)),
+        other => return Err(downhill::error::Error::unknown("theory check", other, IDS)),
     })
 }
 
@@ -283,26 +285,7 @@ pub fn goe_positive_fraction(d: usize, samples: usize, seed: u64) -> f64 {
                 a[j * d + i] = v;
             }
         }
-        let mut ok = true;
-        'chol: for j in 0..d {
-            let mut s = a[j * d + j];
-            for k in 0..j {
-                s -= a[j * d + k] * a[j * d + k];
-            }
-            if s <= 0.0 {
-                ok = false;
-                break 'chol;
-            }
-            let s = s.sqrt();
-            a[j * d + j] = s;
-            for i in j + 1..d {
-                let mut t = a[i * d + j];
-                for k in 0..j {
-                    t -= a[i * d + k] * a[j * d + k];
-                }
-                a[i * d + j] = t / s;
-            }
-        }
+        let ok = downhill::linalg::cholesky(&mut a, d);
         hits += usize::from(ok);
     }
     hits as f64 / samples as f64
@@ -1349,7 +1332,7 @@ fn warmup_toys() -> (Vec<String>, [usize; 2]) {
     (rows, helped)
 }
 
-fn warmup_stabilizes_adam(effort: Effort) -> crate::error::Result<Check> {
+fn warmup_stabilizes_adam(effort: Effort) -> downhill::error::Result<Check> {
     let (lrs, seeds, steps): (&[f64], u64, u64) = match effort {
         Effort::Full => (&[0.003, 0.01, 0.03, 0.1], 3, 400),
         Effort::Quick => (&[0.01, 0.1], 1, 300),
@@ -1360,7 +1343,7 @@ fn warmup_stabilizes_adam(effort: Effort) -> crate::error::Result<Check> {
         .flat_map(|&lr| (0..seeds).flat_map(move |seed| [(lr, seed, 0), (lr, seed, warmup)]))
         .collect();
     let runs = networks::par_map(&jobs, |&(lr, seed, w)| adam_spike(hidden, lr, w, steps, early, seed));
-    let runs = runs.into_iter().collect::<crate::error::Result<Vec<Spike>>>()?;
+    let runs = runs.into_iter().collect::<downhill::error::Result<Vec<Spike>>>()?;
     // The loss of always predicting the class frequencies: a run that ends above it has learned nothing.
     let prior = networks::prior_loss()?;
     let mut rows = Vec::new();

@@ -4,7 +4,7 @@
 //! along the summed dimension, so every element is computed by the same sequence of operations
 //! whatever the number of threads: training is bit-identical on 1 or 16 threads.
 
-/// A type with a matrix-multiply kernel: `f32` and `f64` (every [`crate::Real`] is one).
+/// A type with a matrix-multiply kernel: `f32` and `f64` (every [`crate::Scalar`] is one).
 pub trait Gemm: Copy + Send + Sync + 'static {
     /// `c <- a * b + beta * c` for an `m x k` matrix `a` and a `k x n` matrix `b`, each given by
     /// a pointer and (row stride, column stride).

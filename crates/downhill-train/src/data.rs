@@ -8,8 +8,8 @@
 use std::io::Read;
 use std::path::Path;
 
-use crate::error::{Error, Result};
-use crate::rng::Rng;
+use downhill::error::{Error, Result};
+use downhill::rng::Rng;
 
 /// What is predicted.
 #[derive(Debug, Clone, PartialEq)]

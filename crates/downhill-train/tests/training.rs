@@ -3,7 +3,7 @@
 
 use downhill::optim::{self, Block, Muon, Optimizer};
 use downhill::rng::Rng;
-use downhill::train::{Dataset, Labels, Model, Snapshot, Target, Trainer, Workspace};
+use downhill_train::{Dataset, Labels, Model, Snapshot, Target, Trainer, Workspace};
 
 fn classes_target(n: usize, c: usize) -> Target {
     Target::Classes {
@@ -280,7 +280,7 @@ fn blobs(n: usize, seed: u64) -> Dataset {
 fn trainer(spec: &str, data: &Dataset, groups: bool) -> Trainer<f32> {
     let (train, val) = data.split(0.25, 5).unwrap();
     let model = Model::parse("mlp:hidden=16,8", 3, &data.target).unwrap();
-    let opt = downhill::train::build_optimizer::<f32>(spec, &Default::default(), &model, !groups).unwrap();
+    let opt = downhill_train::build_optimizer::<f32>(spec, &Default::default(), &model, !groups).unwrap();
     Trainer::new(&train, &val, model, opt, 16, 9).unwrap()
 }
 
@@ -312,7 +312,7 @@ fn resume_is_bit_identical_to_training_straight_through() {
             resumed.epoch().unwrap();
         }
         assert_eq!(straight.params(), resumed.params(), "{spec}");
-        let strip = |h: &[downhill::train::EpochStats]| {
+        let strip = |h: &[downhill_train::EpochStats]| {
             h.iter().map(|e| (e.epoch, e.step, e.train_loss, e.val_loss, e.val_accuracy)).collect::<Vec<_>>()
         };
         assert_eq!(strip(straight.history()), strip(resumed.history()), "{spec}");
@@ -382,7 +382,7 @@ fn diverging_training_stops_with_a_clear_error_and_finite_params() {
 #[cfg(feature = "datasets")]
 #[test]
 fn iris_mlp_reaches_high_validation_accuracy() {
-    let data = downhill::train::builtin("iris").unwrap();
+    let data = downhill_train::builtin("iris").unwrap();
     assert_eq!((data.len(), data.dim), (150, 4));
     let (train, val) = data.split(0.2, 1).unwrap();
     let model = Model::parse("mlp:hidden=32", 4, &data.target).unwrap();
@@ -399,7 +399,7 @@ fn the_bias_group_is_not_decayed() {
     let target = classes_target(4, 2);
     let model = Model::parse("mlp:hidden=3", 2, &target).unwrap();
     let spec = "adamw:lr=0.1,weight_decay=0.5";
-    let mut opt = downhill::train::build_optimizer::<f64>(spec, &Default::default(), &model, false).unwrap();
+    let mut opt = downhill_train::build_optimizer::<f64>(spec, &Default::default(), &model, false).unwrap();
     let mut p = vec![1.0; model.num_params()];
     // A zero gradient leaves Adam's moments at zero, so only the decoupled decay moves weights.
     opt.update(&mut p, &vec![0.0; model.num_params()]).unwrap();
@@ -480,4 +480,43 @@ fn adafactor_follows_pytorch_equations_on_matrices_and_vectors() {
         st.buffers.iter().map(|(n, b)| (n.as_str(), b.len())).collect::<Vec<_>>(),
         vec![("r", 3), ("c", 2), ("v", 3)]
     );
+}
+
+// Moved from the core crate's tests/first_order.rs with the training code.
+#[test]
+fn training_takes_layer_wise_norms_per_weight_matrix_and_bias() {
+    use downhill::optim::BuildOptions;
+    // One batch per epoch, so one epoch is one step: LAMB moves each weight matrix and each bias
+    // by lr * ||theta_b|| (bias blocks start at 0, where the trust ratio is 1 instead).
+    let features: Vec<f64> = (0..120).map(|i| ((i * 37) % 17) as f64 / 8.0 - 1.0).collect();
+    let labels: Vec<u32> = (0..40).map(|i| (i % 2) as u32).collect();
+    let data = Dataset {
+        name: "toy".into(),
+        features,
+        dim: 3,
+        feature_names: vec!["a".into(), "b".into(), "c".into()],
+        target: Target::Classes { labels, names: vec!["0".into(), "1".into()] },
+    };
+    let (train, val) = data.split(0.25, 5).unwrap();
+    let model = Model::parse("mlp:hidden=4", 3, &data.target).unwrap();
+    let blocks = model.blocks();
+    let opt = optim::build::<f64>("lamb:lr=0.01", &BuildOptions::default()).unwrap();
+    let mut t = Trainer::new(&train, &val, model, opt, train.len(), 3).unwrap();
+    let before = t.params().to_vec();
+    t.epoch().unwrap();
+    let after = t.params().to_vec();
+    let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|x| x * x).sum::<f64>().sqrt();
+    let mut start = 0;
+    let mut matrices = 0;
+    for b in &blocks {
+        let r = start..start + b.len;
+        start += b.len;
+        let moved = norm(&mut r.clone().map(|i| after[i] - before[i]));
+        let size = norm(&mut r.clone().map(|i| before[i]));
+        if size > 0.0 {
+            matrices += 1;
+            assert!((moved - 0.01 * size).abs() <= 1e-12 * size, "block {r:?}: moved {moved}, size {size}");
+        }
+    }
+    assert!(matrices >= 2, "the model has two weight matrices");
 }

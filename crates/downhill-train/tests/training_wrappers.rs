@@ -4,7 +4,7 @@
 
 use downhill::optim;
 use downhill::rng::Rng;
-use downhill::train::{Dataset, Labels, Model, Snapshot, Target, Trainer, Workspace};
+use downhill_train::{Dataset, Labels, Model, Snapshot, Target, Trainer, Workspace};
 
 fn blobs(n: usize, seed: u64) -> Dataset {
     let mut rng = Rng::new(seed);
@@ -25,10 +25,15 @@ fn blobs(n: usize, seed: u64) -> Dataset {
     }
 }
 
-fn trainer<T: optim::Buildable>(spec: &str, data: &Dataset, batch: usize, groups: bool) -> Trainer<T> {
+fn trainer<T: optim::Buildable + downhill_train::Scalar>(
+    spec: &str,
+    data: &Dataset,
+    batch: usize,
+    groups: bool,
+) -> Trainer<T> {
     let (train, val) = data.split(0.25, 5).unwrap();
     let model = Model::parse("mlp:hidden=16,8", 3, &data.target).unwrap();
-    let opt = downhill::train::build_optimizer::<T>(spec, &Default::default(), &model, !groups).unwrap();
+    let opt = downhill_train::build_optimizer::<T>(spec, &Default::default(), &model, !groups).unwrap();
     Trainer::new(&train, &val, model, opt, batch, 9).unwrap()
 }
 
@@ -114,7 +119,7 @@ fn wrappers_go_around_both_parameter_groups() {
     let target = Target::Classes { labels: vec![0, 1, 0, 1], names: vec!["0".into(), "1".into()] };
     let model = Model::parse("mlp:hidden=3", 2, &target).unwrap();
     let spec = "lookahead(adamw:lr=0.1,weight_decay=0.5):k=1,alpha=1";
-    let mut opt = downhill::train::build_optimizer::<f64>(spec, &Default::default(), &model, false).unwrap();
+    let mut opt = downhill_train::build_optimizer::<f64>(spec, &Default::default(), &model, false).unwrap();
     assert_eq!(opt.name(), "lookahead");
     let mut p = vec![1.0; model.num_params()];
     opt.update(&mut p, &vec![0.0; model.num_params()]).unwrap();

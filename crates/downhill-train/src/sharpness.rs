@@ -7,7 +7,7 @@
 //! and then hovers there. [`sharpness`] measures it for any model and data.
 //!
 //! ```
-//! use downhill::train::{sharpness, Labels, LanczosOptions, Model, Target};
+//! use downhill_train::{sharpness, Labels, LanczosOptions, Model, Target};
 //!
 //! // Least squares: the Hessian of (1/n) sum (x.w + b - y)^2 is (2/n) [X 1]^T [X 1].
 //! let x = [1.0, 0.0, 0.0, 2.0, 1.0, 1.0];
@@ -19,10 +19,10 @@
 //! ```
 
 use super::model::{Labels, Model, Workspace};
-use crate::analysis::symmetric_eigen;
-use crate::error::{Error, Result};
-use crate::real::Real;
-use crate::rng::Rng;
+use crate::Scalar;
+use downhill::analysis::symmetric_eigen;
+use downhill::error::{Error, Result};
+use downhill::rng::Rng;
 
 /// How [`top_eigenvalue`] iterates.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +183,7 @@ pub fn top_eigenvalue(
 
 /// The Hessian of a model's mean loss over a whole data set, as an operator: exact
 /// Hessian-vector products summed over chunks of the data (so memory stays bounded).
-pub struct HessianOperator<'a, T: Real> {
+pub struct HessianOperator<'a, T: Scalar> {
     model: &'a Model,
     params: &'a [T],
     x: &'a [T],
@@ -198,7 +198,7 @@ pub struct HessianOperator<'a, T: Real> {
 /// Samples per chunk of a full-data Hessian-vector product.
 const CHUNK: usize = 1024;
 
-impl<'a, T: Real> HessianOperator<'a, T> {
+impl<'a, T: Scalar> HessianOperator<'a, T> {
     /// The Hessian of `model`'s mean loss on the samples `x` (row-major, `model.sizes[0]` columns)
     /// with `labels`, at `params`.
     pub fn new(model: &'a Model, params: &'a [T], x: &'a [T], labels: Labels<'a, T>) -> Result<Self> {
@@ -279,7 +279,7 @@ impl<'a, T: Real> HessianOperator<'a, T> {
 
 /// The sharpness of a model on data: the largest eigenvalue of the Hessian of its mean loss over
 /// the samples `x` (row-major) with `labels`, at `params` (weight decay is not part of the loss).
-pub fn sharpness<T: Real>(
+pub fn sharpness<T: Scalar>(
     model: &Model,
     params: &[T],
     x: &[T],
