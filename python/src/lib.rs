@@ -707,8 +707,8 @@ fn theory(py: Python<'_>, check: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny
 #[pyfunction]
 fn figures(py: Python<'_>, out_dir: PathBuf) -> PyResult<Py<PyAny>> {
     let (files, notes) = py
-        .detach(|| downhill_cli::figures::write_all(&out_dir))
-        .map_err(|e| pyo3::exceptions::PyOSError::new_err(format!("{e:#}")))?;
+        .detach(|| downhill_plot::figures::write_all(&out_dir))
+        .map_err(|e| pyo3::exceptions::PyOSError::new_err(e.to_string()))?;
     let d = PyDict::new(py);
     d.set_item("files", PyList::new(py, files.iter().map(|p| p.display().to_string()))?)?;
     let n = PyDict::new(py);

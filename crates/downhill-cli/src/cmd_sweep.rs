@@ -993,7 +993,7 @@ fn heatmap(table: &Table, rows: &[Row], title: String, path: &std::path::Path) -
     }
     let title = format!("{title}: best final loss");
     let picture = plot::Heatmap { title: &title, xlabel: kx, ylabel: ky, xs: &xs, ys: &ys, values: &best };
-    plot::save(&picture, path)
+    Ok(plot::save(&picture, path)?)
 }
 
 #[derive(Args, Debug)]

@@ -1,10 +1,10 @@
-//! The parts of the `downhill` binary that other front ends reuse: the seed article's figures,
-//! the plotting behind them and the output helpers. The Python package's `downhill.figures`
-//! calls [`figures::write_all`], so both draw the same files from the same code.
+//! The library part of the `downhill` binary: the output helpers its commands share. The figures
+//! and the plotting live in the `downhill-plot` crate (which the Python package uses too, without
+//! this crate's server and command-line dependencies); they are re-exported here under their old
+//! paths.
 
-pub mod figures;
+pub use downhill_plot::{figures, plot};
 pub mod output;
-pub mod plot;
 
 /// An error caused by what the user typed (exit status 2).
 #[derive(Debug)]

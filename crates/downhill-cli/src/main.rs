@@ -79,7 +79,10 @@ enum Command {
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<downhill::Error>().is_some() || e.downcast_ref::<BadInput>().is_some() {
+    if e.downcast_ref::<downhill::Error>().is_some()
+        || e.downcast_ref::<BadInput>().is_some()
+        || e.downcast_ref::<downhill_plot::Error>().is_some_and(downhill_plot::Error::is_bad_input)
+    {
         EXIT_BAD_INPUT
     } else {
         EXIT_FAILURE

@@ -9,7 +9,6 @@ pub mod contour;
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{anyhow, bail, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::colors::colormaps::ViridisRGB;
@@ -17,6 +16,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 pub use contour::{clip, logspace, nice_levels, Grid};
+
+use crate::{Error, Result};
 
 const FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 const FAMILY: &str = "sans-serif";
@@ -44,24 +45,34 @@ pub const TAB10: [RGBColor; 10] = [
 ];
 /// matplotlib's 'r', 'b', 'g', 'k'.
 pub const RED: RGBColor = RGBColor(255, 0, 0);
+/// matplotlib's 'b'.
 pub const BLUE: RGBColor = RGBColor(0, 0, 255);
+/// matplotlib's 'g'.
 pub const GREEN: RGBColor = RGBColor(0, 128, 0);
+/// matplotlib's 'k' (named with a trailing underscore beside plotters' `BLACK`).
 pub const BLACK_: RGBColor = RGBColor(0, 0, 0);
 
 /// A line with optional point markers.
 #[derive(Clone)]
 pub struct Series {
+    /// Legend text (none: not in the legend).
     pub label: Option<String>,
+    /// The points, in drawing order.
     pub points: Vec<(f64, f64)>,
+    /// Color.
     pub color: RGBColor,
     /// Marker radius in pixels (0: none).
     pub marker: u32,
+    /// Line width in pixels (0: markers only).
     pub width: u32,
+    /// Opacity in `[0, 1]`.
     pub alpha: f64,
+    /// Draw dashed (a prediction rather than a measurement).
     pub dashed: bool,
 }
 
 impl Series {
+    /// A solid, labelled, 2-pixel line without markers.
     pub fn line(label: impl Into<String>, points: Vec<(f64, f64)>, color: RGBColor) -> Series {
         Series { label: Some(label.into()), points, color, marker: 0, width: 2, alpha: 1.0, dashed: false }
     }
@@ -70,59 +81,90 @@ impl Series {
 /// Marker shapes.
 #[derive(Clone, Copy, PartialEq)]
 pub enum Shape {
+    /// A filled circle.
     Circle,
+    /// A five-pointed star (the optimum, as in the seed).
     Star,
 }
 
 /// A single labelled point (start, optimum).
 #[derive(Clone)]
 pub struct Marker {
+    /// Legend text (none: not in the legend).
     pub label: Option<String>,
+    /// Where, in data coordinates.
     pub at: (f64, f64),
+    /// Its shape.
     pub shape: Shape,
+    /// Color.
     pub color: RGBColor,
+    /// Size in pixels.
     pub size: u32,
 }
 
 /// A contour map with trajectories.
 pub struct ContourPanel {
+    /// Panel title.
     pub title: String,
+    /// x-axis label.
     pub xlabel: String,
+    /// y-axis label.
     pub ylabel: String,
+    /// `[xmin, xmax, ymin, ymax]` in data coordinates.
     pub bounds: [f64; 4],
+    /// The sampled objective the contour lines are drawn from.
     pub grid: Grid,
+    /// Contour levels, ascending.
     pub levels: Vec<f64>,
     /// Color levels by log10 (for log-spaced levels).
     pub log_colors: bool,
+    /// Opacity of the contour lines.
     pub contour_alpha: f64,
+    /// Lines drawn over the panel (trajectories, curves).
     pub series: Vec<Series>,
+    /// Labelled points (start, optimum).
     pub markers: Vec<Marker>,
+    /// One unit on x is as long as one unit on y.
     pub equal_aspect: bool,
 }
 
 /// A line chart.
 pub struct LinePanel {
+    /// Panel title.
     pub title: String,
+    /// x-axis label.
     pub xlabel: String,
+    /// y-axis label.
     pub ylabel: String,
+    /// x-axis range.
     pub x: (f64, f64),
+    /// y-axis range (positive for a log axis).
     pub y: (f64, f64),
+    /// Logarithmic y axis.
     pub log_y: bool,
+    /// Lines drawn over the panel (trajectories, curves).
     pub series: Vec<Series>,
     /// Vertical lines: x, color, label.
     pub vlines: Vec<(f64, RGBColor, String)>,
+    /// Draw a light grid.
     pub grid: bool,
 }
 
+/// One panel of a [`Figure`].
 pub enum Panel {
+    /// A contour map with trajectories.
     Contour(ContourPanel),
+    /// A line chart.
     Lines(LinePanel),
 }
 
 /// A row of panels under an optional title.
 pub struct Figure {
+    /// Width and height in pixels.
     pub size: (u32, u32),
+    /// Title above all panels.
     pub title: Option<String>,
+    /// The panels, left to right.
     pub panels: Vec<Panel>,
     /// Pixels per typographic point (150 dpi / 72, as the seed's `savefig(dpi=150)`).
     pub scale: f64,
@@ -166,35 +208,35 @@ impl Picture for Figure {
     }
 }
 
-/// Renders `figure` to `path`; the extension (`.png` or `.svg`) picks the format.
 /// Checks that `path` ends in `.png` or `.svg` (call it before long work whose result will be drawn).
 pub fn check_extension(path: &Path, kind: &str) -> Result<()> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("png" | "svg") => Ok(()),
-        _ => Err(crate::BadInput(format!(
+        _ => Err(Error::BadInput(format!(
             "{kind}: {}: the file name must end in .png or .svg",
             path.display()
-        ))
-        .into()),
+        ))),
     }
 }
 
+/// Renders `figure` to `path`; the extension (`.png` or `.svg`) picks the format. The file is
+/// written through a temporary file and renamed, so a failure never leaves half a picture.
 pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
     check_extension(path, figure.kind())?;
     ensure_font();
     let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     path.file_name()
         .and_then(|n| n.to_str())
-        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
+        .ok_or_else(|| Error::Render(format!("{}: not a file name", path.display())))?;
     match ext.as_deref() {
         Some("svg") => {
             let mut svg = String::new();
             {
                 let root = SVGBackend::with_string(&mut svg, figure.size()).into_drawing_area();
                 figure.draw_on(&root)?;
-                root.present().map_err(|e| anyhow!("rendering {}: {e}", path.display()))?;
+                root.present().map_err(|e| Error::Render(format!("rendering {}: {e}", path.display())))?;
             }
-            crate::output::write_atomic(path, svg.as_bytes())?;
+            crate::write_atomic(path, svg.as_bytes())?;
         }
         // check_extension let only .png and .svg through. Drawn in memory, encoded, and written
         // through a unique temporary file (no fixed temporary name to plant a symlink at).
@@ -204,7 +246,7 @@ pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
             {
                 let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
                 figure.draw_on(&root)?;
-                root.present().map_err(|e| anyhow!("rendering {}: {e}", path.display()))?;
+                root.present().map_err(|e| Error::Render(format!("rendering {}: {e}", path.display())))?;
             }
             let mut png = Vec::new();
             image::ImageEncoder::write_image(
@@ -214,8 +256,8 @@ pub fn save(figure: &impl Picture, path: &Path) -> Result<()> {
                 h,
                 image::ColorType::Rgb8,
             )
-            .map_err(|e| anyhow!("encoding {}: {e}", path.display()))?;
-            crate::output::write_atomic(path, &png)?;
+            .map_err(|e| Error::Render(format!("encoding {}: {e}", path.display())))?;
+            crate::write_atomic(path, &png)?;
         }
     }
     Ok(())
@@ -237,7 +279,7 @@ fn font(size: u32) -> FontDesc<'static> {
 }
 
 fn draw<DB: DrawingBackend>(figure: &Figure, root: &DrawingArea<DB, Shift>) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Render(format!("drawing: {e:?}"));
     root.fill(&WHITE).map_err(err)?;
     let body = match &figure.title {
         Some(t) => {
@@ -294,7 +336,7 @@ fn draw_contour<DB: DrawingBackend>(
     p: &ContourPanel,
     area: &DrawingArea<DB, Shift>,
 ) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Render(format!("drawing: {e:?}"));
     let [x0, x1, y0, y1] = p.bounds;
     let label_area = fig.pt(30.0);
     let mut area = area.clone();
@@ -379,7 +421,7 @@ fn draw_series<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate<
     series: &[Series],
     bounds: [f64; 4],
 ) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Render(format!("drawing: {e:?}"));
     let _ = fig;
     for s in series {
         let color = s.color.mix(s.alpha);
@@ -467,15 +509,15 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: plotters::coord::CoordTranslate>(
         .label_font(font(fig.pt(8.5)))
         .margin(fig.pt(5.0))
         .draw()
-        .map_err(|e| anyhow!("drawing legend: {e:?}"))
+        .map_err(|e| Error::Render(format!("drawing legend: {e:?}")))
 }
 
 fn draw_lines<DB: DrawingBackend>(fig: &Figure, p: &LinePanel, area: &DrawingArea<DB, Shift>) -> Result<()> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Render(format!("drawing: {e:?}"));
     let (x0, x1) = p.x;
     let (y0, y1) = p.y;
     if !(x1 > x0 && y1 > y0) || (p.log_y && y0 <= 0.0) {
-        bail!("plot '{}': empty or invalid axis range", p.title);
+        return Err(Error::Render(format!("plot '{}': empty or invalid axis range", p.title)));
     }
     let label_area = fig.pt(34.0);
     let mut builder = ChartBuilder::on(area);
@@ -546,7 +588,7 @@ fn series_lines_legend<
                 6,
                 c.stroke_width(2),
             ))
-            .map_err(|e| anyhow!("drawing: {e:?}"))?
+            .map_err(|e| Error::Render(format!("drawing: {e:?}")))?
             .label(label.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
@@ -556,11 +598,17 @@ fn series_lines_legend<
 /// A heatmap of `values[j * xs.len() + i]` (log10 color scale; non-finite cells grey) with a
 /// colorbar; save it with [`save`].
 pub struct Heatmap<'a> {
+    /// Title.
     pub title: &'a str,
+    /// x-axis label (the first swept hyperparameter).
     pub xlabel: &'a str,
+    /// y-axis label (the second).
     pub ylabel: &'a str,
+    /// Column values (log-spaced axes are detected and drawn as such).
     pub xs: &'a [f64],
+    /// Row values.
     pub ys: &'a [f64],
+    /// Cell values, row-major: `values[j * xs.len() + i]`.
     pub values: &'a [f64],
 }
 
@@ -586,7 +634,7 @@ fn draw_heatmap<DB: DrawingBackend>(
     values: &[f64],
 ) -> Result<()> {
     use plotters::coord::ranged1d::SegmentValue;
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing: {e:?}");
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| Error::Render(format!("drawing: {e:?}"));
     root.fill(&WHITE).map_err(err)?;
     let (w, _) = root.dim_in_pixel();
     let (main, bar) = root.split_horizontally(w - 170);

@@ -4,8 +4,11 @@ use std::collections::HashMap;
 
 /// A sampled function on a regular grid: `z[j * nx + i] = f(xs[i], ys[j])`.
 pub struct Grid {
+    /// Abscissae, ascending.
     pub xs: Vec<f64>,
+    /// Ordinates, ascending.
     pub ys: Vec<f64>,
+    /// Values, row-major: `z[j * xs.len() + i]`.
     pub z: Vec<f64>,
 }
 

@@ -1,19 +1,22 @@
 //! The seed article's three figures, rebuilt from downhill's own runs.
 
-use anyhow::Result;
 use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions};
 use downhill::{minimize, objectives, RunOptions, RunResult, Schedule, StopReason};
 
 use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
+use crate::{Error, Result};
 
 /// One figure, its data, and what the data say about the seed's caption.
 pub struct SeedFigure {
     /// File stem, as the seed's `savefig` names it.
     pub name: &'static str,
+    /// The figure, ready for [`crate::plot::save`].
     pub figure: Figure,
+    /// The numbers drawn, as written to the `.json` beside the pictures.
     pub data: Value,
+    /// What the data say about the seed's caption, one sentence each.
     pub notes: Vec<String>,
 }
 
@@ -297,8 +300,8 @@ pub type Notes = Vec<(String, Vec<String>)>;
 /// Writes the three figures into `dir` (created if missing) as `.png`, `.svg` and `.json` (their
 /// data); returns the paths written and what the data say about each caption.
 pub fn write_all(dir: &std::path::Path) -> Result<(Vec<std::path::PathBuf>, Notes)> {
-    use anyhow::Context;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|error| Error::Io { context: format!("creating {}", dir.display()), error })?;
     let mut written = Vec::new();
     let mut notes = Vec::new();
     for f in all()? {
@@ -308,7 +311,7 @@ pub fn write_all(dir: &std::path::Path) -> Result<(Vec<std::path::PathBuf>, Note
             written.push(path);
         }
         let path = dir.join(format!("{}.json", f.name));
-        crate::output::write_atomic(&path, (serde_json::to_string_pretty(&f.data)? + "\n").as_bytes())?;
+        crate::write_atomic(&path, (serde_json::to_string_pretty(&f.data)? + "\n").as_bytes())?;
         written.push(path);
         notes.push((f.name.to_string(), f.notes));
     }
