@@ -1,4 +1,4 @@
-//! Orchestration for [downhill](downhill): what a command line does around single runs, as a
+//! Orchestration for [downhill]: what a command line does around single runs, as a
 //! library that a Rust program calls directly.
 //!
 //! - [`sweep`]: the cartesian product of hyperparameter ranges and start points. Range syntax
