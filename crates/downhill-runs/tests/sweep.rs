@@ -186,3 +186,37 @@ fn the_csv_reads_back_as_the_rows() {
         assert_eq!(rec[13].parse::<f64>().unwrap().to_bits(), r.params[1].to_bits());
     }
 }
+
+#[test]
+fn an_old_format_journal_is_named_and_its_runs_done_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.csv");
+    let sweep = small_sweep();
+    let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
+    // A version-3 journal (FNV-1a lines, no evaluations), as an older downhill left it.
+    let old = "downhill-sweep-journal-v3 0123456789abcdef\n0000000000000000 {\"index\":0,\"loss\":1.0,\"distance\":null,\"stop\":\"max_steps\",\"steps\":80,\"params\":[0.0,0.0]}\n";
+    std::fs::write(Journal::path_for(&out), old).unwrap();
+    let warnings = Warnings::default();
+    let mut o = sweep.execute(f.as_ref(), "rosenbrock", &f.minima(), Some((&out, 0.0)), &warnings).unwrap();
+    assert_eq!(o.resumed, 0);
+    assert_eq!(o.rows, sweep.run_sorted(f.as_ref()));
+    let w = warnings.0.lock().unwrap().clone();
+    assert!(
+        w.len() == 1 && w[0].contains("a journal of an older downhill (downhill-sweep-journal-v3)"),
+        "{w:?}"
+    );
+    o.remove_journal();
+    assert!(!Journal::path_for(&out).exists());
+}
+
+trait RunSorted {
+    fn run_sorted(&self, f: &dyn downhill::Objective<f64>) -> Vec<Row>;
+}
+
+impl RunSorted for Sweep {
+    fn run_sorted(&self, f: &dyn downhill::Objective<f64>) -> Vec<Row> {
+        let mut rows = self.run(f, &self.runs(), &f.minima(), &()).unwrap();
+        rows.sort_by_key(|r| r.index);
+        rows
+    }
+}
