@@ -15,7 +15,7 @@ use downhill::Schedule;
 use downhill_train::Scalar;
 use downhill_train::{self as train, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
 
-use crate::checkpoint::{fnv1a, read_framed, write_framed};
+use crate::checkpoint::{crc32, read_framed, write_framed};
 use crate::output::{table, write_atomic};
 use crate::plot::{self, Figure, LinePanel, Panel, Series, TAB10};
 use crate::BadInput;
@@ -212,13 +212,13 @@ pub fn load_data(args: &TrainArgs) -> Result<(Dataset, String)> {
             .map_err(|e| anyhow::Error::new(e).context("--csv"))?;
         // The data are named by their content, not their path: a checkpoint resumes on the same
         // bytes wherever they are, and never on a file changed in place.
-        let desc = format!("csv:{}#{} fnv1a64={:016x}", file_name(csv), args.target, fnv1a(&bytes));
+        let desc = format!("csv:{}#{} crc32={:08x}", file_name(csv), args.target, crc32(&bytes));
         (ds, desc)
     } else if let (Some(images), Some(labels)) = (&args.idx, &args.idx_labels) {
         let ds = train::load_idx_pair(images, labels).map_err(|e| anyhow::Error::new(e).context("--idx"))?;
         let hash = |p: &Path| -> Result<String> {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(format!("{} fnv1a64={:016x}", file_name(p), fnv1a(&bytes)))
+            Ok(format!("{} crc32={:08x}", file_name(p), crc32(&bytes)))
         };
         (ds, format!("idx:{}+{}", hash(images)?, hash(labels)?))
     } else {

@@ -17,3 +17,19 @@ impl std::fmt::Display for BadInput {
 }
 
 impl std::error::Error for BadInput {}
+
+/// The CLI's error for an orchestration error: input the user can fix becomes [`BadInput`] or
+/// [`downhill::Error`] (exit status 2) with the same one-line message as before the library
+/// existed; an optimizer spec of a sweep is named as its `--optimizer` argument.
+pub fn runs_error(e: downhill_runs::Error) -> anyhow::Error {
+    use downhill_runs::Error;
+    match e {
+        Error::Downhill(e) => e.into(),
+        Error::Optimizer { spec, source } => runs_error(*source).context(format!("--optimizer {spec}")),
+        Error::Invalid(msg) => BadInput(msg).into(),
+        Error::Checkpoint { path, message } => {
+            BadInput(format!("--resume: {}: {message}", path.display())).into()
+        }
+        other => other.into(),
+    }
+}

@@ -15,7 +15,6 @@ mod cmd_theory;
 mod cmd_tour;
 mod cmd_train;
 mod objective_args;
-mod parquet;
 mod record;
 
 use std::io::Write;
@@ -82,6 +81,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<downhill::Error>().is_some()
         || e.downcast_ref::<BadInput>().is_some()
         || e.downcast_ref::<downhill_plot::Error>().is_some_and(downhill_plot::Error::is_bad_input)
+        || e.downcast_ref::<downhill_runs::Error>().is_some_and(downhill_runs::Error::is_bad_input)
     {
         EXIT_BAD_INPUT
     } else {

@@ -127,135 +127,36 @@ pub fn progress(total: u64, unit: &str, quiet: bool) -> indicatif::ProgressBar {
     bar
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
-/// reader never sees half a file and a failure leaves any previous file intact.
+/// Writes `bytes` to `path` atomically: a unique temporary file in the same directory, fsync,
+/// rename ([`downhill_runs::output`]).
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic_parts(path, &[bytes])
-}
-
-/// The directory a file is written in (`.` for a bare name).
-fn parent_dir(path: &std::path::Path) -> &std::path::Path {
-    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."))
-}
-
-/// A file being written under a unique temporary name beside `path` (created with `O_EXCL`, so a
-/// planted file or symlink is never followed), renamed over `path` by [`AtomicFile::commit`].
-/// Dropped without a commit, it removes itself. Two writers to one path each write their own
-/// temporary file: the last rename wins and the file is always one whole output.
-pub struct AtomicFile {
-    path: std::path::PathBuf,
-    tmp: tempfile::NamedTempFile,
-}
-
-impl AtomicFile {
-    /// Creates the temporary file beside `path`.
-    pub fn create(path: &std::path::Path) -> anyhow::Result<AtomicFile> {
-        use anyhow::Context;
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("output");
-        let prefix = format!(".{name}.");
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(&prefix).suffix(".tmp");
-        // Outputs are ordinary files (0666 less the umask), not tempfile's private 0600.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-        let tmp =
-            builder.tempfile_in(parent_dir(path)).with_context(|| format!("writing {}", path.display()))?;
-        Ok(AtomicFile { path: path.to_path_buf(), tmp })
-    }
-
-    /// The open temporary file.
-    pub fn file(&mut self) -> &mut std::fs::File {
-        self.tmp.as_file_mut()
-    }
-
-    /// Flushes the content to disk and renames it over the destination.
-    pub fn commit(self) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let AtomicFile { path, tmp } = self;
-        tmp.as_file().sync_all().with_context(|| format!("writing {}", path.display()))?;
-        tmp.persist(&path).map_err(|e| e.error).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
-    }
+    downhill_runs::output::write_atomic(path, bytes).map_err(crate::runs_error)
 }
 
 /// [`write_atomic`] for content held in several pieces, written one after another.
 pub fn write_atomic_parts(path: &std::path::Path, parts: &[impl AsRef<[u8]>]) -> anyhow::Result<()> {
-    use anyhow::Context;
-    use std::io::Write;
-    let mut file = AtomicFile::create(path)?;
-    for part in parts {
-        file.file().write_all(part.as_ref()).with_context(|| format!("writing {}", path.display()))?;
-    }
-    file.commit()
+    downhill_runs::output::write_atomic_parts(path, parts).map_err(crate::runs_error)
 }
 
 /// Checks, before any work, that `path` can be written as an output file of `flag`: its
 /// directory exists and it is not itself a directory.
 pub fn check_output(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    let dir = parent_dir(path);
-    if !dir.is_dir() {
-        return Err(crate::BadInput(format!(
-            "{flag}: {}: the directory {} does not exist",
-            path.display(),
-            dir.display()
-        ))
-        .into());
-    }
-    if path.is_dir() {
-        return Err(crate::BadInput(format!("{flag}: {}: is a directory, not a file", path.display())).into());
-    }
-    Ok(())
+    downhill_runs::output::check_output(flag, path).map_err(crate::runs_error)
 }
 
 /// Checks, before any work, that `dir` can hold the output files of `flag`: it is a directory or
 /// can be created as one (its parent exists).
 pub fn check_output_dir(flag: &str, dir: &std::path::Path) -> anyhow::Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(
-            crate::BadInput(format!("{flag}: {}: exists and is not a directory", dir.display())).into()
-        );
-    }
-    let parent = parent_dir(dir);
-    if !dir.exists() && !parent.is_dir() {
-        return Err(crate::BadInput(format!(
-            "{flag}: {}: the directory {} does not exist",
-            dir.display(),
-            parent.display()
-        ))
-        .into());
-    }
-    Ok(())
+    downhill_runs::output::check_output_dir(flag, dir).map_err(crate::runs_error)
 }
 
 /// Reads at most `limit` bytes of the file `path` given to `flag`; a larger file (or an endless
 /// one such as `/dev/zero`) is refused once the limit is passed, a missing one is bad input.
 pub fn read_limited(flag: &str, path: &std::path::Path, limit: u64) -> anyhow::Result<Vec<u8>> {
-    use std::io::Read;
-    let bad =
-        |msg: String| anyhow::Error::from(crate::BadInput(format!("{flag}: {}: {msg}", path.display())));
-    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot read: {e}")))?;
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|e| bad(format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > limit {
-        return Err(bad(format!("larger than the {} limit for this file", human_bytes(limit))));
-    }
-    Ok(bytes)
+    downhill_runs::output::read_limited(flag, path, limit).map_err(crate::runs_error)
 }
 
-/// A byte count for people: `256 MiB`, `1.2 GB`.
-pub fn human_bytes(n: u64) -> String {
-    if n >= 1 << 30 && n % (1 << 30) == 0 {
-        format!("{} GiB", n >> 30)
-    } else if n >= 1 << 20 && n % (1 << 20) == 0 {
-        format!("{} MiB", n >> 20)
-    } else if n >= 1_000_000_000 {
-        format!("{:.1} GB", n as f64 / 1e9)
-    } else if n >= 1_000_000 {
-        format!("{:.1} MB", n as f64 / 1e6)
-    } else {
-        format!("{n} bytes")
-    }
-}
+pub use downhill_runs::output::human_bytes;
 
 #[cfg(test)]
 mod tests {

@@ -308,7 +308,7 @@ fn every_reader_has_a_size_limit() {
     refused(&["train", "--csv", "/dev/zero"], "larger than the 256 MiB limit");
     // A checkpoint header that claims an absurd payload is refused before reading it.
     let ck = dir.join("huge.ck");
-    std::fs::write(&ck, "DOWNHILL-CHECKPOINT 1 run fnv1a64=0000000000000000 bytes=99999999999999\n").unwrap();
+    std::fs::write(&ck, "DOWNHILL-CHECKPOINT 2 run crc32=00000000 bytes=99999999999999\n").unwrap();
     refused(
         &["run", "--objective", "rosenbrock", "--optimizer", "gd", "--resume", s(&ck)],
         "checkpoints are at most",
@@ -317,9 +317,9 @@ fn every_reader_has_a_size_limit() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// FNV-1a 64, as checkpoints and journals use.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3))
+/// CRC-32, as checkpoints and journals use.
+fn crc32(bytes: &[u8]) -> u32 {
+    downhill_runs::crc32(bytes)
 }
 
 #[test]
@@ -349,8 +349,8 @@ fn checkpoints_are_checked_against_the_run_and_never_overwrite_other_files() {
     v["optimizer_state"]["step"] = v["step"].clone();
     let body = serde_json::to_string(&v).unwrap();
     let forged = format!(
-        "DOWNHILL-CHECKPOINT 1 run fnv1a64={:016x} bytes={}\n{body}",
-        fnv1a(body.as_bytes()),
+        "DOWNHILL-CHECKPOINT 2 run crc32={:08x} bytes={}\n{body}",
+        crc32(body.as_bytes()),
         body.len()
     );
     std::fs::write(&ck, forged).unwrap();
@@ -366,7 +366,7 @@ fn checkpoints_are_checked_against_the_run_and_never_overwrite_other_files() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a downhill checkpoint; give --force"));
     assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes\n");
     assert!(run(&args(&["--checkpoint", s(&notes), "--force"])).status.success());
-    assert!(std::fs::read_to_string(&notes).unwrap().starts_with("DOWNHILL-CHECKPOINT 1 run"));
+    assert!(std::fs::read_to_string(&notes).unwrap().starts_with("DOWNHILL-CHECKPOINT 2 run"));
     // The checkpoint holds the points kept for the output, not a trajectory of every step.
     let out = run(&[
         "run",
@@ -522,20 +522,20 @@ fn a_journal_is_checked_line_by_line_against_the_sweep() {
         }
         let _ = std::fs::remove_file(&out);
     };
-    assert!(header.starts_with("downhill-sweep-journal-v3 "), "{header}");
+    assert!(header.starts_with("downhill-sweep-journal-v4 "), "{header}");
     // Journal lines for the first runs, from the reference rows (run, ..., loss, distance, stop,
-    // steps, final_0, final_1): what the sweep itself wrote for them.
+    // steps, evaluations, final_0, final_1): what the sweep itself wrote for them.
     let row = |line: &str| {
-        let c: Vec<&str> = line.rsplitn(7, ',').collect();
+        let c: Vec<&str> = line.rsplitn(8, ',').collect();
         let num = |s: &str| -> serde_json::Value {
             s.parse::<f64>().map_or(serde_json::Value::Null, |x| serde_json::json!(x))
         };
         let index: u64 = line.split(',').next().unwrap().parse().unwrap();
-        serde_json::json!({"index": index, "loss": num(c[5]), "distance": num(c[4]), "stop": c[3], "steps": c[2].parse::<u64>().unwrap(), "params": [num(c[1]), num(c[0])]})
+        serde_json::json!({"index": index, "loss": num(c[6]), "distance": num(c[5]), "stop": c[4], "steps": c[3].parse::<u64>().unwrap(), "evaluations": c[2].parse::<u64>().unwrap(), "params": [num(c[1]), num(c[0])]})
     };
     let reframe = |v: &serde_json::Value| {
         let json = v.to_string();
-        format!("{:016x} {json}", fnv1a(json.as_bytes()))
+        format!("{:08x} {json}", crc32(json.as_bytes()))
     };
     let text = String::from_utf8(want.clone()).unwrap();
     let good: Vec<serde_json::Value> = text.lines().skip(1).take(40).map(row).collect();
@@ -653,7 +653,7 @@ fn a_resumed_training_checks_the_data_content_not_its_path() {
     let o = train("d1.csv", &["--epochs", "4", "--resume", "ck"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("saved with different settings: data was \"csv:d1.csv#last fnv1a64="), "{err}");
+    assert!(err.contains("saved with different settings: data was \"csv:d1.csv#last crc32="), "{err}");
     let _ = ck;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -169,8 +169,9 @@ fn sweep_expands_ranges_inside_and_outside_the_wrapper() {
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
     assert_eq!(&header[..6], ["run", "total", "optimizer", "spec", "lr", "lookahead.k"]);
-    let rows: Vec<&str> = lines.collect();
-    assert_eq!(rows.len(), 6);
+    assert_eq!(lines.count(), 6);
+    let rows: Vec<csv::StringRecord> =
+        csv::Reader::from_reader(text.as_bytes()).records().map(Result::unwrap).collect();
     let want = [
         "lookahead(adam:lr=0.01):k=2",
         "lookahead(adam:lr=0.01):k=5",
@@ -181,16 +182,10 @@ fn sweep_expands_ranges_inside_and_outside_the_wrapper() {
     ];
     let loss_col = header.iter().position(|h| *h == "loss").unwrap();
     for (row, spec) in rows.iter().zip(want) {
-        // The quoted spec holds commas; split around it.
-        let (head, rest) = row.split_once(",\"").unwrap();
-        let (quoted, tail) = rest.split_once("\",").unwrap();
-        assert_eq!(quoted, spec);
-        assert_eq!(
-            head.split(',').nth(2),
-            Some(optim::OptimizerSpec::parse(spec).unwrap().short_name().as_str())
-        );
-        let fields: Vec<&str> = tail.split(',').collect();
-        let loss: f64 = fields[loss_col - 4].parse().unwrap();
+        // The spec is quoted where it holds commas.
+        assert_eq!(&row[3], spec);
+        assert_eq!(row.get(2), Some(optim::OptimizerSpec::parse(spec).unwrap().short_name().as_str()));
+        let loss: f64 = row[loss_col].parse().unwrap();
         assert_eq!(loss, library_run(spec, 50).loss, "{spec}");
     }
     let _ = std::fs::remove_dir_all(&dir);
