@@ -10,9 +10,10 @@
 //! let specs = ["gd".to_string(), "adam".to_string()];
 //! let options = CompareOptions { steps: 100, tune_lr: true, ..CompareOptions::default() };
 //! let c = compare(objective, &specs, vec![1.0, 1.0], &options)?;
-//! // Tuned, both reach the minimum; plain GD's best rate is below 2 / L = 0.02.
-//! assert!(c.entries.iter().all(|e| e.result.loss < 1e-6));
+//! // GD is stable only below 2 / L = 2 / 100, so its tuned rate is below that; from f = 51 both
+//! // end far down.
 //! assert!(c.entries[0].lr < 0.02);
+//! assert!(c.entries.iter().all(|e| e.tuned && e.result.loss < 0.1));
 //! # Ok::<(), downhill::Error>(())
 //! ```
 
