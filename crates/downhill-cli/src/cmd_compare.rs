@@ -4,16 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use serde_json::{json, Value};
-
+use downhill::compare::{compare, CompareOptions, Comparison};
 use downhill::optim::{self, BuildOptions};
-use downhill::{minimize, Objective, Point, RunOptions, RunResult, StopReason};
+use downhill::{Objective, Point};
 
-use crate::cmd_run::optimizer_json;
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
 use crate::plot::{self, ContourPanel, Figure, Grid, LinePanel, Marker, Panel, Series, Shape};
-use crate::record::{capacity, points_needed, too_many_points_because, Recorder};
+use crate::record::{capacity, points_needed, too_many_points_because};
 
 #[derive(Args, Debug, Clone)]
 #[command(
@@ -54,109 +52,21 @@ pub struct CompareArgs {
     pub format: Format,
 }
 
-/// One optimizer's run in a comparison.
-pub struct Entry {
-    pub spec: String,
-    pub tuned: bool,
-    pub lr: f64,
-    pub optimizer: Value,
-    pub result: RunResult<f64>,
-    pub distance: Option<f64>,
-    pub reached_at: Option<u64>,
-}
+/// What [`compare`] takes: the objective, the start and the options.
+type Prepared = (Box<dyn Objective<f64>>, Vec<f64>, CompareOptions);
 
-/// A finished comparison.
-pub struct Comparison {
-    pub objective: Box<dyn Objective<f64>>,
-    pub start: Vec<f64>,
-    pub steps: u64,
-    pub tol: f64,
-    pub entries: Vec<Entry>,
-}
-
-/// `spec` with its `lr` replaced (the wrapped optimizer's, for a wrapper).
-fn with_lr(spec: &str, lr: f64) -> Result<String> {
-    let mut parsed = optim::OptimizerSpec::parse(spec)?;
-    parsed.base.entries.retain(|(k, _)| k != "lr");
-    parsed.base.entries.insert(0, ("lr".into(), format!("{lr}")));
-    Ok(parsed.to_string())
-}
-
-/// The rates `--tune-lr` tries: 10^(-4 + k/3), k = 0..=12, rounded to 3 significant digits
-/// (1e-4, 2.15e-4, 4.64e-4, 1e-3, ..., 1).
-pub fn lr_grid() -> Vec<f64> {
-    (0..=12)
-        .map(|k| {
-            let v = 10f64.powf(-4.0 + k as f64 / 3.0);
-            let scale = 10f64.powi(2 - v.log10().floor() as i32);
-            (v * scale).round() / scale
-        })
-        .collect()
-}
-
-fn run_one(
-    objective: &dyn Objective<f64>,
-    spec: &str,
-    start: &[f64],
-    options: &RunOptions,
-) -> Result<RunResult<f64>> {
-    let mut opt =
-        optim::build::<f64>(spec, &BuildOptions::default()).with_context(|| format!("--optimizer {spec}"))?;
-    Ok(minimize(objective, opt.as_mut(), start, options, None)?)
-}
-
-/// Runs `spec`, keeping every point when `keep` (else a thinned trajectory, for a plot), and
-/// finds the first step at which `hit` holds, looking at every step whatever is kept.
-fn run_tracked(
-    objective: &dyn Objective<f64>,
-    spec: &str,
-    start: &[f64],
-    options: &RunOptions,
-    keep: bool,
-    hit: &dyn Fn(&Point<f64>) -> bool,
-) -> Result<(RunResult<f64>, Option<u64>)> {
-    let mut opt =
-        optim::build::<f64>(spec, &BuildOptions::default()).with_context(|| format!("--optimizer {spec}"))?;
-    let mut recorder = if keep { Recorder::keep(1) } else { Recorder::thin() };
-    let mut reached = None;
-    let quiet = RunOptions { record_every: 0, ..options.clone() };
-    let mut r = {
-        let mut observe = |p: &Point<f64>| {
-            if reached.is_none() && hit(p) {
-                reached = Some(p.step);
-            }
-            recorder.offer(p, 0)
-        };
-        minimize(objective, opt.as_mut(), start, &quiet, Some(&mut observe))?
-    };
-    // The start (when the run stops there) and a last point that stopped the run are not observed.
-    if reached.is_none() {
-        reached = r.trajectory.iter().find(|p| hit(p)).map(|p| p.step);
-    }
-    if let Some(last) = r.trajectory.last() {
-        let _ = recorder.finish(last, 0);
-    }
-    r.trajectory = std::mem::take(&mut recorder.points);
-    Ok((r, reached))
-}
-
-fn best_value(objective: &dyn Objective<f64>) -> Option<f64> {
-    objective.minima().iter().map(|m| m.value).min_by(f64::total_cmp)
-}
-
-/// Runs the comparison (shared by `compare` and `tour`).
-pub fn compare(args: &CompareArgs) -> Result<Comparison> {
+/// The objective, the start and the options `args` give, checked with the flags named; the JSON
+/// format is refused up front when the document would not fit in memory.
+fn prepare(args: &CompareArgs) -> Result<Prepared> {
     let objective = args.landscape.build::<f64>()?;
     let start = point_or_default("start", args.start.as_deref(), objective.as_ref())?;
-    downhill::spec::Range::NonNegative.check("tol", args.tol)?;
-    let options = RunOptions { bound: args.bound, ..RunOptions::steps(args.steps) };
-    options.validate()?;
-    let f_star = best_value(objective.as_ref());
+    for spec in &args.optimizers {
+        optim::build::<f64>(spec, &BuildOptions::default()).with_context(|| format!("--optimizer {spec}"))?;
+    }
     // Every point of every run is kept when they fit in memory; otherwise tables and plots get
     // thinned trajectories, and JSON (which lists every point) is refused.
     let limit = capacity::<f64>(objective.dim());
     let need = points_needed(args.steps, 1).saturating_mul(args.optimizers.len() as u64);
-    let keep = need <= limit;
     // JSON builds a document tree of every point (a few hundred bytes each): an eighth of the budget.
     let json_limit = limit / 8;
     if need > json_limit && args.format == Format::Json {
@@ -174,78 +84,14 @@ pub fn compare(args: &CompareArgs) -> Result<Comparison> {
         )
         .context("use fewer --steps, or --format table or csv"));
     }
-    let mut entries = Vec::new();
-    for spec in &args.optimizers {
-        // Validate the spec as given before tuning anything.
-        let probe = optim::build::<f64>(spec, &BuildOptions::default())
-            .with_context(|| format!("--optimizer {spec}"))?;
-        let mut chosen = spec.clone();
-        if args.tune_lr {
-            let tuning =
-                RunOptions { bound: Some(args.bound.unwrap_or(1e6)), record_every: 0, ..options.clone() };
-            let mut best: Option<(f64, String)> = None;
-            for lr in lr_grid() {
-                let candidate = with_lr(spec, lr)?;
-                let r = run_one(objective.as_ref(), &candidate, &start, &tuning)?;
-                if matches!(r.stop, StopReason::Diverged | StopReason::NonFinite) || !r.loss.is_finite() {
-                    continue;
-                }
-                if best.as_ref().is_none_or(|(l, _)| r.loss < *l) {
-                    best = Some((r.loss, candidate));
-                }
-            }
-            if let Some((_, c)) = best {
-                chosen = c;
-            }
-        }
-        let hit = |p: &Point<f64>| match f_star {
-            Some(fs) => p.loss - fs <= args.tol,
-            None => p.grad_norm <= args.tol,
-        };
-        let (result, reached_at) = run_tracked(objective.as_ref(), &chosen, &start, &options, keep, &hit)?;
-        let mut opt = optim::build::<f64>(&chosen, &BuildOptions::default())?;
-        let lr = opt.learning_rate();
-        let optimizer = optimizer_json(opt.as_mut());
-        let distance = objective
-            .minima()
-            .iter()
-            .map(|m| m.point.iter().zip(&result.params).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt())
-            .min_by(f64::total_cmp);
-        drop(probe);
-        entries.push(Entry {
-            spec: chosen,
-            tuned: args.tune_lr,
-            lr,
-            optimizer,
-            result,
-            distance,
-            reached_at,
-        });
-    }
-    Ok(Comparison { objective, start, steps: args.steps, tol: args.tol, entries })
-}
-
-pub fn to_json(c: &Comparison) -> Value {
-    json!({
-        "objective": {"name": c.objective.name(), "formula": c.objective.formula(), "minima": c.objective.minima()},
-        "start": c.start,
-        "steps": c.steps,
-        "tol": c.tol,
-        "results": c.entries.iter().map(|e| json!({
-            "spec": e.spec,
-            "optimizer": e.optimizer,
-            "lr_tuned": e.tuned,
-            "stop": e.result.stop.as_str(),
-            "steps": e.result.steps,
-            "evaluations": e.result.evaluations,
-            "hessian_evaluations": e.result.hessian_evaluations,
-            "loss": e.result.loss,
-            "distance_to_minimum": e.distance,
-            "steps_to_tol": e.reached_at,
-            "params": e.result.params,
-            "trajectory": e.result.trajectory.iter().map(|p| json!({"step": p.step, "params": p.params, "loss": p.loss, "lr": p.lr})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
+    let options = CompareOptions {
+        steps: args.steps,
+        tune_lr: args.tune_lr,
+        tol: args.tol,
+        bound: args.bound,
+        keep_every_point: need <= limit,
+    };
+    Ok((objective, start, options))
 }
 
 pub fn to_table(c: &Comparison) -> String {
@@ -300,7 +146,7 @@ pub struct Track<'a> {
 /// The contour map with trajectories (2-D) beside loss curves on a log scale: the picture of
 /// `compare --plot` and of `plot run.json`.
 pub fn trajectory_figure(f: &dyn Objective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
-    let f_star = best_value(f);
+    let f_star = f.minima().iter().map(|m| m.value).min_by(f64::total_cmp);
     let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
     fig.title = Some(format!("{}: {}", f.name(), f.formula()));
     if f.dim() == 2 {
@@ -427,12 +273,13 @@ pub fn run(args: &CompareArgs) -> Result<String> {
         plot::check_extension(path, "plot")?;
         crate::output::check_output("--plot", path)?;
     }
-    let c = compare(args)?;
+    let (objective, start, options) = prepare(args)?;
+    let c = compare(objective, &args.optimizers, start, &options)?;
     if let Some(path) = &args.plot {
         plot::save(&figure(&c), path)?;
     }
     let mut out = match args.format {
-        Format::Json => serde_json::to_string_pretty(&to_json(&c))? + "\n",
+        Format::Json => serde_json::to_string_pretty(&c)? + "\n",
         Format::Csv => {
             let mut s = String::from("spec,lr,loss,distance_to_minimum,steps_to_tol,stop,steps\n");
             for e in &c.entries {

@@ -2,19 +2,17 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions, Buildable};
-use downhill::report::{ObjectiveInfo, OptimizerInfo};
+use downhill::report::{RunDocument, RunHeader, RunSummary, TrajectoryPoint};
 use std::io::Write;
 
 use downhill::{Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
-use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
+use crate::output::{self, cell, column, coordinate_names, sample_rows};
 use crate::record::{
-    capacity, csv_header, csv_row, points_needed, too_many_points, F64s, PointDoc, Recorder, StreamFormat,
-    CHECKPOINT_POINTS,
+    capacity, csv_header, csv_row, points_needed, too_many_points, Recorder, StreamFormat, CHECKPOINT_POINTS,
 };
 
 /// Floating-point precision of a run.
@@ -66,10 +64,6 @@ pub struct RunArgs {
     /// Precision of the run.
     #[arg(long, value_enum, default_value_t = Dtype::F64)]
     pub dtype: Dtype,
-    /// Output format (set by `RunCommand`'s --format on the command line).
-    #[arg(skip = Format::Table)]
-    #[allow(dead_code)] // set by callers that build RunArgs themselves (the server)
-    pub format: Format,
     /// Keep every K-th trajectory point (the start and the end are always kept). Table output
     /// shows about 20 rows unless this is given.
     #[arg(long, value_name = "K")]
@@ -179,28 +173,6 @@ fn setup<T: Buildable>(args: &RunArgs) -> Result<Setup<T>> {
     Ok(Setup { objective, optimizer, start, options, every })
 }
 
-/// Runs `args` keeping every `--every`-th point (the server's runs; refused when they would not
-/// fit in memory).
-pub fn execute<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
-    args: &RunArgs,
-) -> Result<Report<T>> {
-    let mut s = setup::<T>(args)?;
-    let limit = capacity::<T>(s.objective.dim());
-    if points_needed(args.steps, s.every) > limit {
-        return Err(too_many_points::<T>("steps", args.steps, s.every, s.objective.dim(), limit, false));
-    }
-    let mut recorder = Recorder::keep(s.every);
-    let result = crate::checkpoint::run_recorded(
-        args,
-        s.objective.as_ref(),
-        s.optimizer.as_mut(),
-        &s.start,
-        &s.options,
-        &mut recorder,
-    )?;
-    Ok(Report { objective: s.objective, optimizer: s.optimizer, start: s.start, result })
-}
-
 fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
     cmd: &RunCommand,
 ) -> Result<String> {
@@ -234,7 +206,7 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
             StreamFormat::Jsonl => {
                 serde_json::to_writer(
                     &mut out,
-                    &header_json(s.objective.as_ref(), s.optimizer.as_ref(), &s.start),
+                    &RunHeader::new(s.objective.as_ref(), s.optimizer.as_ref(), &s.start),
                 )?;
                 out.write_all(b"\n")?;
             }
@@ -253,7 +225,7 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
         bar.finish_and_clear();
         let report = Report { objective: s.objective, optimizer: s.optimizer, start: s.start, result };
         if format == StreamFormat::Jsonl {
-            serde_json::to_writer(&mut out, &summary_json(&report))?;
+            serde_json::to_writer(&mut out, &RunSummary::new(report.objective.as_ref(), &report.result))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
@@ -273,7 +245,13 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
     Ok(match cmd.format {
         RunFormat::Json => {
             // Written straight out: no JSON tree of a trajectory that may hold millions of points.
-            serde_json::to_writer_pretty(&mut out, &RunDoc::of(&report))?;
+            let doc = RunDocument::new(
+                report.objective.as_ref(),
+                report.optimizer.as_ref(),
+                &report.start,
+                &report.result,
+            );
+            serde_json::to_writer_pretty(&mut out, &doc)?;
             out.write_all(b"\n")?;
             out.flush()?;
             String::new()
@@ -281,14 +259,14 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
         RunFormat::Jsonl => {
             serde_json::to_writer(
                 &mut out,
-                &header_json(report.objective.as_ref(), report.optimizer.as_ref(), &report.start),
+                &RunHeader::new(report.objective.as_ref(), report.optimizer.as_ref(), &report.start),
             )?;
             out.write_all(b"\n")?;
             for p in &report.result.trajectory {
-                serde_json::to_writer(&mut out, &PointDoc::of(p))?;
+                serde_json::to_writer(&mut out, &TrajectoryPoint::of(p))?;
                 out.write_all(b"\n")?;
             }
-            serde_json::to_writer(&mut out, &summary_json(&report))?;
+            serde_json::to_writer(&mut out, &RunSummary::new(report.objective.as_ref(), &report.result))?;
             out.write_all(b"\n")?;
             out.flush()?;
             String::new()
@@ -303,101 +281,6 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
         }
         RunFormat::Table => to_table(&report, args.every.is_some()),
     })
-}
-
-/// The first line of `--format jsonl`: what runs, from where.
-fn header_json<T: Real>(objective: &dyn Objective<T>, optimizer: &dyn Optimizer<T>, start: &[f64]) -> Value {
-    json!({
-        "objective": ObjectiveInfo::with_minima(objective),
-        "optimizer": OptimizerInfo::of(optimizer),
-        "dtype": T::NAME,
-        "start": start,
-    })
-}
-
-/// The last line of `--format jsonl`: how the run ended.
-fn summary_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
-    json!({
-        "stop": r.result.stop.as_str(),
-        "detail": r.result.detail,
-        "steps": r.result.steps,
-        "evaluations": r.result.evaluations,
-        "hessian_evaluations": r.result.hessian_evaluations,
-        "params": r.result.params,
-        "loss": r.result.loss,
-        "grad_norm": r.result.grad_norm,
-        "distance_to_minimum": distance_to_minimum(r),
-    })
-}
-
-/// The trajectory of a run as `--format json` writes it, serialized point by point.
-struct Trajectory<'a, T>(&'a [downhill::Point<T>]);
-
-impl<T: Real> serde::Serialize for Trajectory<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(PointDoc::of))
-    }
-}
-
-/// The document of `--format json`, the same keys in the same order as [`to_json`].
-#[derive(serde::Serialize)]
-#[serde(bound = "")]
-struct RunDoc<'a, T: Real> {
-    objective: ObjectiveInfo,
-    optimizer: OptimizerInfo,
-    dtype: &'static str,
-    start: &'a [f64],
-    stop: &'static str,
-    detail: &'a Option<String>,
-    steps: u64,
-    evaluations: u64,
-    hessian_evaluations: u64,
-    params: F64s<'a, T>,
-    loss: f64,
-    grad_norm: f64,
-    distance_to_minimum: Option<f64>,
-    eval_params: Option<Vec<f64>>,
-    eval_loss: Option<f64>,
-    trajectory: Trajectory<'a, T>,
-}
-
-impl<'a, T: Real> RunDoc<'a, T> {
-    fn of(r: &'a Report<T>) -> Self {
-        // ASGD's average and Schedule-Free's x: the answer, where it is not the iterate.
-        let eval = r.optimizer.eval_params(&r.result.params);
-        let eval_loss = eval.as_ref().map(|x| r.objective.value(x).to_f64());
-        RunDoc {
-            objective: ObjectiveInfo::with_minima(r.objective.as_ref()),
-            optimizer: OptimizerInfo::of(r.optimizer.as_ref()),
-            dtype: T::NAME,
-            start: &r.start,
-            stop: r.result.stop.as_str(),
-            detail: &r.result.detail,
-            steps: r.result.steps,
-            evaluations: r.result.evaluations,
-            hessian_evaluations: r.result.hessian_evaluations,
-            params: F64s(&r.result.params),
-            loss: r.result.loss.to_f64(),
-            grad_norm: r.result.grad_norm,
-            distance_to_minimum: distance_to_minimum(r),
-            eval_params: eval.map(|x| x.iter().map(|v| v.to_f64()).collect()),
-            eval_loss,
-            trajectory: Trajectory(&r.result.trajectory),
-        }
-    }
-}
-
-/// The optimizer as JSON: its name and every resolved hyperparameter.
-pub fn optimizer_json<T: Real>(opt: &dyn Optimizer<T>) -> Value {
-    serde_json::to_value(OptimizerInfo::of(opt)).unwrap_or(Value::Null)
-}
-
-/// The JSON document of `downhill run --format json` (defined in the library, where the Python
-/// package reads it too).
-pub fn to_json<T: Real + serde::Serialize>(r: &Report<T>) -> Value {
-    let doc =
-        downhill::report::RunDocument::new(r.objective.as_ref(), r.optimizer.as_ref(), &r.start, &r.result);
-    serde_json::to_value(doc).unwrap_or(Value::Null)
 }
 
 /// Euclidean distance from the final point to the nearest known minimum.

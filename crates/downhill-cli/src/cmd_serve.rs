@@ -21,11 +21,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::cmd_analyze::AnalyzeArgs;
-use crate::cmd_compare::CompareArgs;
-use crate::cmd_run::{Dtype, RunArgs};
-use crate::objective_args::ObjectiveArgs;
-use crate::output::Format;
+use downhill::compare::{compare, CompareOptions};
+use downhill::optim::{self, BuildOptions};
+use downhill::report::RunDocument;
+use downhill::{minimize, objectives, Objective, RunOptions, Schedule};
 
 const PAGE: &str = include_str!("../assets/playground.html");
 
@@ -121,29 +120,58 @@ pub struct Landscape {
 }
 
 impl Landscape {
-    fn args(&self) -> std::result::Result<ObjectiveArgs, ApiError> {
-        if self.objective.is_some() == self.expr.is_some() {
-            return Err(bad("objective: give exactly one of objective and expr"));
-        }
-        if let Some(v) = &self.vars {
-            if v.len() > MAX_DIM {
-                return Err(bad(format!("vars: {} names is not in 1..={MAX_DIM}", v.len())));
+    /// The objective, of any dimension.
+    fn build(&self) -> std::result::Result<Box<dyn Objective<f64>>, ApiError> {
+        match (&self.objective, &self.expr) {
+            (Some(spec), None) => objectives::build::<f64>(spec).map_err(|e| bad(format!("objective: {e}"))),
+            (None, Some(formula)) => {
+                if let Some(v) = &self.vars {
+                    if v.len() > MAX_DIM {
+                        return Err(bad(format!("vars: {} names is not in 1..={MAX_DIM}", v.len())));
+                    }
+                }
+                // The formula's errors name the field themselves (`expr: ...`).
+                objectives::from_expression::<f64>(formula, self.vars.as_deref())
+                    .map_err(|e| bad(e.to_string()))
             }
+            _ => Err(bad("objective: give exactly one of objective and expr")),
         }
-        Ok(ObjectiveArgs {
-            objective: self.objective.clone(),
-            expr: self.expr.clone(),
-            vars: self.vars.as_ref().map(|v| v.join(",")),
-        })
     }
 
-    fn check_dim(&self) -> std::result::Result<usize, ApiError> {
-        let f = self.args()?.build::<f64>()?;
+    /// The objective, refused above [`MAX_DIM`] variables.
+    fn objective(&self) -> std::result::Result<Box<dyn Objective<f64>>, ApiError> {
+        let f = self.build()?;
         if f.dim() > MAX_DIM {
             return Err(bad(format!("objective: dimension {} is not in 1..={MAX_DIM}", f.dim())));
         }
-        Ok(f.dim())
+        Ok(f)
     }
+}
+
+/// `point`, or the objective's usual start (the origin for a formula), checked for its length.
+fn point_or_default(
+    field: &str,
+    point: Option<&[f64]>,
+    objective: &dyn Objective<f64>,
+) -> std::result::Result<Vec<f64>, ApiError> {
+    let point = match point {
+        Some(p) => p.to_vec(),
+        None => objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]),
+    };
+    if point.iter().any(|x| !x.is_finite()) {
+        return Err(bad(format!("{field}: {point:?} must be finite")));
+    }
+    if point.len() != objective.dim() {
+        let e =
+            downhill::Error::Dimension { field: field.into(), expected: objective.dim(), got: point.len() };
+        return Err(bad(format!("{e} (for {})", objective.name())));
+    }
+    Ok(point)
+}
+
+/// A library error as a 400 answer, prefixed with the request's field.
+fn field(name: &'static str) -> impl Fn(downhill::Error) -> ApiError {
+    move |e| bad(format!("{name}: {e}"))
 }
 
 #[derive(Debug, Deserialize)]
@@ -189,15 +217,6 @@ impl RunRequest {
         }
         Ok(specs)
     }
-
-    fn start_text(&self) -> Option<String> {
-        self.start.as_deref().map(point_text)
-    }
-}
-
-/// A point as the command line's `X,Y,...` text, each coordinate written so it reads back exactly.
-fn point_text(point: &[f64]) -> String {
-    point.iter().map(|x| format!("{x:?}")).collect::<Vec<_>>().join(",")
 }
 
 /// What every request shares: the compute budget and the accepted host names.
@@ -284,36 +303,26 @@ fn check_answer_size(runs: usize, steps: u64, per_point: usize) -> std::result::
 
 fn run_all(req: RunRequest) -> std::result::Result<Value, ApiError> {
     let specs = req.specs()?;
-    let dim = req.landscape.check_dim()?;
+    let f = req.landscape.objective()?;
+    let f = f.as_ref();
     // Each point: step, loss, lr, grad_norm and the parameters (and the gradient if asked).
-    check_answer_size(specs.len(), req.steps, 4 + dim * (1 + req.gradients as usize))?;
+    check_answer_size(specs.len(), req.steps, 4 + f.dim() * (1 + req.gradients as usize))?;
+    let schedule = req.schedule.as_deref().map(Schedule::parse).transpose().map_err(field("schedule"))?;
+    let start = point_or_default("start", req.start.as_deref(), f)?;
+    let options = RunOptions { bound: req.bound, grad_tol: req.tol, ..RunOptions::steps(req.steps) };
+    options.validate().map_err(|e| bad(e.to_string()))?;
     let mut runs = Vec::new();
     for spec in specs {
-        let args = RunArgs {
-            landscape: req.landscape.args()?,
-            optimizer: spec,
-            schedule: req.schedule.clone(),
-            start: req.start_text(),
-            steps: req.steps,
-            bound: req.bound,
-            loss_bound: None,
-            tol: req.tol,
-            loss_tol: None,
-            dtype: Dtype::F64,
-            format: Format::Json,
-            every: None,
-            checkpoint: None,
-            checkpoint_every: None,
-            quiet: true,
-            resume: None,
-        };
-        let report = crate::cmd_run::execute::<f64>(&args)?;
-        let mut v = crate::cmd_run::to_json(&report);
+        let build = BuildOptions { schedule: schedule.clone() };
+        let mut optimizer = optim::build::<f64>(&spec, &build).map_err(field("optimizer"))?;
+        let result =
+            minimize(f, optimizer.as_mut(), &start, &options, None).map_err(|e| bad(e.to_string()))?;
+        let doc = RunDocument::new(f, optimizer.as_ref(), &start, &result);
+        let mut v = serde_json::to_value(doc).map_err(|e| bad(format!("internal: {e}")))?;
         if req.gradients {
-            let f = report.objective.as_ref();
             let mut g = vec![0.0; f.dim()];
             if let Some(points) = v["trajectory"].as_array_mut() {
-                for (p, point) in points.iter_mut().zip(&report.result.trajectory) {
+                for (p, point) in points.iter_mut().zip(&result.trajectory) {
                     f.gradient(&point.params, &mut g);
                     p["gradient"] = json!(g);
                 }
@@ -344,22 +353,14 @@ async fn api_tune(
         return Err(bad(format!("steps: {} is not in 1..=10000 for tuning", req.steps)));
     }
     budgeted(&shared, move || {
-        let dim = req.landscape.check_dim()?;
+        let f = req.landscape.objective()?;
         // Each point of the answer's trajectories: step, loss, lr and the parameters.
-        check_answer_size(specs.len(), req.steps, 3 + dim)?;
-        let args = CompareArgs {
-            landscape: req.landscape.args()?,
-            optimizers: specs,
-            start: req.start_text(),
-            steps: req.steps,
-            tune_lr: true,
-            tol: 1e-6,
-            bound: req.bound,
-            plot: None,
-            format: Format::Json,
-        };
-        let c = crate::cmd_compare::compare(&args)?;
-        Ok(crate::cmd_compare::to_json(&c))
+        check_answer_size(specs.len(), req.steps, 3 + f.dim())?;
+        let start = point_or_default("start", req.start.as_deref(), f.as_ref())?;
+        let options =
+            CompareOptions { steps: req.steps, tune_lr: true, bound: req.bound, ..CompareOptions::default() };
+        let c = compare(f, &specs, start, &options).map_err(|e| bad(e.to_string()))?;
+        serde_json::to_value(&c).map_err(|e| bad(format!("internal: {e}")))
     })
     .await
 }
@@ -378,21 +379,10 @@ async fn api_analyze(
 ) -> ApiResult {
     let Json(req) = body?;
     budgeted(&shared, move || {
-        req.landscape.check_dim()?;
-        if let Some(at) = &req.at {
-            if at.iter().any(|x| !x.is_finite()) {
-                return Err(bad("at: coordinates must be finite"));
-            }
-        }
-        let args = AnalyzeArgs {
-            landscape: req.landscape.args()?,
-            at: req.at.as_deref().map(point_text),
-            bounds: None,
-            grid: 21,
-            format: Format::Json,
-        };
-        let text = crate::cmd_analyze::run(&args)?;
-        serde_json::from_str(&text).map_err(|e| bad(format!("internal: {e}")))
+        let f = req.landscape.objective()?;
+        let at = point_or_default("at", req.at.as_deref(), f.as_ref())?;
+        let doc = downhill::report::analyze(f.as_ref(), &at, None, 21).map_err(|e| bad(e.to_string()))?;
+        serde_json::to_value(&doc).map_err(|e| bad(format!("internal: {e}")))
     })
     .await
 }
@@ -417,8 +407,8 @@ async fn api_schedule(
 }
 
 async fn api_objectives() -> ApiResult {
-    let text = crate::cmd_list::objectives(&crate::cmd_list::ListArgs { format: Format::Json })?;
-    Ok(Json(serde_json::from_str(&text).map_err(|e| bad(format!("internal: {e}")))?))
+    let list = downhill::report::objective_listing().map_err(|e| bad(e.to_string()))?;
+    Ok(Json(serde_json::to_value(list).map_err(|e| bad(format!("internal: {e}")))?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -446,7 +436,7 @@ async fn api_grid(
         return Err(bad(format!("n: {} is not in 2..={MAX_GRID}", req.n)));
     }
     budgeted(&shared, move || {
-        let f = req.landscape.args()?.build::<f64>()?;
+        let f = req.landscape.build()?;
         if f.dim() != 2 {
             return Err(bad(format!("objective: the map needs 2 variables, this one has {}", f.dim())));
         }

@@ -59,18 +59,6 @@ fn num(x: Option<f64>) -> String {
     }
 }
 
-pub fn run_checks(ids: &[String], effort: Effort) -> Result<Vec<Check>> {
-    let ids: Vec<String> =
-        if ids.is_empty() { theory::IDS.iter().map(|s| s.to_string()).collect() } else { ids.to_vec() };
-    // Unknown ids are reported before any check runs.
-    for id in &ids {
-        if !theory::IDS.contains(&id.as_str()) {
-            return Err(downhill::Error::unknown("theory check", id, theory::IDS).into());
-        }
-    }
-    ids.iter().map(|id| Ok(theory::run_with(id, effort)?)).collect()
-}
-
 pub fn summary(checks: &[Check]) -> String {
     let count = |v: Verdict| checks.iter().filter(|c| c.verdict == v).count();
     format!(
@@ -284,7 +272,7 @@ pub fn run(args: &TheoryArgs) -> Result<String> {
         crate::output::check_output_dir("--report", dir)?;
     }
     let effort = if args.quick { Effort::Quick } else { Effort::Full };
-    let checks = run_checks(&args.checks, effort)?;
+    let checks = theory::run_checks(&args.checks, effort)?;
     let mut out = match format {
         "json" => serde_json::to_string_pretty(&json!({ "checks": checks }))? + "\n",
         "markdown" => markdown(&checks, false),

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cmd_compare::{self, CompareArgs};
+use downhill::compare::{compare, CompareOptions, Comparison};
+
+use crate::cmd_compare;
 use crate::cmd_figures;
-use crate::objective_args::ObjectiveArgs;
-use crate::output::{write_atomic, Format};
+use crate::output::write_atomic;
 use crate::plot;
 
 #[derive(Args, Debug)]
@@ -29,6 +30,16 @@ const ALL: [&str; 9] =
 const MORE: [&str; 10] =
     ["adamax", "adadelta", "rprop", "asgd", "adabelief", "adan", "lamb", "lars", "yogi", "novograd"];
 
+/// The optimizers of the training section, each at its usual rate for an MLP.
+const TRAINING: [&str; 6] = [
+    "adam:lr=1e-3",
+    "adamw:lr=1e-3",
+    "momentum:lr=0.01",
+    "rmsprop:lr=1e-3",
+    "sf-adamw:lr=1e-3",
+    "muon:lr=0.01",
+];
+
 pub fn run(args: &TourArgs) -> Result<String> {
     let dir = &args.out;
     let mut s = String::from(
@@ -47,31 +58,23 @@ pub fn run(args: &TourArgs) -> Result<String> {
         (
             "rosenbrock",
             "rosenbrock:a=1,b=10",
-            "-1.5,2.5",
+            &[-1.5, 2.5][..],
             200u64,
             "the seed's figure 1 landscape, start and budget",
         ),
         (
             "quadratic",
             "quadratic:a=50,b=1",
-            "1,1",
+            &[1.0, 1.0][..],
             100,
             "the seed's figure 2 landscape (kappa = 50), start and budget",
         ),
     ];
     for (k, (tag, spec, start, steps, about)) in landscapes.iter().enumerate() {
-        let race = |optimizers: &[&str]| {
-            cmd_compare::compare(&CompareArgs {
-                landscape: ObjectiveArgs { objective: Some(spec.to_string()), expr: None, vars: None },
-                optimizers: optimizers.iter().map(|s| s.to_string()).collect(),
-                start: Some(start.to_string()),
-                steps: *steps,
-                tune_lr: true,
-                tol: 1e-6,
-                bound: None,
-                plot: None,
-                format: Format::Table,
-            })
+        let race = |optimizers: &[&str]| -> Result<Comparison> {
+            let specs: Vec<String> = optimizers.iter().map(|s| s.to_string()).collect();
+            let options = CompareOptions { steps: *steps, tune_lr: true, ..CompareOptions::default() };
+            Ok(compare(downhill::objectives::build::<f64>(spec)?, &specs, start.to_vec(), &options)?)
         };
         let c = race(&ALL)?;
         s.push_str(&format!(
@@ -97,7 +100,7 @@ pub fn run(args: &TourArgs) -> Result<String> {
             files.push(path);
         }
         let path = dir.join(format!("compare_{tag}.json"));
-        write_atomic(&path, (serde_json::to_string_pretty(&cmd_compare::to_json(&c))? + "\n").as_bytes())?;
+        write_atomic(&path, (serde_json::to_string_pretty(&c)? + "\n").as_bytes())?;
         files.push(path);
         if *tag == "rosenbrock" {
             let c = race(&MORE)?;
@@ -111,15 +114,12 @@ pub fn run(args: &TourArgs) -> Result<String> {
                 files.push(path);
             }
             let path = dir.join(format!("compare_{tag}_more.json"));
-            write_atomic(
-                &path,
-                (serde_json::to_string_pretty(&cmd_compare::to_json(&c))? + "\n").as_bytes(),
-            )?;
+            write_atomic(&path, (serde_json::to_string_pretty(&c)? + "\n").as_bytes())?;
             files.push(path);
         }
     }
     // The network checks at reduced size, to keep the tour short; `downhill theory` runs them in full.
-    let checks = crate::cmd_theory::run_checks(&[], downhill_theory::Effort::Quick)?;
+    let checks = downhill_theory::run_checks(&[], downhill_theory::Effort::Quick)?;
     s.push_str(&format!(
         "\n4. The theory lab: every claim of the seeds, checked by experiment ({}):\n\n",
         crate::cmd_theory::summary(&checks)
@@ -132,45 +132,24 @@ pub fn run(args: &TourArgs) -> Result<String> {
     // 5. Training: the same optimizers on real data.
     let train_plot = dir.join("train_winequality.png");
     let train_log = dir.join("train_winequality.jsonl");
-    let train_args = crate::cmd_train::TrainArgs {
-        data: "winequality".into(),
-        csv: None,
-        target: "last".into(),
-        task: crate::cmd_train::TaskArg::Auto,
-        idx: None,
-        idx_labels: None,
-        validation: 0.2,
-        model: "mlp:hidden=64,64".into(),
-        optimizers: [
-            "adam:lr=1e-3",
-            "adamw:lr=1e-3",
-            "momentum:lr=0.01",
-            "rmsprop:lr=1e-3",
-            "sf-adamw:lr=1e-3",
-            "muon:lr=0.01",
-        ]
-        .map(String::from)
-        .to_vec(),
-        schedule: None,
-        reduce_on_plateau: None,
-        batch: 32,
-        epochs: 30,
-        seed: 1,
-        dtype: crate::cmd_train::Dtype::F32,
-        no_bias_decay: false,
-        threads: None,
-        log: Some(train_log.clone()),
-        plot: Some(train_plot.clone()),
-        track_sharpness: None,
-        checkpoint: None,
-        checkpoint_every: 1,
-        resume: None,
-        quiet: true,
-        list: false,
+    let data = downhill_train::builtin("winequality")?;
+    let config = downhill_train::TrainConfig {
+        optimizers: TRAINING.map(String::from).to_vec(),
+        ..downhill_train::TrainConfig::default()
     };
-    let summary = crate::cmd_train::run(&train_args)?;
+    let session = downhill_train::Session::new(&data, &config)?;
+    let outcomes = session.train::<f32>(|_, _| {})?;
+    let summary = crate::cmd_train::header(&session, &data) + &crate::cmd_train::summary(&outcomes, true);
+    crate::cmd_train::write_outputs(
+        Some(&train_log),
+        Some(&train_plot),
+        &outcomes,
+        true,
+        &data.name,
+        session.batches,
+    )?;
     s.push_str("\n5. Training an MLP on real data (red wine quality, 6 classes; same split, initialization and batches):\n\n");
-    for line in summary.lines().filter(|l| !l.starts_with("log:") && !l.starts_with("plot:")) {
+    for line in summary.lines() {
         s.push_str(&format!("   {line}\n"));
     }
     s.push_str("   (more: `downhill train --help`; `downhill serve` opens the playground in a browser)\n");

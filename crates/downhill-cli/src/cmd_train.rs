@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::schedule::ReduceOnPlateau;
-use downhill::Schedule;
+use downhill_train::{
+    self as train, Dataset, EpochStats, Model, Session, Snapshot, Task, TrainConfig, TrainOutcome, Trainer,
+};
 use downhill_train::Scalar;
-use downhill_train::{self as train, Dataset, EpochStats, Model, Snapshot, Task, Trainer};
 
 use crate::checkpoint::{crc32, read_framed, write_framed};
 use crate::output::{table, write_atomic};
@@ -128,8 +129,7 @@ pub enum Dtype {
     F64,
 }
 
-/// The largest number of epochs accepted.
-const MAX_EPOCHS: u64 = 1_000_000;
+use train::MAX_EPOCHS;
 
 /// What a checkpoint must agree with to be resumed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,48 +154,7 @@ struct Payload<T> {
     snapshot: Snapshot<T>,
     /// ReduceLROnPlateau's counters and the rate it set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    plateau: Option<Plateau>,
-}
-
-/// `--reduce-on-plateau` during one training: the scheduler and the rate it has set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Plateau {
-    scheduler: ReduceOnPlateau,
-    lr: f64,
-}
-
-impl Plateau {
-    /// After an epoch: steps the scheduler on the validation loss and, when it lowers the rate,
-    /// rebuilds the optimizer with the new `lr` and hands it the old one's state.
-    fn after_epoch<T: Scalar + Buildable>(
-        &mut self,
-        trainer: &mut Trainer<T>,
-        spec: &str,
-        model: &Model,
-        decay_biases: bool,
-    ) -> Result<Option<f64>> {
-        let Some(loss) = trainer.history().last().and_then(|e| e.val_loss) else { return Ok(None) };
-        let lr = self.scheduler.step(loss, self.lr);
-        if lr == self.lr {
-            return Ok(None);
-        }
-        self.lr = lr;
-        trainer.replace_optimizer(with_lr::<T>(spec, lr, model, decay_biases)?)?;
-        Ok(Some(lr))
-    }
-}
-
-/// The optimizer of `spec` with the wrapped optimizer's `lr` set to `lr`.
-fn with_lr<T: Scalar + Buildable>(
-    spec: &str,
-    lr: f64,
-    model: &Model,
-    decay_biases: bool,
-) -> Result<Box<dyn optim::Optimizer<T>>> {
-    let mut parsed = optim::OptimizerSpec::parse(spec)?;
-    parsed.set_base("lr", &format!("{lr}"));
-    Ok(train::build_optimizer::<T>(&parsed.to_string(), &BuildOptions::default(), model, decay_biases)
-        .map_err(|e| BadInput(format!("--reduce-on-plateau: {e}")))?)
+    plateau: Option<train::Plateau>,
 }
 
 /// Reads the data set the flags name.
@@ -314,70 +273,75 @@ pub fn run(args: &TrainArgs) -> Result<String> {
     }
 }
 
-/// One optimizer's finished (or stopped) training.
-struct Outcome {
-    optimizer: String,
-    history: Vec<EpochStats>,
-    error: Option<String>,
-    seconds: f64,
+/// The training the flags describe, as the library takes it.
+pub fn config(args: &TrainArgs) -> TrainConfig {
+    TrainConfig {
+        model: args.model.clone(),
+        optimizers: args.optimizers.clone(),
+        schedule: args.schedule.clone(),
+        reduce_on_plateau: args.reduce_on_plateau.clone(),
+        validation: args.validation,
+        batch: args.batch,
+        epochs: args.epochs,
+        seed: args.seed,
+        decay_biases: !args.no_bias_decay,
+        track_sharpness: args.track_sharpness,
+    }
 }
 
-fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainArgs) -> Result<String> {
-    let (data, description) = load_data(args)?;
-    let (train_set, val_set) = data.split(args.validation, args.seed)?;
-    let model = Model::parse(&args.model, data.dim, &data.target)
-        .map_err(|e| anyhow::Error::new(e).context("--model"))?;
-    let batches = train_set.len().div_ceil(args.batch) as u64;
-    let total_steps = batches * args.epochs;
-    let schedule_text =
-        args.schedule.as_ref().map(|s| s.replace("total=auto", &format!("total={total_steps}")));
-    let schedule = match &schedule_text {
-        Some(s) => Some(Schedule::parse(s).map_err(|e| anyhow::Error::new(e).context("--schedule"))?),
-        None => None,
-    };
-    let options = BuildOptions { schedule };
-    let classes = data.target.is_classes();
-    let mut out = String::new();
-    let header = format!(
+/// A library error, with the flag named for an error about one setting.
+fn flag_error(e: downhill::Error) -> anyhow::Error {
+    match e {
+        downhill::Error::Setting { setting, error } => {
+            anyhow::Error::new(*error).context(format!("--{}", setting.replace('_', "-")))
+        }
+        e => e.into(),
+    }
+}
+
+/// The first line of a training's output: the data, the split, the model and the batches.
+pub fn header(session: &Session, data: &Dataset) -> String {
+    let (train_set, val_set, model) = (&session.train, &session.validation, &session.model);
+    let batch = session.config().batch;
+    format!(
         "{}: {} train / {} validation samples, {} features, {}; model {} ({} parameters, layers {:?}); batch {}, {} steps per epoch\n",
         data.name,
         train_set.len(),
         val_set.len(),
         data.dim,
-        if classes { format!("{} classes", data.target.width()) } else { format!("{} target(s)", data.target.width()) },
+        if data.target.is_classes() {
+            format!("{} classes", data.target.width())
+        } else {
+            format!("{} target(s)", data.target.width())
+        },
         model.kind,
         model.num_params(),
         model.sizes,
-        if args.batch >= train_set.len() { "full".to_string() } else { args.batch.to_string() },
-        batches
-    );
+        if batch >= train_set.len() { "full".to_string() } else { batch.to_string() },
+        session.batches
+    )
+}
+
+fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainArgs) -> Result<String> {
+    let (data, description) = load_data(args)?;
+    let session = Session::new(&data, &config(args)).map_err(flag_error)?;
+    let classes = data.target.is_classes();
+    let mut out = String::new();
+    let header = header(&session, &data);
     if !args.quiet {
         print!("{header}");
     } else {
         out.push_str(&header);
     }
-    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut outcomes: Vec<TrainOutcome> = Vec::new();
     for spec in &args.optimizers {
-        let optimizer = train::build_optimizer::<T>(spec, &options, &model, !args.no_bias_decay)
-            .map_err(|e| anyhow::Error::new(e).context("--optimizer"))?;
-        let mut plateau = match &args.reduce_on_plateau {
-            // check_args refused --schedule, so the rate is the spec's constant lr.
-            Some(text) => {
-                Some(Plateau { scheduler: ReduceOnPlateau::parse(text)?, lr: optimizer.learning_rate() })
-            }
-            None => None,
-        };
-        let mut trainer =
-            Trainer::new(&train_set, &val_set, model.clone(), optimizer, args.batch, args.seed)?;
-        if let Some(every) = args.track_sharpness {
-            trainer.track_sharpness(every, train::LanczosOptions { seed: args.seed, ..Default::default() });
-        }
+        let mut run = session.start::<T>(spec).map_err(flag_error)?;
         let settings = Settings {
             data: description.clone(),
             validation: args.validation,
             model: args.model.clone(),
             optimizer: spec.clone(),
-            schedule: schedule_text.clone(),
+            schedule: session.schedule.clone(),
             batch: args.batch,
             seed: args.seed,
             dtype: args.dtype,
@@ -393,27 +357,25 @@ fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainA
                     settings_diff(&payload.settings, &settings)
                 )));
             }
-            if let (Some(now), Some(saved)) = (&mut plateau, payload.plateau) {
-                if saved.lr != now.lr {
-                    trainer.replace_optimizer(with_lr::<T>(spec, saved.lr, &model, !args.no_bias_decay)?)?;
-                }
-                *now = saved;
+            if let Some(saved) = payload.plateau {
+                run.restore_plateau(saved).map_err(flag_error)?;
             }
-            trainer
+            run.trainer
                 .restore(payload.snapshot)
                 .map_err(|e| BadInput(format!("--resume: {}: {e}", path.display())))?;
             if !args.quiet {
-                println!("resumed from {} (epoch {})", path.display(), trainer.epochs_done());
+                println!("resumed from {} (epoch {})", path.display(), run.trainer.epochs_done());
             }
         }
         let label = if args.optimizers.len() > 1 { format!("{spec}: ") } else { String::new() };
         let bar = crate::output::progress(args.epochs, "epochs", args.quiet);
-        bar.set_position(trainer.epochs_done().min(args.epochs));
+        bar.set_position(run.trainer.epochs_done().min(args.epochs));
         let mut error = None;
         let started = std::time::Instant::now();
-        while trainer.epochs_done() < args.epochs {
-            let stats = match trainer.epoch() {
-                Ok(s) => s.clone(),
+        while run.trainer.epochs_done() < args.epochs {
+            let (stats, lowered) = match run.epoch() {
+                Ok(done) => done,
+                Err(e @ downhill::Error::Setting { .. }) => return Err(flag_error(e)),
                 Err(e) => {
                     error = Some(e.to_string());
                     break;
@@ -422,26 +384,22 @@ fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainA
             bar.inc(1);
             if !args.quiet {
                 bar.suspend(|| println!("{label}{}", epoch_line(&stats)));
-            }
-            if let Some(p) = &mut plateau {
-                if let Some(lr) = p.after_epoch(&mut trainer, spec, &model, !args.no_bias_decay)? {
-                    if !args.quiet {
-                        bar.suspend(|| {
-                            println!("{label}reduce-on-plateau: lr {lr:e} from epoch {} on", stats.epoch + 1)
-                        });
-                    }
+                if let Some(lr) = lowered {
+                    bar.suspend(|| {
+                        println!("{label}reduce-on-plateau: lr {lr:e} from epoch {} on", stats.epoch + 1)
+                    });
                 }
             }
             if let Some(dir) = &args.checkpoint {
                 if stats.epoch % args.checkpoint_every == 0 || stats.epoch == args.epochs {
-                    save_checkpoint(dir, &settings, &trainer, plateau.as_ref())?;
+                    save_checkpoint(dir, &settings, &run.trainer, run.plateau.as_ref())?;
                 }
             }
             if let Some(log) = &args.log {
                 // The finished optimizers' epochs, then this one's so far.
                 let mut runs: Vec<(&str, &[EpochStats])> =
                     outcomes.iter().map(|o| (o.optimizer.as_str(), o.history.as_slice())).collect();
-                runs.push((spec.as_str(), trainer.history()));
+                runs.push((spec.as_str(), run.trainer.history()));
                 write_log(log, &runs, args.optimizers.len() > 1)?;
             }
         }
@@ -449,28 +407,23 @@ fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainA
         if let Some(e) = &error {
             eprintln!("{label}stopped: {e}");
         }
-        outcomes.push(Outcome {
+        outcomes.push(TrainOutcome {
             optimizer: spec.clone(),
-            history: trainer.history().to_vec(),
+            history: run.trainer.history().to_vec(),
             error,
             seconds: started.elapsed().as_secs_f64(),
         });
     }
-    if let Some(log) = &args.log {
-        let all: Vec<(&str, &[EpochStats])> =
-            outcomes.iter().map(|o| (o.optimizer.as_str(), o.history.as_slice())).collect();
-        write_log(log, &all, args.optimizers.len() > 1)?;
-    }
-    if let Some(path) = &args.plot {
-        plot::save(&curves(&outcomes, classes, &data.name, batches as f64), path)?;
-    }
+    let files = write_outputs(
+        args.log.as_deref(),
+        args.plot.as_deref(),
+        &outcomes,
+        classes,
+        &data.name,
+        session.batches,
+    )?;
     out.push_str(&summary(&outcomes, classes));
-    if let Some(p) = &args.log {
-        out.push_str(&format!("log: {}\n", p.display()));
-    }
-    if let Some(p) = &args.plot {
-        out.push_str(&format!("plot: {}\n", p.display()));
-    }
+    out.push_str(&files);
     if let Some(dir) = &args.checkpoint {
         let latest = checkpoint_files(dir)
             .ok()
@@ -490,6 +443,34 @@ fn train_all<T: Scalar + Buildable + Serialize + DeserializeOwned>(args: &TrainA
     Ok(out)
 }
 
+/// Writes the JSON-lines log and the plot of finished trainings, where asked; returns the lines
+/// that name them (`log: FILE`, `plot: FILE`).
+pub fn write_outputs(
+    log: Option<&Path>,
+    plot_path: Option<&Path>,
+    outcomes: &[TrainOutcome],
+    classes: bool,
+    name: &str,
+    batches: u64,
+) -> Result<String> {
+    let mut lines = String::new();
+    if let Some(log) = log {
+        let all: Vec<(&str, &[EpochStats])> =
+            outcomes.iter().map(|o| (o.optimizer.as_str(), o.history.as_slice())).collect();
+        write_log(log, &all, outcomes.len() > 1)?;
+    }
+    if let Some(path) = plot_path {
+        plot::save(&curves(outcomes, classes, name, batches as f64), path)?;
+    }
+    if let Some(p) = log {
+        lines.push_str(&format!("log: {}\n", p.display()));
+    }
+    if let Some(p) = plot_path {
+        lines.push_str(&format!("plot: {}\n", p.display()));
+    }
+    Ok(lines)
+}
+
 fn epoch_line(s: &EpochStats) -> String {
     let metric = match (s.val_accuracy, s.val_rmse) {
         (Some(a), _) => format!("  val_acc {:.4}", a),
@@ -504,7 +485,7 @@ fn epoch_line(s: &EpochStats) -> String {
     )
 }
 
-fn summary(outcomes: &[Outcome], classes: bool) -> String {
+pub fn summary(outcomes: &[TrainOutcome], classes: bool) -> String {
     let metric = if classes { "val_accuracy" } else { "val_rmse" };
     let header: Vec<String> = [
         "optimizer",
@@ -562,7 +543,7 @@ fn save_checkpoint<T: Scalar + Serialize + DeserializeOwned>(
     dir: &Path,
     settings: &Settings,
     trainer: &Trainer<T>,
-    plateau: Option<&Plateau>,
+    plateau: Option<&train::Plateau>,
 ) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let epoch = trainer.epochs_done();
@@ -618,7 +599,7 @@ fn settings_diff(saved: &Settings, now: &Settings) -> String {
     diffs.join("; ")
 }
 
-fn curves(outcomes: &[Outcome], classes: bool, name: &str, steps_per_epoch: f64) -> Figure {
+fn curves(outcomes: &[TrainOutcome], classes: bool, name: &str, steps_per_epoch: f64) -> Figure {
     let tracked = outcomes.iter().any(|o| o.history.iter().any(|e| !e.sharpness.is_empty()));
     let mut fig = Figure::inches(if tracked { 17.0 } else { 12.0 }, 4.5);
     fig.title = Some(format!("Training on {name}"));

@@ -5,8 +5,7 @@
 use std::io::Write;
 use std::ops::ControlFlow;
 
-use serde::Serialize;
-
+use downhill::report::TrajectoryPoint;
 use downhill::{Point, Real};
 
 use crate::output::human_bytes;
@@ -220,7 +219,7 @@ impl<'w, T: Real> Recorder<'w, T> {
             Mode::Stream { out, format } => {
                 let written = match format {
                     StreamFormat::Csv => out.write_all(csv_row(&p).as_bytes()),
-                    StreamFormat::Jsonl => serde_json::to_writer(&mut *out, &PointDoc::of(&p))
+                    StreamFormat::Jsonl => serde_json::to_writer(&mut *out, &TrajectoryPoint::of(&p))
                         .map_err(std::io::Error::from)
                         .and_then(|_| out.write_all(b"\n")),
                 };
@@ -250,33 +249,6 @@ pub fn csv_row<T: Real>(p: &Point<T>) -> String {
     // The gradient norm is accumulated in f64; print it at the run's precision.
     let grad_norm = T::from_f64(p.grad_norm);
     format!("{},{},{},{},{}\n", p.step, p.loss, p.lr, grad_norm, coords.join(","))
-}
-
-/// Numbers of precision `T` written as JSON the way `serde_json::Value` holds them (widened to
-/// f64; NaN and infinities as null), so that streamed and in-memory documents are identical.
-pub struct F64s<'a, T>(pub &'a [T]);
-
-impl<T: Real> Serialize for F64s<'_, T> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|x| x.to_f64()))
-    }
-}
-
-/// One trajectory point as `--format json` writes it.
-#[derive(Serialize)]
-#[serde(bound = "")]
-pub struct PointDoc<'a, T: Real> {
-    step: u64,
-    params: F64s<'a, T>,
-    loss: f64,
-    lr: f64,
-}
-
-impl<'a, T: Real> PointDoc<'a, T> {
-    /// The document of `p`.
-    pub fn of(p: &'a Point<T>) -> Self {
-        PointDoc { step: p.step, params: F64s(&p.params), loss: p.loss.to_f64(), lr: p.lr }
-    }
 }
 
 #[cfg(test)]

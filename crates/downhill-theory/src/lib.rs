@@ -173,6 +173,19 @@ pub fn run_with(id: &str, effort: Effort) -> downhill::error::Result<Check> {
     })
 }
 
+/// Runs the checks `ids` (every check, in [`IDS`] order, when empty) at `effort`. An unknown id
+/// is refused before any check runs.
+pub fn run_checks(ids: &[String], effort: Effort) -> downhill::error::Result<Vec<Check>> {
+    if let Some(unknown) = ids.iter().find(|id| !IDS.contains(&id.as_str())) {
+        return Err(downhill::error::Error::unknown("theory check", unknown, IDS));
+    }
+    if ids.is_empty() {
+        IDS.iter().map(|id| run_with(id, effort)).collect()
+    } else {
+        ids.iter().map(|id| run_with(id, effort)).collect()
+    }
+}
+
 fn src(file: &str, section: &str) -> String {
     format!("{file} § {section}")
 }

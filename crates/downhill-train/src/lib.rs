@@ -545,3 +545,324 @@ impl<T: Scalar> Trainer<T> {
         Ok(())
     }
 }
+
+/// How a training goes, typed: what `downhill train` and `downhill tour` hand to [`Session`]
+/// and [`train`]. Every optimizer of [`TrainConfig::optimizers`] trains on the same split,
+/// initialization and batches, so their histories compare.
+///
+/// ```
+/// use downhill_train::{train, Dataset, Target, TrainConfig};
+///
+/// // y = 2 x0 - x1 + 0.5, by least squares.
+/// let features: Vec<f64> = (0..200).flat_map(|i| [(i % 17) as f64 / 17.0, (i % 5) as f64 / 5.0]).collect();
+/// let values = features.chunks(2).map(|x| 2.0 * x[0] - x[1] + 0.5).collect();
+/// let data = Dataset {
+///     name: "toy".into(),
+///     features,
+///     dim: 2,
+///     feature_names: vec!["x0".into(), "x1".into()],
+///     target: Target::Values { values, names: vec!["y".into()] },
+/// };
+/// let config = TrainConfig {
+///     model: "linear".into(),
+///     optimizers: vec!["adam:lr=0.05".into(), "sgd:lr=0.1".into()],
+///     batch: 16,
+///     epochs: 60,
+///     seed: 7,
+///     ..TrainConfig::default()
+/// };
+/// let outcomes = train::<f32>(&data, &config, |_, _| {})?;
+/// assert!(outcomes.iter().all(|o| o.history.last().unwrap().val_rmse.unwrap() < 1e-2));
+/// # Ok::<(), downhill::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    /// Model spec (see [`Model::parse`]), e.g. `mlp:hidden=64,64`.
+    pub model: String,
+    /// Optimizer specs, trained one after the other.
+    pub optimizers: Vec<String>,
+    /// Learning-rate schedule over steps, replacing each optimizer's `lr`; `total=auto` stands
+    /// for epochs x batches per epoch.
+    pub schedule: Option<String>,
+    /// PyTorch's ReduceLROnPlateau on the validation loss after each epoch (see
+    /// [`downhill::schedule::ReduceOnPlateau::parse`]); needs a constant rate and a validation set.
+    pub reduce_on_plateau: Option<String>,
+    /// Fraction of samples held out for validation, in `[0, 1)`.
+    pub validation: f64,
+    /// Minibatch size, in `1..=`[`MAX_BATCH`] (`MAX_BATCH` is full batch).
+    pub batch: usize,
+    /// Epochs to train, in `1..=`[`MAX_EPOCHS`].
+    pub epochs: u64,
+    /// Seed for the split, the initialization and the shuffles.
+    pub seed: u64,
+    /// Whether weight decay applies to the biases too (PyTorch's default); `false` puts them in a
+    /// group of their own with `weight_decay = 0` (see [`build_optimizer`]).
+    pub decay_biases: bool,
+    /// Measure the sharpness every this many updates (see [`Trainer::track_sharpness`]).
+    pub track_sharpness: Option<u64>,
+}
+
+/// The largest number of epochs a [`TrainConfig`] accepts.
+pub const MAX_EPOCHS: u64 = 1_000_000;
+
+impl Default for TrainConfig {
+    /// `downhill train`'s defaults: an MLP with two hidden layers of 64, Adam at 1e-3, 20% held
+    /// out, batches of 32, 30 epochs, seed 1.
+    fn default() -> Self {
+        TrainConfig {
+            model: "mlp:hidden=64,64".into(),
+            optimizers: vec!["adam:lr=1e-3".into()],
+            schedule: None,
+            reduce_on_plateau: None,
+            validation: 0.2,
+            batch: 32,
+            epochs: 30,
+            seed: 1,
+            decay_biases: true,
+            track_sharpness: None,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every setting that does not depend on the data.
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.validation) {
+            return Err(Error::out_of_range("validation", self.validation, "[0, 1)"));
+        }
+        if !(1..=MAX_BATCH).contains(&self.batch) {
+            return Err(Error::out_of_range("batch", self.batch, &format!("1..={MAX_BATCH}")));
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(Error::out_of_range("epochs", self.epochs, &format!("1..={MAX_EPOCHS}")));
+        }
+        if self.track_sharpness == Some(0) {
+            return Err(Error::out_of_range("track_sharpness", 0, "1.."));
+        }
+        if self.optimizers.is_empty() {
+            return Err(Error::out_of_range("optimizers", 0, "1.. specs"));
+        }
+        if let Some(text) = &self.reduce_on_plateau {
+            downhill::schedule::ReduceOnPlateau::parse(text).map_err(|e| setting("reduce_on_plateau", e))?;
+            if self.schedule.is_some() {
+                return Err(Error::Inconsistent {
+                    field: "reduce_on_plateau".into(),
+                    message: "sets the learning rate itself; give a constant lr= instead of a schedule"
+                        .into(),
+                });
+            }
+            if self.validation == 0.0 {
+                return Err(Error::Inconsistent {
+                    field: "reduce_on_plateau".into(),
+                    message: "watches the validation loss; validation must be above 0".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `error`, said to be about the setting `name` (see [`Error::Setting`]).
+fn setting(name: &str, error: Error) -> Error {
+    Error::Setting { setting: name.into(), error: Box::new(error) }
+}
+
+/// A training set up from a [`TrainConfig`] and a data set: the split, the model and the
+/// schedule with `total=auto` resolved. [`Session::start`] starts one optimizer's training.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The training split.
+    pub train: Dataset,
+    /// The validation split (empty when `validation` is 0).
+    pub validation: Dataset,
+    /// The model, before initialization.
+    pub model: Model,
+    /// Minibatches per epoch.
+    pub batches: u64,
+    /// The schedule's text with `total=auto` resolved.
+    pub schedule: Option<String>,
+    config: TrainConfig,
+    build: optim::BuildOptions,
+}
+
+impl Session {
+    /// Checks `config`, splits `data` and reads the model and the schedule. Errors about one
+    /// setting come as [`Error::Setting`] naming it (`model`, `schedule`).
+    pub fn new(data: &Dataset, config: &TrainConfig) -> Result<Session> {
+        config.validate()?;
+        let (train, validation) = data.split(config.validation, config.seed)?;
+        let model = Model::parse(&config.model, data.dim, &data.target).map_err(|e| setting("model", e))?;
+        let batches = train.len().div_ceil(config.batch) as u64;
+        let total = batches * config.epochs;
+        let schedule = config.schedule.as_ref().map(|s| s.replace("total=auto", &format!("total={total}")));
+        let parsed = match &schedule {
+            Some(s) => Some(downhill::Schedule::parse(s).map_err(|e| setting("schedule", e))?),
+            None => None,
+        };
+        Ok(Session {
+            train,
+            validation,
+            model,
+            batches,
+            schedule,
+            config: config.clone(),
+            build: optim::BuildOptions { schedule: parsed },
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Starts training with the optimizer `spec` (errors about it come as [`Error::Setting`]
+    /// naming `optimizer`).
+    pub fn start<T: Scalar + optim::Buildable>(&self, spec: &str) -> Result<TrainingRun<T>> {
+        let decay = self.config.decay_biases;
+        let optimizer = build_optimizer::<T>(spec, &self.build, &self.model, decay)
+            .map_err(|e| setting("optimizer", e))?;
+        let plateau = match &self.config.reduce_on_plateau {
+            // `validate` refused a schedule with it, so the rate is the spec's constant lr.
+            Some(text) => Some(Plateau {
+                scheduler: downhill::schedule::ReduceOnPlateau::parse(text)?,
+                lr: optimizer.learning_rate(),
+            }),
+            None => None,
+        };
+        let mut trainer = Trainer::new(
+            &self.train,
+            &self.validation,
+            self.model.clone(),
+            optimizer,
+            self.config.batch,
+            self.config.seed,
+        )?;
+        if let Some(every) = self.config.track_sharpness {
+            trainer.track_sharpness(every, LanczosOptions { seed: self.config.seed, ..Default::default() });
+        }
+        Ok(TrainingRun { trainer, plateau, spec: spec.to_string(), decay_biases: decay })
+    }
+}
+
+/// ReduceLROnPlateau during one training: the scheduler and the rate it has set (part of a
+/// checkpoint, so that a resumed training lowers the rate at the same epochs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plateau {
+    /// The scheduler with its counters.
+    pub scheduler: downhill::schedule::ReduceOnPlateau,
+    /// The rate it has set.
+    pub lr: f64,
+}
+
+/// One optimizer's training in a [`Session`].
+pub struct TrainingRun<T: Scalar> {
+    /// The trainer: parameters, optimizer, history.
+    pub trainer: Trainer<T>,
+    /// ReduceLROnPlateau's state, when the configuration asks for it.
+    pub plateau: Option<Plateau>,
+    spec: String,
+    decay_biases: bool,
+}
+
+impl<T: Scalar + optim::Buildable> TrainingRun<T> {
+    /// The optimizer spec.
+    pub fn spec(&self) -> &str {
+        &self.spec
+    }
+
+    /// One epoch, then ReduceLROnPlateau: the epoch's statistics and the new rate, when the
+    /// scheduler lowered it (the optimizer is rebuilt at that rate and keeps its state).
+    pub fn epoch(&mut self) -> Result<(EpochStats, Option<f64>)> {
+        let stats = self.trainer.epoch()?.clone();
+        let Some(plateau) = &mut self.plateau else { return Ok((stats, None)) };
+        let Some(loss) = stats.val_loss else { return Ok((stats, None)) };
+        let lr = plateau.scheduler.step(loss, plateau.lr);
+        if lr == plateau.lr {
+            return Ok((stats, None));
+        }
+        plateau.lr = lr;
+        self.set_rate(lr)?;
+        Ok((stats, Some(lr)))
+    }
+
+    /// Resumes ReduceLROnPlateau from a checkpoint's state: its counters and the rate it had set.
+    pub fn restore_plateau(&mut self, saved: Plateau) -> Result<()> {
+        if let Some(now) = &mut self.plateau {
+            if saved.lr != now.lr {
+                self.set_rate(saved.lr)?;
+            }
+            self.plateau = Some(saved);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the optimizer with the (wrapped optimizer's) `lr` set to `lr`, keeping its state.
+    fn set_rate(&mut self, lr: f64) -> Result<()> {
+        let mut parsed = optim::OptimizerSpec::parse(&self.spec)?;
+        parsed.set_base("lr", &format!("{lr}"));
+        let optimizer = build_optimizer::<T>(
+            &parsed.to_string(),
+            &optim::BuildOptions::default(),
+            self.trainer.model(),
+            self.decay_biases,
+        )
+        .map_err(|e| setting("reduce_on_plateau", e))?;
+        self.trainer.replace_optimizer(optimizer)
+    }
+}
+
+/// One optimizer's finished (or stopped) training, from [`train`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainOutcome {
+    /// The optimizer spec.
+    pub optimizer: String,
+    /// One entry per epoch.
+    pub history: Vec<EpochStats>,
+    /// Why it stopped early (a non-finite loss, say), if it did.
+    pub error: Option<String>,
+    /// Wall-clock seconds it took.
+    pub seconds: f64,
+}
+
+/// Trains each optimizer of `config` on `data` in turn (see [`Session::train`]).
+pub fn train<T: Scalar + optim::Buildable>(
+    data: &Dataset,
+    config: &TrainConfig,
+    on_epoch: impl FnMut(&str, &EpochStats),
+) -> Result<Vec<TrainOutcome>> {
+    Session::new(data, config)?.train::<T>(on_epoch)
+}
+
+impl Session {
+    /// Trains each optimizer of the configuration in turn, calling `on_epoch(spec, stats)` after
+    /// every epoch. An optimizer whose training fails (a non-finite loss) is reported in its
+    /// [`TrainOutcome::error`] and the next one starts.
+    pub fn train<T: Scalar + optim::Buildable>(
+        &self,
+        mut on_epoch: impl FnMut(&str, &EpochStats),
+    ) -> Result<Vec<TrainOutcome>> {
+        let mut outcomes = Vec::new();
+        for spec in &self.config.optimizers {
+            let mut run = self.start::<T>(spec)?;
+            let started = std::time::Instant::now();
+            let mut error = None;
+            while run.trainer.epochs_done() < self.config.epochs {
+                match run.epoch() {
+                    Ok((stats, _)) => on_epoch(spec, &stats),
+                    Err(e @ Error::Setting { .. }) => return Err(e),
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            outcomes.push(TrainOutcome {
+                optimizer: spec.clone(),
+                history: run.trainer.history().to_vec(),
+                error,
+                seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+        Ok(outcomes)
+    }
+}

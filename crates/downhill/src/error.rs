@@ -82,6 +82,15 @@ pub enum Error {
     /// The work was cancelled through a [`crate::run::Cancel`] token before it finished.
     #[error("cancelled: {0}")]
     Cancelled(String),
+    /// An error about one setting of a configuration (`model`, `schedule`, ... of a
+    /// `train::TrainConfig`), so that a front end can name its own flag for it.
+    #[error("{setting}: {error}")]
+    Setting {
+        /// The setting's name, as the configuration spells it.
+        setting: String,
+        /// What is wrong with it.
+        error: Box<Error>,
+    },
 }
 
 /// The formula with a caret under the character at `position`; a long formula is cut to the 60

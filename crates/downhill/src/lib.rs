@@ -33,6 +33,7 @@
 
 pub mod analysis;
 pub mod batch;
+pub mod compare;
 pub mod error;
 pub mod expr;
 pub mod linalg;

@@ -8,7 +8,7 @@ use crate::analysis::{BoxAnalysis, PointAnalysis};
 use crate::objective::{Minimum, Objective};
 use crate::optim::{Optimizer, Value};
 use crate::real::Real;
-use crate::run::RunResult;
+use crate::run::{Point, RunResult};
 
 /// An objective's name, formula and dimension, with its known minima where a document lists them.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -69,21 +69,146 @@ impl Serialize for OptimizerInfo {
     }
 }
 
-/// One recorded point of a run document: `{step, params, loss, lr}`.
+/// Numbers of precision `T`, written widened to `f64` (NaN and infinities as `null`), so that a
+/// run document reads the same whether it is written straight to a stream or built as a
+/// `serde_json::Value` first (which holds every number as `f64`).
+fn widened<T: Real, S: Serializer>(values: &&[T], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(values.iter().map(|x| x.to_f64()))
+}
+
+fn widened_one<T: Real, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(value.to_f64())
+}
+
+fn widened_vec<T: Real, S: Serializer>(values: &Option<Vec<T>>, serializer: S) -> Result<S::Ok, S::Error> {
+    match values {
+        Some(v) => serializer.serialize_some(&Widened(v)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn widened_option<T: Real, S: Serializer>(value: &Option<T>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => serializer.serialize_some(&v.to_f64()),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A slice serialized through [`widened`].
+struct Widened<'a, T>(&'a [T]);
+
+impl<T: Real> Serialize for Widened<'_, T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        widened(&self.0, serializer)
+    }
+}
+
+/// Points serialized one by one as [`TrajectoryPoint`]s, never collected.
+fn points<T: Real, S: Serializer>(points: &&[Point<T>], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(points.iter().map(TrajectoryPoint::of))
+}
+
+/// One recorded point of a run document: `{step, params, loss, lr}`, numbers as `f64`. A run
+/// streamed as JSON lines writes one per line.
 #[derive(Debug, Clone, serde::Serialize)]
+#[serde(bound = "T: Real")]
 pub struct TrajectoryPoint<'a, T> {
     /// Updates taken to reach it.
     pub step: u64,
     /// The parameters.
+    #[serde(serialize_with = "widened")]
     pub params: &'a [T],
     /// The objective's value.
+    #[serde(serialize_with = "widened_one")]
     pub loss: T,
     /// The rate of the update that leaves this point.
     pub lr: f64,
 }
 
-/// The document of `downhill run --format json` (and of `downhill.run` in Python).
+impl<'a, T: Real> TrajectoryPoint<'a, T> {
+    /// The document of a recorded point.
+    pub fn of(point: &'a Point<T>) -> Self {
+        TrajectoryPoint { step: point.step, params: &point.params, loss: point.loss, lr: point.lr }
+    }
+}
+
+/// The first line of a run streamed as JSON lines: what runs, from where.
 #[derive(Debug, Clone, serde::Serialize)]
+pub struct RunHeader<'a> {
+    /// The objective with its minima.
+    pub objective: ObjectiveInfo,
+    /// The optimizer with every resolved hyperparameter.
+    pub optimizer: OptimizerInfo,
+    /// `f32` or `f64`.
+    pub dtype: &'static str,
+    /// The start point as given.
+    pub start: &'a [f64],
+}
+
+impl<'a> RunHeader<'a> {
+    /// The header of a run of `optimizer` on `objective` from `start`.
+    pub fn new<T: Real>(
+        objective: &dyn Objective<T>,
+        optimizer: &dyn Optimizer<T>,
+        start: &'a [f64],
+    ) -> Self {
+        RunHeader {
+            objective: ObjectiveInfo::with_minima(objective),
+            optimizer: OptimizerInfo::of(optimizer),
+            dtype: T::NAME,
+            start,
+        }
+    }
+}
+
+/// The last line of a run streamed as JSON lines: how the run ended.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(bound = "T: Real")]
+pub struct RunSummary<'a, T> {
+    /// Why the run ended ([`crate::StopReason::as_str`]).
+    pub stop: &'static str,
+    /// What went wrong, for `non_finite` and `diverged`.
+    pub detail: Option<&'a str>,
+    /// Updates taken.
+    pub steps: u64,
+    /// Value-and-gradient evaluations, counted as scipy's `nfev` (the start included).
+    pub evaluations: u64,
+    /// Hessian evaluations.
+    pub hessian_evaluations: u64,
+    /// Final parameters.
+    #[serde(serialize_with = "widened")]
+    pub params: &'a [T],
+    /// Final loss.
+    #[serde(serialize_with = "widened_one")]
+    pub loss: T,
+    /// Gradient norm at the final parameters.
+    pub grad_norm: f64,
+    /// Euclidean distance from the final point to the nearest known minimum.
+    pub distance_to_minimum: Option<f64>,
+}
+
+impl<'a, T: Real> RunSummary<'a, T> {
+    /// The summary of `result`, a run on `objective`.
+    pub fn new(objective: &dyn Objective<T>, result: &'a RunResult<T>) -> Self {
+        RunSummary {
+            stop: result.stop.as_str(),
+            detail: result.detail.as_deref(),
+            steps: result.steps,
+            evaluations: result.evaluations,
+            hessian_evaluations: result.hessian_evaluations,
+            params: &result.params,
+            loss: result.loss,
+            grad_norm: result.grad_norm,
+            distance_to_minimum: distance_to_minimum(objective, &result.params),
+        }
+    }
+}
+
+/// The document of `downhill run --format json` (and of `downhill.run` in Python and the
+/// playground's `/api/run`). It borrows the run and writes its trajectory point by point, so a
+/// trajectory of millions of points is streamed, not copied; numbers are written as `f64`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(bound = "T: Real")]
 pub struct RunDocument<'a, T> {
     /// The objective with its minima.
     pub objective: ObjectiveInfo,
@@ -105,8 +230,10 @@ pub struct RunDocument<'a, T> {
     /// Hessian evaluations.
     pub hessian_evaluations: u64,
     /// Final parameters.
+    #[serde(serialize_with = "widened")]
     pub params: &'a [T],
     /// Final loss.
+    #[serde(serialize_with = "widened_one")]
     pub loss: T,
     /// Gradient norm at the final parameters.
     pub grad_norm: f64,
@@ -114,11 +241,14 @@ pub struct RunDocument<'a, T> {
     pub distance_to_minimum: Option<f64>,
     /// The answer where it is not the iterate (ASGD's average, Schedule-Free's `x`); `None`
     /// otherwise.
+    #[serde(serialize_with = "widened_vec")]
     pub eval_params: Option<Vec<T>>,
     /// The objective at [`RunDocument::eval_params`].
+    #[serde(serialize_with = "widened_option")]
     pub eval_loss: Option<T>,
-    /// Recorded points, starting with step 0.
-    pub trajectory: Vec<TrajectoryPoint<'a, T>>,
+    /// Recorded points, starting with step 0, written as [`TrajectoryPoint`]s.
+    #[serde(serialize_with = "points")]
+    pub trajectory: &'a [Point<T>],
 }
 
 impl<'a, T: Real> RunDocument<'a, T> {
@@ -131,27 +261,25 @@ impl<'a, T: Real> RunDocument<'a, T> {
     ) -> Self {
         let eval_params = optimizer.eval_params(&result.params);
         let eval_loss = eval_params.as_ref().map(|x| objective.value(x));
+        let header = RunHeader::new(objective, optimizer, start);
+        let summary = RunSummary::new(objective, result);
         RunDocument {
-            objective: ObjectiveInfo::with_minima(objective),
-            optimizer: OptimizerInfo::of(optimizer),
-            dtype: T::NAME,
+            objective: header.objective,
+            optimizer: header.optimizer,
+            dtype: header.dtype,
             start,
-            stop: result.stop.as_str(),
-            detail: result.detail.as_deref(),
-            steps: result.steps,
-            evaluations: result.evaluations,
-            hessian_evaluations: result.hessian_evaluations,
-            params: &result.params,
-            loss: result.loss,
-            grad_norm: result.grad_norm,
-            distance_to_minimum: distance_to_minimum(objective, &result.params),
+            stop: summary.stop,
+            detail: summary.detail,
+            steps: summary.steps,
+            evaluations: summary.evaluations,
+            hessian_evaluations: summary.hessian_evaluations,
+            params: summary.params,
+            loss: summary.loss,
+            grad_norm: summary.grad_norm,
+            distance_to_minimum: summary.distance_to_minimum,
             eval_params,
             eval_loss,
-            trajectory: result
-                .trajectory
-                .iter()
-                .map(|p| TrajectoryPoint { step: p.step, params: &p.params, loss: p.loss, lr: p.lr })
-                .collect(),
+            trajectory: &result.trajectory,
         }
     }
 }
