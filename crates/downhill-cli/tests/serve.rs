@@ -101,6 +101,49 @@ fn run_returns_exactly_what_the_command_line_prints() {
     }
 }
 
+/// `/api/tune`, `/api/analyze` and `/api/objectives` answer the documents `compare --tune-lr`,
+/// `analyze` and `objectives` print with `--format json`.
+#[test]
+fn tune_analyze_and_objectives_return_what_the_command_line_prints() {
+    let server = start();
+    let cli = |args: &[&str]| -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_downhill")).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let body = r#"{"objective":"rosenbrock:a=1,b=10","optimizers":["gd","adam:beta1=0.8"],"start":[-1.5,2.5],"steps":60,"bound":10}"#;
+    let (status, v) = call(&server, "POST", "/api/tune", body);
+    assert_eq!(status, 200, "{v}");
+    let want = cli(&[
+        "compare",
+        "--objective",
+        "rosenbrock:a=1,b=10",
+        "--optimizer",
+        "gd",
+        "--optimizer",
+        "adam:beta1=0.8",
+        "--start",
+        "-1.5,2.5",
+        "--steps",
+        "60",
+        "--bound",
+        "10",
+        "--tune-lr",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(v, want);
+    let (status, v) = call(&server, "POST", "/api/analyze", r#"{"objective":"himmelblau","at":[0.5,-1]}"#);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v,
+        cli(&["analyze", "--objective", "himmelblau", "--at", "0.5,-1", "--grid", "21", "--format", "json"])
+    );
+    let (status, v) = call(&server, "GET", "/api/objectives", "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v, cli(&["objectives", "--format", "json"]));
+}
+
 #[test]
 fn the_other_endpoints_answer() {
     let server = start();
