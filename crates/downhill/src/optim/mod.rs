@@ -279,6 +279,13 @@ pub trait Optimizer<T: Real>: Send + Sync {
         true
     }
 
+    /// Whether this optimizer takes a non-finite gradient itself (`skip-nonfinite` skips it and
+    /// counts it; the wrappers around it pass the question on). [`crate::minimize`] then carries
+    /// on past a non-finite loss or gradient instead of stopping as `non_finite`.
+    fn accepts_non_finite_gradients(&self) -> bool {
+        false
+    }
+
     /// The parameters to evaluate (validate, deploy) when they differ from the ones the gradient
     /// is taken at: schedule-free methods train at `y` but their answer is the average `x`.
     /// `None` means `params` themselves.
