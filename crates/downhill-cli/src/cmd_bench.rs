@@ -372,8 +372,13 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
     let reps = if n >= 5_000_000 { 9 } else { 31 };
     let (r, w) = access_pattern(name, amsgrad);
     let mut arrays: Vec<Vec<T>> = (0..r).map(|k| vec![T::from_f64(0.001 * k as f64); n]).collect();
-    // Interleave the two so that drift in the machine's speed affects both alike; keep each one's best.
-    let (mut t_opt, mut t_probe) = (f64::INFINITY, f64::INFINITY);
+    // With several threads, the same step on one thread is a third reference (how much the
+    // threads buy). Interleave them so that drift in the machine's speed affects all alike; keep
+    // each one's best.
+    let one_thread = (rayon::current_num_threads() > 1)
+        .then(|| rayon::ThreadPoolBuilder::new().num_threads(1).build())
+        .transpose()?;
+    let (mut t_opt, mut t_probe, mut t_one) = (f64::INFINITY, f64::INFINITY, f64::INFINITY);
     for _ in 0..reps {
         t_opt = t_opt.min(best_of(1, || {
             opt.update(&mut params, &grads).expect("sizes match");
@@ -383,6 +388,12 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
             probe(&mut arrays, r, w);
             black_box(&arrays);
         }));
+        if let Some(pool) = &one_thread {
+            t_one = t_one.min(best_of(1, || {
+                pool.install(|| opt.update(&mut params, &grads).expect("sizes match"));
+                black_box(&params);
+            }));
+        }
     }
     let bytes = ((r + w) * n * std::mem::size_of::<T>()) as f64;
     let torch = if args.vs_torch {
@@ -418,6 +429,8 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
         "step_ms": t_opt * 1e3, "step_gb_per_s": bytes / t_opt / 1e9,
         "probe_ms": t_probe * 1e3, "probe_gb_per_s": bytes / t_probe / 1e9,
         "ratio_vs_probe": t_probe / t_opt,
+        "one_thread_ms": one_thread.as_ref().map(|_| t_one * 1e3),
+        "speedup_vs_one_thread": one_thread.as_ref().map(|_| t_one / t_opt),
     }))
 }
 
@@ -668,7 +681,13 @@ pub fn run(args: &BenchArgs) -> Result<String> {
             v["step_ms"].as_f64().unwrap_or(0.0), v["step_gb_per_s"].as_f64().unwrap_or(0.0),
             v["probe_ms"].as_f64().unwrap_or(0.0), v["probe_gb_per_s"].as_f64().unwrap_or(0.0), v["reads"], v["writes"],
             v["ratio_vs_probe"].as_f64().unwrap_or(0.0)
-        ) + &torch_lines(&v["torch"]),
+        ) + &match v["speedup_vs_one_thread"].as_f64() {
+            Some(x) => format!(
+                "  same step on 1 thread {:6.2} ms: speedup {x:.2}\n",
+                v["one_thread_ms"].as_f64().unwrap_or(0.0)
+            ),
+            None => String::new(),
+        } + &torch_lines(&v["torch"]),
         BenchWhat::Small(_) => {
             let row = |k: &str| {
                 format!(

@@ -95,6 +95,44 @@ fn run_accepts_wrapped_specs_and_matches_the_library() {
 }
 
 #[test]
+fn skip_nonfinite_sees_and_skips_non_finite_gradients_in_run() {
+    // f = sqrt(x^2) = |x|: from x = 1, gd:lr=1 lands exactly on 0 (1 - 1 * 1), where the loss is
+    // 0 but the gradient x / sqrt(x^2) is 0/0 = NaN. Unwrapped, the run stops there as before;
+    // wrapped, the wrapper is handed that gradient, leaves x at 0 for max_consecutive_errors = 3
+    // steps (counting them), then passes it on as optax does, and the NaN step stops the run.
+    let run = |spec: &str| {
+        stdout_json(&[
+            "run",
+            "--expr",
+            "sqrt(x^2)",
+            "--optimizer",
+            spec,
+            "--start",
+            "1",
+            "--steps",
+            "20",
+            "--format",
+            "json",
+        ])
+    };
+    let plain = run("gd:lr=1");
+    assert_eq!(plain["stop"], "non_finite", "{plain}");
+    assert_eq!(plain["steps"], 1);
+    let wrapped = run("skip-nonfinite(gd:lr=1):max_consecutive_errors=3");
+    assert_eq!(wrapped["stop"], "non_finite", "{wrapped}");
+    // Step 1 reaches 0; steps 2-4 are skipped; step 5 takes the NaN gradient.
+    assert_eq!(wrapped["steps"], 5, "{wrapped}");
+    assert_eq!(wrapped["optimizer"]["skipped"], 3.0, "{}", wrapped["optimizer"]);
+    let traj = wrapped["trajectory"].as_array().unwrap();
+    assert_eq!(traj.len(), 5, "the start, then x = 0 after steps 1 to 4");
+    for p in &traj[1..] {
+        assert_eq!(p["params"][0].as_f64(), Some(0.0), "{p}");
+        assert_eq!(p["loss"].as_f64(), Some(0.0), "{p}");
+    }
+    assert!(wrapped["detail"].as_str().unwrap().contains("step 5"), "{}", wrapped["detail"]);
+}
+
+#[test]
 fn compare_and_tune_lr_keep_the_wrapper() {
     let v = stdout_json(&[
         "compare",

@@ -10,6 +10,8 @@
 //! - [`StrongWolfe`]: Nocedal & Wright's Algorithms 3.5 (bracketing) and 3.6 (zoom), with cubic
 //!   interpolation of the two bracket ends, until sufficient decrease and the *strong curvature*
 //!   condition `|phi'(alpha)| <= c2 |phi'(0)|` both hold.
+//! - [`MoreThuente`]: the same conditions by More and Thuente's safeguarded interpolation
+//!   (MINPACK-2's `dcsrch`, the search scipy's BFGS and CG use).
 //!
 //! Every trial evaluates the value and the gradient together (one evaluation, as scipy counts
 //! them), and the search hands back the accepted point with its loss and gradient so that nothing
@@ -350,6 +352,315 @@ impl StrongWolfe {
     }
 }
 
+/// More and Thuente's line search (ACM TOMS 20, 1994), a port of MINPACK-2's `dcsrch` and
+/// `dcstep` as scipy 1.17 ships them (`scipy/optimize/_dcsrch.py`, the search behind
+/// `line_search_wolfe1`, which scipy's `BFGS` and `CG` use first). It looks for a step with
+///
+/// ```text
+/// phi(alpha)      <= phi(0) + c1 alpha phi'(0)      (sufficient decrease)
+/// |phi'(alpha)|   <= c2 |phi'(0)|                   (strong curvature)
+/// ```
+///
+/// keeping an interval `[stx, sty]` that contains a minimizer of
+/// `psi(alpha) = phi(alpha) - phi(0) - c1 alpha phi'(0)` (stage 1) or of `phi` itself (stage 2,
+/// once a trial has `psi <= 0` and `phi' >= 0`). Each new trial comes from `dcstep`: the cubic or
+/// quadratic (secant) interpolant of the best trial and the newest one, chosen by the four cases of
+/// More and Thuente's section 4; before a minimizer is bracketed, trials extrapolate into
+/// `[alpha + 1.1 (alpha - stx), alpha + 4 (alpha - stx)]`; once bracketed, a bisection is forced
+/// when the interval did not shrink to 66% in two trials. The first trial is `initial` (clamped
+/// into `[min_step, max_step]`).
+///
+/// The search stops with `Found::satisfied` when both conditions hold. It stops with a warning
+/// (as `dcsrch` does) when rounding errors prevent progress, when the bracket is narrower than
+/// `xtol` relative to its right end, when it sits at `max_step` or `min_step`, or after
+/// `max_evaluations`: it then returns the last trial with `Found::satisfied` false if that trial
+/// decreases sufficiently, and fails otherwise. (scipy reports every warning as a failure and
+/// falls back to its Nocedal-Wright search; [`LineSearch::MoreThuente`] does the same with
+/// [`StrongWolfe`].) Defaults are scipy's BFGS call: `c1 = 1e-4, c2 = 0.9, xtol = 1e-14`, steps
+/// in `[1e-100, 1e100]`, at most 100 evaluations. One deviation: a trial whose value or slope is
+/// not finite is treated as a higher value with the next trial at the middle of `[stx, alpha]`
+/// (`dcsrch` would produce NaN there and give up).
+///
+/// ```
+/// use downhill::line_search::{Found, Line, MoreThuente};
+/// use downhill::objectives::Quadratic;
+/// use downhill::Objective;
+///
+/// // On f = x^2 from x = 1 along -f', the first trial (step 1 lands on -1) has the same value,
+/// // not a sufficient decrease; the second is the minimizer of the modified function
+/// // psi(a) = phi(a) - phi(0) - c1 a phi'(0), which is (1 - c1) / 2 for this quadratic.
+/// let f = Quadratic::new(vec![1.0]);
+/// let x = [1.0];
+/// let mut g = [0.0];
+/// let loss = f.value_and_gradient(&x, &mut g);
+/// let mut found = Found::default();
+/// let line = Line { point: &x, loss, grad: &g, direction: &[-g[0]] };
+/// MoreThuente::default().search(&f, &line, 1.0, &mut found).unwrap();
+/// assert!((found.step - 0.49995).abs() < 1e-15 && found.evaluations == 2 && found.satisfied);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MoreThuente {
+    /// Sufficient-decrease constant (`ftol` in MINPACK); default 1e-4.
+    pub c1: f64,
+    /// Curvature constant (`gtol`); default 0.9 (0.1 for conjugate gradient).
+    pub c2: f64,
+    /// Relative width of the bracket below which the search stops with a warning; default 1e-14.
+    pub xtol: f64,
+    /// Smallest step; default 1e-100.
+    pub min_step: f64,
+    /// Largest step; default 1e100.
+    pub max_step: f64,
+    /// Most evaluations per search; default 100.
+    pub max_evaluations: u64,
+}
+
+impl Default for MoreThuente {
+    fn default() -> Self {
+        MoreThuente::quasi_newton()
+    }
+}
+
+/// The state `dcsrch` keeps between trials: the best step `stx` and the other end `sty` of the
+/// interval, with their values and slopes (of `psi` while `modified`).
+#[derive(Debug, Clone, Copy)]
+struct Bracket {
+    stx: f64,
+    fx: f64,
+    gx: f64,
+    sty: f64,
+    fy: f64,
+    gy: f64,
+    bracketed: bool,
+}
+
+impl MoreThuente {
+    /// `c1 = 1e-4, c2 = 0.9`: scipy's BFGS.
+    pub fn quasi_newton() -> Self {
+        MoreThuente {
+            c1: 1e-4,
+            c2: 0.9,
+            xtol: 1e-14,
+            min_step: 1e-100,
+            max_step: 1e100,
+            max_evaluations: 100,
+        }
+    }
+
+    /// `c1 = 1e-4, c2 = 0.1`, for conjugate gradient (scipy's CG uses `c2 = 0.4`).
+    pub fn conjugate_gradient() -> Self {
+        MoreThuente { c2: 0.1, ..MoreThuente::quasi_newton() }
+    }
+
+    /// Searches along `line.direction` from the step `initial`; on success `found` holds the
+    /// accepted point, its loss and its gradient.
+    pub fn search<T: Real>(
+        &self,
+        objective: &dyn Objective<T>,
+        line: &Line<'_, T>,
+        initial: f64,
+        found: &mut Found<T>,
+    ) -> std::result::Result<(), Failure> {
+        const P5: f64 = 0.5;
+        const P66: f64 = 0.66;
+        const XTRAPL: f64 = 1.1;
+        const XTRAPU: f64 = 4.0;
+        found.prepare(line.point.len());
+        let ginit = slope_of(line)?;
+        let finit = line.loss.to_f64();
+        let (min_step, max_step) = (self.min_step, self.max_step);
+        let gtest = self.c1 * ginit;
+        let mut width = max_step - min_step;
+        let mut width1 = width / P5;
+        let mut b =
+            Bracket { stx: 0.0, fx: finit, gx: ginit, sty: 0.0, fy: finit, gy: ginit, bracketed: false };
+        let mut stage2 = false;
+        let mut stp = if initial.is_finite() { initial.clamp(min_step, max_step) } else { 1.0 };
+        let (mut stmin, mut stmax) = (0.0, stp + XTRAPU * stp);
+        loop {
+            let t = found.evaluate(objective, line, stp);
+            let (f, g) = (t.value, t.slope);
+            let ftest = finit + stp * gtest;
+            if !stage2 && f <= ftest && g >= 0.0 {
+                stage2 = true;
+            }
+            if f <= ftest && g.abs() <= self.c2 * -ginit {
+                found.keep();
+                found.finish(line, &t, true);
+                return Ok(());
+            }
+            let stuck = b.bracketed && (stp <= stmin || stp >= stmax || stmax - stmin <= self.xtol * stmax);
+            let warning = stuck
+                || (stp == max_step && f <= ftest && g <= gtest)
+                || (stp == min_step && (f > ftest || g >= gtest))
+                || found.evaluations >= self.max_evaluations;
+            if warning {
+                if f <= ftest && stp > 0.0 {
+                    found.keep();
+                    found.finish(line, &t, false);
+                    return Ok(());
+                }
+                return Err(Failure::NoDecrease { evaluations: found.evaluations, step: stp });
+            }
+            if !(f.is_finite() && g.is_finite()) {
+                // Too long: the new trial is the middle of [stx, stp], which brackets a minimizer.
+                let next = b.stx + P5 * (stp - b.stx);
+                b.sty = stp;
+                b.fy = f64::INFINITY;
+                b.gy = f64::NAN;
+                b.bracketed = true;
+                stp = next;
+            } else if !stage2 && f <= b.fx && f > ftest {
+                // The modified function psi while the decrease is not yet sufficient.
+                let mut m = Bracket {
+                    fx: b.fx - b.stx * gtest,
+                    gx: b.gx - gtest,
+                    fy: b.fy - b.sty * gtest,
+                    gy: b.gy - gtest,
+                    ..b
+                };
+                stp = dcstep(&mut m, stp, f - stp * gtest, g - gtest, stmin, stmax);
+                b = Bracket {
+                    fx: m.fx + m.stx * gtest,
+                    fy: m.fy + m.sty * gtest,
+                    gx: m.gx + gtest,
+                    gy: m.gy + gtest,
+                    ..m
+                };
+            } else {
+                stp = dcstep(&mut b, stp, f, g, stmin, stmax);
+            }
+            if b.bracketed {
+                if (b.sty - b.stx).abs() >= P66 * width1 {
+                    stp = b.stx + P5 * (b.sty - b.stx);
+                }
+                width1 = width;
+                width = (b.sty - b.stx).abs();
+                stmin = b.stx.min(b.sty);
+                stmax = b.stx.max(b.sty);
+            } else {
+                stmin = stp + XTRAPL * (stp - b.stx);
+                stmax = stp + XTRAPU * (stp - b.stx);
+            }
+            if !stp.is_finite() {
+                // Interpolation through a non-finite end: bisect what is bracketed.
+                stp = b.stx + P5 * (b.sty - b.stx);
+            }
+            stp = stp.clamp(min_step, max_step);
+            // No further progress possible: the best point so far, evaluated again (as dcsrch
+            // does) so that the next pass stops with it and its gradient.
+            if b.bracketed && (stp <= stmin || stp >= stmax || stmax - stmin <= self.xtol * stmax) {
+                stp = b.stx;
+            }
+        }
+    }
+}
+
+fn sign(v: f64) -> f64 {
+    // numpy's sign: 0 at 0.
+    if v > 0.0 {
+        1.0
+    } else if v < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
+/// MINPACK-2's `dcstep`: a safeguarded trial step from the best point `(stx, fx, gx)`, the other
+/// end `(sty, fy, gy)` and the newest trial `(stp, fp, dp)`; updates the interval in `b`.
+fn dcstep(b: &mut Bracket, stp: f64, fp: f64, dp: f64, stpmin: f64, stpmax: f64) -> f64 {
+    let (stx, fx, dx) = (b.stx, b.fx, b.gx);
+    let (sty, fy, dy) = (b.sty, b.fy, b.gy);
+    let sgnd = sign(dp) * sign(dx);
+    let stpf;
+    if fp > fx {
+        // Case 1: a higher value; the minimum is bracketed. The cubic step if it is closer to
+        // stx than the quadratic step, else their average.
+        let theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp;
+        let s = theta.abs().max(dx.abs()).max(dp.abs());
+        let mut gamma = s * ((theta / s).powi(2) - (dx / s) * (dp / s)).sqrt();
+        if stp < stx {
+            gamma = -gamma;
+        }
+        let p = (gamma - dx) + theta;
+        let q = ((gamma - dx) + gamma) + dp;
+        let r = p / q;
+        let stpc = stx + r * (stp - stx);
+        let stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx);
+        stpf = if (stpc - stx).abs() <= (stpq - stx).abs() { stpc } else { stpc + (stpq - stpc) / 2.0 };
+        b.bracketed = true;
+    } else if sgnd < 0.0 {
+        // Case 2: lower value, slopes of opposite sign; bracketed. The cubic step if it is
+        // farther from stp than the secant step, else the secant step.
+        let theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp;
+        let s = theta.abs().max(dx.abs()).max(dp.abs());
+        let mut gamma = s * ((theta / s).powi(2) - (dx / s) * (dp / s)).sqrt();
+        if stp > stx {
+            gamma = -gamma;
+        }
+        let p = (gamma - dp) + theta;
+        let q = ((gamma - dp) + gamma) + dx;
+        let r = p / q;
+        let stpc = stp + r * (stx - stp);
+        let stpq = stp + (dp / (dp - dx)) * (stx - stp);
+        stpf = if (stpc - stp).abs() > (stpq - stp).abs() { stpc } else { stpq };
+        b.bracketed = true;
+    } else if dp.abs() < dx.abs() {
+        // Case 3: lower value, slopes of the same sign, the slope's magnitude decreases.
+        let theta = 3.0 * (fx - fp) / (stp - stx) + dx + dp;
+        let s = theta.abs().max(dx.abs()).max(dp.abs());
+        let mut gamma = s * (0f64.max((theta / s).powi(2) - (dx / s) * (dp / s))).sqrt();
+        if stp > stx {
+            gamma = -gamma;
+        }
+        let p = (gamma - dp) + theta;
+        let q = (gamma + (dx - dp)) + gamma;
+        let r = p / q;
+        let stpc = if r < 0.0 && gamma != 0.0 {
+            stp + r * (stx - stp)
+        } else if stp > stx {
+            stpmax
+        } else {
+            stpmin
+        };
+        let stpq = stp + (dp / (dp - dx)) * (stx - stp);
+        if b.bracketed {
+            let f = if (stpc - stp).abs() < (stpq - stp).abs() { stpc } else { stpq };
+            stpf =
+                if stp > stx { (stp + 0.66 * (sty - stp)).min(f) } else { (stp + 0.66 * (sty - stp)).max(f) };
+        } else {
+            let f = if (stpc - stp).abs() > (stpq - stp).abs() { stpc } else { stpq };
+            stpf = f.clamp(stpmin, stpmax);
+        }
+    } else if b.bracketed {
+        // Case 4: lower value, slopes of the same sign, the magnitude does not decrease: the
+        // cubic step through stp and sty.
+        let theta = 3.0 * (fp - fy) / (sty - stp) + dy + dp;
+        let s = theta.abs().max(dy.abs()).max(dp.abs());
+        let mut gamma = s * ((theta / s).powi(2) - (dy / s) * (dp / s)).sqrt();
+        if stp > sty {
+            gamma = -gamma;
+        }
+        let p = (gamma - dp) + theta;
+        let q = ((gamma - dp) + gamma) + dy;
+        let r = p / q;
+        stpf = stp + r * (sty - stp);
+    } else if stp > stx {
+        stpf = stpmax;
+    } else {
+        stpf = stpmin;
+    }
+    if fp > fx {
+        (b.sty, b.fy, b.gy) = (stp, fp, dp);
+    } else {
+        if sgnd < 0.0 {
+            (b.sty, b.fy, b.gy) = (stx, fx, dx);
+        }
+        (b.stx, b.fx, b.gx) = (stp, fp, dp);
+    }
+    stpf
+}
+
 /// The minimizer of the cubic that interpolates `phi` and `phi'` at two trials (Nocedal &
 /// Wright, equation 3.59), clamped to `[lower, upper]`; the midpoint when the cubic has none.
 fn cubic_minimizer(p: &Trial, q: &Trial, lower: f64, upper: f64) -> f64 {
@@ -377,10 +688,16 @@ pub enum LineSearch {
     Armijo(Armijo),
     /// Strong Wolfe conditions.
     StrongWolfe(StrongWolfe),
+    /// More and Thuente's search for the strong Wolfe conditions; when it stops with a warning,
+    /// a [`StrongWolfe`] search with the same `c1`, `c2` runs from the same initial step (scipy's
+    /// `_line_search_wolfe12`), and `Found::evaluations` counts both.
+    MoreThuente(MoreThuente),
 }
 
 impl LineSearch {
-    /// Runs the search (see [`Armijo::search`] and [`StrongWolfe::search`]).
+    /// Runs the search (see [`Armijo::search`], [`StrongWolfe::search`] and
+    /// [`MoreThuente::search`]; the last falls back to strong Wolfe as described at
+    /// [`LineSearch::MoreThuente`]).
     pub fn search<T: Real>(
         &self,
         objective: &dyn Objective<T>,
@@ -391,22 +708,43 @@ impl LineSearch {
         match self {
             LineSearch::Armijo(a) => a.search(objective, line, initial, found),
             LineSearch::StrongWolfe(w) => w.search(objective, line, initial, found),
+            LineSearch::MoreThuente(m) => {
+                if m.search(objective, line, initial, found).is_ok() && found.satisfied {
+                    return Ok(());
+                }
+                let spent = found.evaluations;
+                let fallback = StrongWolfe {
+                    c1: m.c1,
+                    c2: m.c2,
+                    max_evaluations: StrongWolfe::quasi_newton().max_evaluations,
+                };
+                let result = fallback.search(objective, line, initial, found);
+                found.evaluations += spent;
+                match result {
+                    Ok(()) => Ok(()),
+                    Err(Failure::NoDecrease { step, .. }) => {
+                        Err(Failure::NoDecrease { evaluations: found.evaluations, step })
+                    }
+                    Err(e) => Err(e),
+                }
+            }
         }
     }
 
-    /// The spec name: `armijo` or `strong-wolfe`.
+    /// The spec name: `armijo`, `strong-wolfe` or `more-thuente`.
     pub fn name(&self) -> &'static str {
         match self {
             LineSearch::Armijo(_) => "armijo",
             LineSearch::StrongWolfe(_) => "strong-wolfe",
+            LineSearch::MoreThuente(_) => "more-thuente",
         }
     }
 
     /// Reads `line_search` (default `default`), `c1` (1e-4), `c2` (`c2_default`, strong Wolfe
-    /// only) and `shrink` (0.5, Armijo only) from an optimizer's spec. `None` for
+    /// and More-Thuente only) and `shrink` (0.5, Armijo only) from an optimizer's spec. `None` for
     /// `line_search=none`, which takes no other key.
     pub fn from_params(p: &mut Params, default: &'static str, c2_default: f64) -> Result<Option<LineSearch>> {
-        let kind = p.choice("line_search", &["strong-wolfe", "armijo", "none"], default)?;
+        let kind = p.choice("line_search", &["strong-wolfe", "more-thuente", "armijo", "none"], default)?;
         let c1 = p.optional("c1", Range::Positive)?;
         let c2 = p.optional("c2", Range::Positive)?;
         let shrink = p.optional("shrink", Range::Positive)?;
@@ -444,7 +782,11 @@ impl LineSearch {
                 if c2 <= c1v || c2 >= 1.0 {
                     return Err(Error::out_of_range(field("c2"), c2, &format!("({c1v}, 1), above c1")));
                 }
-                Ok(Some(LineSearch::StrongWolfe(StrongWolfe { c1: c1v, c2, ..StrongWolfe::quasi_newton() })))
+                Ok(Some(if kind == "more-thuente" {
+                    LineSearch::MoreThuente(MoreThuente { c1: c1v, c2, ..MoreThuente::quasi_newton() })
+                } else {
+                    LineSearch::StrongWolfe(StrongWolfe { c1: c1v, c2, ..StrongWolfe::quasi_newton() })
+                }))
             }
         }
     }
@@ -460,6 +802,9 @@ impl LineSearch {
             ]),
             Some(LineSearch::StrongWolfe(w)) => {
                 out.extend([("line_search", "strong-wolfe".into()), ("c1", w.c1.into()), ("c2", w.c2.into())])
+            }
+            Some(LineSearch::MoreThuente(m)) => {
+                out.extend([("line_search", "more-thuente".into()), ("c1", m.c1.into()), ("c2", m.c2.into())])
             }
         }
     }

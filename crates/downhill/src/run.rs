@@ -253,6 +253,12 @@ fn first_bad<T: Real>(v: &[T]) -> Option<usize> {
 /// region) hands back the accepted point's loss and gradient, which are not evaluated again, and
 /// [`RunResult::evaluations`] counts every evaluation. A step that finds no acceptable point stops
 /// the run as `stalled` (as `converged` when the gradient is exactly zero).
+///
+/// An optimizer that takes non-finite gradients itself
+/// ([`Optimizer::accepts_non_finite_gradients`]: `skip-nonfinite`, alone or inside other wrappers)
+/// is not stopped by a non-finite loss or gradient: the point is accepted (and recorded, with its
+/// NaN or infinite loss and gradient norm) and the next step hands it that gradient, which it
+/// skips and counts. Non-finite parameters stop every run.
 pub fn minimize<T: Real>(
     objective: &dyn Objective<T>,
     optimizer: &mut dyn Optimizer<T>,
@@ -339,6 +345,7 @@ pub fn minimize<T: Real>(
     let mut next_grad = grad.clone();
     // The gradient norm costs a square root; it is computed only where it is used.
     let every_step_norm = options.grad_tol.is_some();
+    let lenient = optimizer.accepts_non_finite_gradients();
     for k in 1..=options.max_steps {
         check_cancelled(k)?;
         prev.copy_from_slice(&params);
@@ -359,7 +366,10 @@ pub fn minimize<T: Real>(
             }
         };
         steps = k;
-        if !(new_loss.is_finite() & all_finite(&params) & all_finite(&next_grad)) {
+        let finite_params = all_finite(&params);
+        // A non-finite loss or gradient at finite parameters goes on to an optimizer that takes it.
+        let carry_on = finite_params && (lenient || (new_loss.is_finite() & all_finite(&next_grad)));
+        if !carry_on {
             let why = if let Some(i) = first_bad(&params) {
                 format!("parameter {i} is {} at step {k}", params[i])
             } else if !new_loss.is_finite() {

@@ -296,6 +296,55 @@ fn large_vectors_split_across_threads_match_one_element_at_a_time() {
 }
 
 #[test]
+fn layer_wise_steps_split_across_threads_are_bit_identical_and_match_a_plain_first_step() {
+    // LAMB, LARS and NovoGrad take per-block norms over fixed chunks (added in order) and split
+    // both passes across threads when a block is large: the same bits on 1, 2 and 3 threads.
+    let n = 150_001;
+    let x0: Vec<f64> = (0..n).map(|i| ((i % 1009) as f64 - 504.0) * 1e-3).collect();
+    let g = |x: &[f64], k: usize| -> Vec<f64> {
+        x.iter().enumerate().map(|(i, &v)| v * (1.0 + (i % 7) as f64) - 0.01 * k as f64).collect()
+    };
+    let run_on = |spec: &str, threads: usize, steps: usize| {
+        rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(|| {
+            let mut o = optim::build::<f64>(spec, &BuildOptions::default()).unwrap();
+            let mut x = x0.clone();
+            for k in 0..steps {
+                let gk = g(&x, k);
+                o.update(&mut x, &gk).unwrap();
+            }
+            x
+        })
+    };
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    for spec in
+        ["lamb:lr=0.01,weight_decay=0.1", "lars:lr=0.5,nesterov=true", "novograd:lr=0.01,weight_decay=0.1"]
+    {
+        let one = run_on(spec, 1, 3);
+        assert_eq!(bits(&one), bits(&run_on(spec, 2, 3)), "{spec}: 2 threads");
+        assert_eq!(bits(&one), bits(&run_on(spec, 3, 3)), "{spec}: 3 threads");
+    }
+    // The first step written out with whole-vector norms summed in one pass (a different
+    // summation order, so to 1e-12): LAMB's u = g / (|g| + eps) (bias-corrected moments are g and
+    // g^2), ratio ||x|| / ||u||; LARS's ratio 1e-3 ||x|| / ||g||; NovoGrad's g / (||g|| + eps).
+    let g0 = g(&x0, 0);
+    let norm = |v: &[f64]| v.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let u: Vec<f64> = g0.iter().map(|g| g / (g.abs() + 1e-6)).collect();
+    let lamb_ratio = norm(&x0) / norm(&u);
+    let lars_ratio = 1e-3 * norm(&x0) / norm(&g0);
+    let gn = norm(&g0);
+    for (spec, want) in [
+        ("lamb:lr=0.01", x0.iter().zip(&u).map(|(x, u)| x - 0.01 * (u * lamb_ratio)).collect::<Vec<_>>()),
+        ("lars:lr=0.5", x0.iter().zip(&g0).map(|(x, g)| x - 0.5 * (g * lars_ratio)).collect()),
+        ("novograd:lr=0.01", x0.iter().zip(&g0).map(|(x, g)| x - 0.01 * (g / (gn + 1e-6))).collect()),
+    ] {
+        let got = run_on(spec, 2, 1);
+        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
+            assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-3), "{spec} element {i}: {a} vs {b}");
+        }
+    }
+}
+
+#[test]
 fn bad_specs_and_layouts_are_one_line_errors() {
     let cases = [
         ("adamax:beta1=1", "adamax.beta1: 1 is not in [0, 1)"),

@@ -1,11 +1,12 @@
 //! Line searches, L-BFGS, BFGS, nonlinear CG and the trust-region Newton method against
 //! independent references: the conditions themselves, closed forms on quadratics, finite
 //! termination, a direct linear solve, scipy's trust-ncg iterates (fixture written by
-//! scripts/scipy_quasi_newton.py) and scipy's evaluation counts.
+//! scripts/scipy_quasi_newton.py), More and Thuente's published tables with scipy's `dcsrch`
+//! trials, and scipy's evaluation counts.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use downhill::line_search::{dot, Armijo, Found, Line, LineSearch, StrongWolfe};
+use downhill::line_search::{dot, Armijo, Found, Line, LineSearch, MoreThuente, StrongWolfe};
 use downhill::objective::FnObjective;
 use downhill::objectives::{self, Rosenbrock};
 use downhill::optim::{self, steihaug, Bfgs, CgVariant, ConjugateGradient, Lbfgs, Optimizer};
@@ -150,6 +151,200 @@ fn strong_wolfe_steps_satisfy_both_conditions_on_rosenbrock() {
         }
     }
     assert!(checked > 200);
+}
+
+/// `phi(alpha)` and `phi'(alpha)` as a 1-D objective (searched from 0 along +1) that records
+/// every step it is evaluated at.
+fn line_function<'a>(
+    trials: &'a std::sync::Mutex<Vec<f64>>,
+    phi: impl Fn(f64) -> (f64, f64) + Send + Sync + 'a,
+) -> impl Objective<f64> + 'a {
+    FnObjective::new("line", 1, move |x: &[f64], g: &mut [f64]| {
+        trials.lock().unwrap().push(x[0]);
+        let (value, slope) = phi(x[0]);
+        g[0] = slope;
+        value
+    })
+}
+
+#[test]
+fn more_thuente_reproduces_the_papers_tables_and_scipys_dcsrch() {
+    // More & Thuente (1994), section 5: function (5.1) phi = -a / (a^2 + 2) with c1 = 1e-3,
+    // c2 = 0.1 (Table 1: 6, 3, 1, 4 evaluations, steps 1.4, 1.4, 10, 37) and (5.2)
+    // phi = (a + 0.004)^5 - 2 (a + 0.004)^4 with c1 = c2 = 0.1 (Table 2: 12, 8, 8, 11
+    // evaluations, step 1.6), each from a0 = 1e-3, 1e-1, 10, 1e3. The trials are those of scipy
+    // 1.17.1's `DCSRCH` (xtol 1e-14, steps in [1e-100, 1e100]) on the same functions, printed to 17
+    // digits; the port does the same floating-point operations, so they agree to rounding in the
+    // last digits (tolerance 1e-12 relative).
+    let f1 = |a: f64| (-a / (a * a + 2.0), (a * a - 2.0) / (a * a + 2.0).powi(2));
+    let f2 = |a: f64| {
+        let b = a + 0.004;
+        (b.powi(5) - 2.0 * b.powi(4), 5.0 * b.powi(4) - 8.0 * b.powi(3))
+    };
+    type Case = (usize, f64, f64, f64, &'static [f64]);
+    let cases: [Case; 8] = [
+        (1, 1e-3, 1e-3, 0.1, &[0.001, 0.005, 0.021, 0.085, 0.341, 1.365]),
+        (1, 1e-1, 1e-3, 0.1, &[0.1, 0.5, 1.4413720790892741]),
+        (1, 1e1, 1e-3, 0.1, &[10.0]),
+        (1, 1e3, 1e-3, 0.1, &[1000.0, 332.83537094698613, 110.78382764820593, 36.88760696396662]),
+        (
+            2,
+            1e-3,
+            0.1,
+            0.1,
+            &[
+                0.001,
+                0.005,
+                0.021,
+                0.085,
+                0.341,
+                1.365,
+                5.461,
+                2.1070247668786957,
+                1.551692634475675,
+                1.5975830448985595,
+                1.595861148209162,
+                1.596000000186075,
+            ],
+        ),
+        (
+            2,
+            1e-1,
+            0.1,
+            0.1,
+            &[
+                0.1,
+                0.5,
+                2.1,
+                1.1322375187701137,
+                1.6024085266778738,
+                1.5847382834276738,
+                1.5959997953704832,
+                1.5960000000049348,
+            ],
+        ),
+        (
+            2,
+            1e1,
+            0.1,
+            0.1,
+            &[
+                10.0,
+                2.306989958039605,
+                0.6872867127876888,
+                1.5661413536177324,
+                1.6123738059384738,
+                1.595068126248893,
+                1.5960001387963476,
+                1.5959999997572032,
+            ],
+        ),
+        (
+            2,
+            1e3,
+            0.1,
+            0.1,
+            &[
+                1000.0,
+                222.29565484593803,
+                49.472816490427086,
+                11.069352144736474,
+                2.5433685560303143,
+                0.7201153415592905,
+                1.6296513166653739,
+                1.3512229797881472,
+                1.5950402760316598,
+                1.5960006258007582,
+                1.595999998872531,
+            ],
+        ),
+    ];
+    for (function, a0, c1, c2, want) in cases {
+        let trials = std::sync::Mutex::new(Vec::new());
+        let f: Box<dyn Objective<f64>> = if function == 1 {
+            Box::new(line_function(&trials, f1))
+        } else {
+            Box::new(line_function(&trials, f2))
+        };
+        let mut g = [0.0];
+        let loss = f.value_and_gradient(&[0.0], &mut g);
+        trials.lock().unwrap().clear();
+        let search = MoreThuente { c1, c2, ..MoreThuente::default() };
+        let mut found = Found::default();
+        let line = Line { point: &[0.0], loss, grad: &g, direction: &[1.0] };
+        search.search(f.as_ref(), &line, a0, &mut found).unwrap();
+        let got = trials.lock().unwrap().clone();
+        assert_eq!(got.len(), want.len(), "function {function} from {a0}: trials {got:?}");
+        for (x, y) in got.iter().zip(want) {
+            assert!((x - y).abs() <= 1e-12 * y, "function {function} from {a0}: {got:?} vs {want:?}");
+        }
+        assert!(found.satisfied);
+        assert_eq!(found.evaluations, want.len() as u64);
+        assert_eq!(found.step, *got.last().unwrap());
+        // Both conditions, checked here rather than trusted.
+        let (value, slope) = if function == 1 { f1(found.step) } else { f2(found.step) };
+        assert_eq!(found.loss, value);
+        assert!(value <= loss + c1 * found.step * g[0] && slope.abs() <= c2 * g[0].abs());
+    }
+}
+
+#[test]
+fn more_thuente_lands_on_the_minimizer_of_the_modified_function_of_a_quadratic() {
+    // phi(a) = (1 - 2a)^2 (f = x^2 from 1 along -f'): phi(1) = phi(0) fails sufficient decrease,
+    // so the step comes from psi(a) = phi(a) - phi(0) - c1 a phi'(0), a quadratic that the cubic
+    // interpolates exactly: its minimizer (1 - c1) / 2, which satisfies both conditions.
+    let f = objectives::Quadratic::new(vec![1.0]);
+    let mut g = [0.0];
+    let loss = f.value_and_gradient(&[1.0], &mut g);
+    for c1 in [1e-4, 0.3] {
+        let mut found = Found::default();
+        let line = Line { point: &[1.0], loss, grad: &g, direction: &[-g[0]] };
+        MoreThuente { c1, ..MoreThuente::default() }.search(&f, &line, 1.0, &mut found).unwrap();
+        let want = (1.0 - c1) / 2.0;
+        assert!((found.step - want).abs() <= 1e-15, "{} vs {want}", found.step);
+        assert_eq!(found.evaluations, 2);
+        assert!(found.satisfied);
+    }
+    // Out of evaluations after the first trial, the search fails; as a `LineSearch` it then runs
+    // the strong Wolfe search from the same step, whose cubic lands on the exact minimizer 1/2.
+    let tight = MoreThuente { max_evaluations: 1, ..MoreThuente::default() };
+    let line = Line { point: &[1.0], loss, grad: &g, direction: &[-g[0]] };
+    let mut found = Found::default();
+    assert!(tight.search(&f, &line, 1.0, &mut found).is_err());
+    LineSearch::MoreThuente(tight).search(&f, &line, 1.0, &mut found).unwrap();
+    assert_eq!((found.step, found.evaluations, found.point[0]), (0.5, 3, 0.0));
+}
+
+#[test]
+fn more_thuente_follows_scipy_on_rosenbrock_and_treats_non_finite_trials_as_too_long() {
+    // scipy 1.17.1's `line_search_wolfe1` from (-1.2, 1) along -g with BFGS's first step
+    // 1.01 / ||g||: trials 0.004337226902282702, then 0.0008486542812509531 (accepted).
+    let f = Rosenbrock::default();
+    let x = [-1.2, 1.0];
+    let mut g = [0.0; 2];
+    let loss = f.value_and_gradient(&x, &mut g);
+    let d = [-g[0], -g[1]];
+    let initial = 1.01 / dot(&g, &g).sqrt();
+    let mut found = Found::default();
+    MoreThuente::default()
+        .search(&f, &Line { point: &x, loss, grad: &g, direction: &d }, initial, &mut found)
+        .unwrap();
+    assert_eq!(found.evaluations, 2);
+    assert!((found.step - 0.0008486542812509531).abs() <= 1e-15, "{}", found.step);
+    // A trial beyond which the function is +inf: the search bisects back and still succeeds.
+    let trials = std::sync::Mutex::new(Vec::new());
+    let wall = line_function(&trials, |a| {
+        if a < 2.0 {
+            ((a - 1.0).powi(2), 2.0 * (a - 1.0))
+        } else {
+            (f64::INFINITY, 0.0)
+        }
+    });
+    let mut g = [0.0];
+    let loss = wall.value_and_gradient(&[0.0], &mut g);
+    let line = Line { point: &[0.0], loss, grad: &g, direction: &[1.0] };
+    MoreThuente::default().search(&wall, &line, 1e3, &mut found).unwrap();
+    assert!(found.satisfied && found.step < 2.0 && found.loss < loss, "{found:?}");
 }
 
 #[test]
@@ -313,16 +508,15 @@ fn evaluations_are_what_the_objective_saw() {
 #[test]
 fn rosenbrock_in_no_more_evaluations_than_scipy() {
     // scipy 1.17.1's counts on this machine (scripts/scipy_quasi_newton.py bench; the issue's
-    // older scipy: L-BFGS-B 46/632, BFGS 41/656, CG 80/2196, trust-ncg 31). BFGS needs 46 and
-    // 663 (scipy 41 and 654): its bound here is scipy's plus 15%.
+    // older scipy: L-BFGS-B 46/632, BFGS 41/656, CG 80/2196, trust-ncg 31).
     for (spec, dim, scipy) in [
         ("lbfgs", 2, 46.0),
         ("cg", 2, 80.0),
         ("newton-tr", 2, 31.0),
-        ("bfgs", 2, 41.0 * 1.15),
+        ("bfgs", 2, 41.0),
         ("lbfgs", 100, 643.0),
         ("cg", 100, 2106.0),
-        ("bfgs", 100, 654.0 * 1.15),
+        ("bfgs", 100, 654.0),
     ] {
         let f = objectives::build::<f64>(&format!("rosenbrock:dim={dim}")).unwrap();
         let start: Vec<f64> = (0..dim).map(|i| if i % 2 == 0 { -1.2 } else { 1.0 }).collect();
@@ -346,6 +540,9 @@ fn specs_check_their_keys() {
         ("gd:line_search=armijo,weight_decay=0.1", "gd.line_search"),
         ("newton-tr:eta=0.3", "newton-tr.eta"),
         ("lbfgs:shrink=2,line_search=armijo", "lbfgs.shrink"),
+        ("bfgs:shrink=0.5", "bfgs.shrink"),
+        ("cg:line_search=more-thuente,c2=1.5", "cg.c2"),
+        ("lbfgs:line_search=more-thuente-x", "more-thuente"),
     ] {
         let e =
             optim::build::<f64>(spec, &Default::default()).err().unwrap_or_else(|| panic!("{spec} accepted"));

@@ -314,3 +314,30 @@ fn a_schedule_reaches_the_wrapped_optimizer() {
     }
     assert_eq!(rates, [1.0, 1.0, 0.5, 0.5, 0.25]);
 }
+
+#[test]
+fn minimize_hands_non_finite_gradients_to_a_skipping_wrapper_even_when_wrapped_again() {
+    // |x| with the gradient x / |x|: from 1, gd:lr=1 lands on 0, where the gradient is 0/0 = NaN.
+    let f = downhill::objective::FnObjective::new("abs", 1, |x: &[f64], g: &mut [f64]| {
+        g[0] = x[0] / x[0].abs();
+        x[0].abs()
+    });
+    let options = RunOptions::steps(20);
+    for (spec, accepts, steps) in [
+        ("gd:lr=1", false, 1),
+        ("lookahead(adam):k=5", false, 1),
+        ("skip-nonfinite(gd:lr=1):max_consecutive_errors=2", true, 4),
+        // EMA leaves the iterate alone: the same two skips inside it, then the NaN step.
+        ("ema(skip-nonfinite(gd:lr=1):max_consecutive_errors=2)", true, 4),
+    ] {
+        let mut opt = build(spec);
+        assert_eq!(opt.accepts_non_finite_gradients(), accepts, "{spec}");
+        if spec.starts_with("lookahead") {
+            continue;
+        }
+        let r = minimize(&f, opt.as_mut(), &[1.0], &options, None).unwrap();
+        assert_eq!(r.stop, downhill::StopReason::NonFinite, "{spec}");
+        assert_eq!(r.steps, steps, "{spec}: {:?}", r.detail);
+        assert_eq!(r.params, vec![0.0], "{spec}: back to the last finite point");
+    }
+}

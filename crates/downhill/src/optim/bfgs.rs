@@ -5,7 +5,7 @@ use super::{
     check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
 };
 use crate::error::{Error, Result};
-use crate::line_search::{dot, norm, Found, Line, LineSearch, StrongWolfe};
+use crate::line_search::{dot, norm, Found, Line, LineSearch, MoreThuente};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
@@ -22,12 +22,21 @@ pub const BFGS_MAX_DIM: usize = 4096;
 /// H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
 /// ```
 ///
-/// `H` starts as the identity; just before the first update it is rescaled to
-/// `(y . s / y . y) I` (Nocedal & Wright, equation 6.20), where scipy keeps `I`. The first step is
-/// tried at `min(1, 1/||g||) lr`, like scipy's `1.01/||g||`. An update is skipped unless
-/// `y . s > eps y . y` (positive curvature). The line search defaults to strong Wolfe with
-/// `c1 = 1e-4, c2 = 0.9`; when it fails, `H` is reset to the identity and the search retried
-/// along `-g`; when that fails too the run stops as `stalled`. `H` takes `n^2` values, so BFGS
+/// These are scipy's step rules (`scipy.optimize.minimize(method="BFGS")`): `H` starts as the
+/// identity (not rescaled), the line search defaults to More-Thuente ([`MoreThuente`], scipy's
+/// `line_search_wolfe1`, falling back to strong Wolfe like scipy's `line_search_wolfe2`) with
+/// `c1 = 1e-4, c2 = 0.9`, and each search starts from
+///
+/// ```text
+/// alpha_0 = min(lr, 1.01 * 2 (f_k - f_(k-1)) / (g . d))      (lr when that is not positive)
+/// ```
+///
+/// with `f_(-1) = f_0 + ||g_0|| / 2` on the first iteration (a first step of length about 1, as
+/// scipy's `old_old_fval`). An update is skipped unless `y . s > eps y . y` (positive curvature;
+/// scipy updates anyway). When the search fails, `H` is reset to the identity and the search
+/// retried along `-g` from `min(1, 1/||g||) lr`; when that fails too the run stops as `stalled`.
+/// With `line_search=none` the step is `min(1, 1/||g||) lr` while `H` is the identity, `lr`
+/// after. `H` takes `n^2` values, so BFGS
 /// accepts at most [`BFGS_MAX_DIM`] parameters; use [`super::Lbfgs`] beyond.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Bfgs<T> {
@@ -40,6 +49,8 @@ pub struct Bfgs<T> {
     inverse_hessian: Vec<T>,
     last_point: Vec<T>,
     last_grad: Vec<T>,
+    /// `f` at `last_point` (empty before the first step), for the next search's initial step.
+    last_loss: Vec<T>,
     #[serde(skip)]
     direction: Vec<T>,
     #[serde(skip)]
@@ -47,15 +58,16 @@ pub struct Bfgs<T> {
 }
 
 impl<T: Real> Bfgs<T> {
-    /// BFGS with a strong Wolfe line search and initial step 1.
+    /// BFGS with a More-Thuente line search and initial step 1.
     pub fn new() -> Self {
         Bfgs {
             learning_rate: Schedule::constant(1.0),
-            line_search: Some(LineSearch::StrongWolfe(StrongWolfe::quasi_newton())),
+            line_search: Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
             t: 0,
             inverse_hessian: Vec::new(),
             last_point: Vec::new(),
             last_grad: Vec::new(),
+            last_loss: Vec::new(),
             direction: Vec::new(),
             found: Found::default(),
         }
@@ -92,8 +104,7 @@ impl<T: Real> Bfgs<T> {
             self.inverse_hessian.iter().map(|v| v.to_f64()).collect()
         } else {
             let mut h = vec![0.0; n * n];
-            let gamma = sy / yy;
-            (0..n).for_each(|i| h[i * n + i] = gamma);
+            (0..n).for_each(|i| h[i * n + i] = 1.0);
             h
         };
         // H y, y.H y; then H <- H + ((sy + yHy) / sy^2) s s^T - (Hy s^T + s (Hy)^T) / sy, the
@@ -134,7 +145,24 @@ impl<T: Real> Bfgs<T> {
         Ok(if self.inverse_hessian.is_empty() { (1.0f64).min(1.0 / norm(grad)) * lr } else { lr })
     }
 
-    fn finish(&mut self, start: &[T], grad: &[T]) {
+    /// scipy's first trial step for a search from `loss` along the current direction.
+    fn initial_step(&self, loss: T, grad: &[T]) -> f64 {
+        let lr = self.learning_rate.value(self.t);
+        let previous = match self.last_loss.first() {
+            Some(&f) => f.to_f64(),
+            None => loss.to_f64() + norm(grad) / 2.0,
+        };
+        let alpha = 1.01 * 2.0 * (loss.to_f64() - previous) / dot(grad, &self.direction);
+        if alpha > 0.0 && alpha.is_finite() {
+            alpha.min(lr)
+        } else {
+            lr
+        }
+    }
+
+    fn finish(&mut self, start: &[T], loss: Option<T>, grad: &[T]) {
+        self.last_loss.clear();
+        self.last_loss.extend(loss);
         self.last_point.clear();
         self.last_point.extend_from_slice(start);
         self.last_grad.clear();
@@ -152,7 +180,7 @@ impl<T: Real> Default for Bfgs<T> {
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
     let mut b = Bfgs::<T>::new();
     b.learning_rate = learning_rate(p, 1.0, o)?;
-    b.line_search = LineSearch::from_params(p, "strong-wolfe", 0.9)?;
+    b.line_search = LineSearch::from_params(p, "more-thuente", 0.9)?;
     Ok(Box::new(b))
 }
 
@@ -193,7 +221,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
         for (p, &d) in params.iter_mut().zip(&self.direction) {
             *p += step * d;
         }
-        self.finish(&start, grads);
+        self.finish(&start, None, grads);
         Ok(())
     }
 
@@ -216,7 +244,8 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
             self.update(params, grad)?;
             return Ok(Iteration::Moved);
         };
-        let initial = self.prepare(params, grad)?;
+        self.prepare(params, grad)?;
+        let initial = self.initial_step(loss, grad);
         let fallback = (!self.inverse_hessian.is_empty())
             .then(|| (1.0f64).min(1.0 / norm(grad)) * self.learning_rate.value(self.t));
         let direction = std::mem::take(&mut self.direction);
@@ -231,7 +260,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
                 let start = params.to_vec();
                 params.copy_from_slice(&found.point);
                 new_grad.copy_from_slice(&found.grad);
-                self.finish(&start, grad);
+                self.finish(&start, Some(loss), grad);
                 Iteration::Evaluated(found.loss)
             }
             Err(why) => Iteration::Stalled(why),
@@ -246,6 +275,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
             ("inverse_hessian", &self.inverse_hessian),
             ("last_point", &self.last_point),
             ("last_grad", &self.last_grad),
+            ("last_loss", &self.last_loss),
         ];
         super::save("bfgs", self.t, &buffers)
     }
@@ -257,29 +287,31 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
                 message: format!("saved by '{}', cannot load into 'bfgs'", state.optimizer),
             });
         }
-        let (mut h, mut x, mut g) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut h, mut x, mut g, mut f) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for (name, data) in state.buffers {
             match name.as_str() {
                 "inverse_hessian" => h = data,
                 "last_point" => x = data,
                 "last_grad" => g = data,
+                "last_loss" => f = data,
                 other => {
                     return Err(Error::unknown(
                         "buffer for bfgs",
                         other,
-                        &["inverse_hessian", "last_point", "last_grad"],
+                        &["inverse_hessian", "last_point", "last_grad", "last_loss"],
                     ))
                 }
             }
         }
         let n = x.len();
-        if g.len() != n || !(h.is_empty() || h.len() == n * n) || n > BFGS_MAX_DIM {
+        if g.len() != n || !(h.is_empty() || h.len() == n * n) || f.len() > 1 || n > BFGS_MAX_DIM {
             return Err(Error::Inconsistent {
                 field: "state.bfgs".into(),
                 message: "buffer lengths do not match each other".into(),
             });
         }
-        (self.inverse_hessian, self.last_point, self.last_grad, self.t) = (h, x, g, state.step);
+        (self.inverse_hessian, self.last_point, self.last_grad, self.last_loss, self.t) =
+            (h, x, g, f, state.step);
         Ok(())
     }
 
@@ -288,5 +320,6 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
         self.inverse_hessian.clear();
         self.last_point.clear();
         self.last_grad.clear();
+        self.last_loss.clear();
     }
 }

@@ -21,7 +21,7 @@ use crate::spec::{Params, Range};
 /// `torch.optim.SGD` with `momentum = 0`. Default `lr = 1e-3` as PyTorch. With `weight_decay`
 /// the gradient becomes `g + weight_decay * theta` first (PyTorch's coupled L2).
 ///
-/// With `line_search=armijo|strong-wolfe` it is steepest descent with a line search along `-g`,
+/// With `line_search=armijo|strong-wolfe|more-thuente` it is steepest descent with a line search along `-g`,
 /// tried first at `lr` (set `lr=1` for that), in [`Optimizer::iterate`]; this takes neither
 /// clipping nor weight decay (they would change the function the search measures).
 #[derive(Debug, Clone, Serialize, Deserialize)]

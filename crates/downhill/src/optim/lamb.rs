@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::layerwise::Layers;
+use super::parallel;
 use super::{
     check_lengths, ensure, learning_rate, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
     Value,
@@ -125,26 +126,34 @@ impl<T: Real> Optimizer<T> for Lamb<T> {
                 u
             }
         };
+        // Two passes per block, each split across threads when the block is large: the moments
+        // with the block's two norms (summed over fixed chunks, so the same bits on any number of
+        // threads), then the step.
         for range in blocks {
             let (p, g) = (&mut params[range.clone()], &grads[range.clone()]);
             let (m, v) = (&mut self.mu[range.clone()], &mut self.nu[range]);
-            let (mut pp, mut uu) = (0.0, 0.0);
-            for i in 0..p.len() {
-                let gi = pre.apply(g[i], p[i]);
-                let mi = omb1 * gi + b1 * m[i];
-                let vi = omb2 * (gi * gi) + b2 * v[i];
-                m[i] = mi;
-                v[i] = vi;
-                let u = direction(mi, vi, p[i]).to_f64();
-                let pf = p[i].to_f64();
-                pp += pf * pf;
-                uu += u * u;
-            }
+            let [pp, uu] = parallel::sum_chunks4(p, g, m, v, |p, g, m, v| {
+                let (mut pp, mut uu) = (0.0, 0.0);
+                for i in 0..p.len() {
+                    let gi = pre.apply(g[i], p[i]);
+                    let mi = omb1 * gi + b1 * m[i];
+                    let vi = omb2 * (gi * gi) + b2 * v[i];
+                    m[i] = mi;
+                    v[i] = vi;
+                    let u = direction(mi, vi, p[i]).to_f64();
+                    let pf = p[i].to_f64();
+                    pp += pf * pf;
+                    uu += u * u;
+                }
+                [pp, uu]
+            });
             let (pn, un) = (pp.sqrt(), uu.sqrt());
             let ratio = T::from_f64(if pn == 0.0 || un == 0.0 { 1.0 } else { pn / un });
-            for i in 0..p.len() {
-                p[i] -= lr * (direction(m[i], v[i], p[i]) * ratio);
-            }
+            parallel::for_chunks3(p, m, v, |p, m, v| {
+                for i in 0..p.len() {
+                    p[i] -= lr * (direction(m[i], v[i], p[i]) * ratio);
+                }
+            });
         }
         self.t = t;
         Ok(())

@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::layerwise::{norm, Layers};
+use super::layerwise::Layers;
+use super::parallel;
 use super::{
     check_lengths, ensure, learning_rate, lr_value, Block, BuildOptions, GradientTransforms, Optimizer,
     OptimizerState, Value,
@@ -107,19 +108,32 @@ impl<T: Real> Optimizer<T> for Lars<T> {
         let neg_lr = T::from_f64(-self.learning_rate.value(self.t));
         let mu = T::from_f64(self.momentum);
         let pre = self.transforms.prepare(grads);
+        let nesterov = self.nesterov;
+        // Per block: the two norms (summed over fixed chunks, so the same bits on any number of
+        // threads), then the step, each split across threads when the block is large.
         for range in blocks {
             let (p, g, b) = (&mut params[range.clone()], &grads[range.clone()], &mut self.trace[range]);
-            let pn = norm(p.iter().copied());
-            let un = norm(g.iter().zip(p.iter()).map(|(&g, &p)| pre.apply(g, p)));
+            let [pp, uu] = parallel::sum_chunks2(p, g, |p, g| {
+                let (mut pp, mut uu) = (0.0, 0.0);
+                for (&p, &g) in p.iter().zip(g) {
+                    let (pf, u) = (p.to_f64(), pre.apply(g, p).to_f64());
+                    pp += pf * pf;
+                    uu += u * u;
+                }
+                [pp, uu]
+            });
+            let (pn, un) = (pp.sqrt(), uu.sqrt());
             let ratio =
                 if pn == 0.0 || un == 0.0 { 1.0 } else { self.trust_coefficient * pn / (un + self.eps) };
             let ratio = T::from_f64(ratio);
-            for i in 0..p.len() {
-                let step = neg_lr * (pre.apply(g[i], p[i]) * ratio);
-                let bi = step + mu * b[i];
-                b[i] = bi;
-                p[i] += if self.nesterov { step + mu * bi } else { bi };
-            }
+            parallel::for_chunks3(p, g, b, |p, g, b| {
+                for i in 0..p.len() {
+                    let step = neg_lr * (pre.apply(g[i], p[i]) * ratio);
+                    let bi = step + mu * b[i];
+                    b[i] = bi;
+                    p[i] += if nesterov { step + mu * bi } else { bi };
+                }
+            });
         }
         self.t += 1;
         Ok(())

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 
 use super::Block;
 use crate::error::{Error, Result};
-use crate::real::Real;
 
 /// The lengths of the parameter blocks (a model's weight matrices and bias vectors, optax's
 /// pytree leaves); none set means the whole vector is one block.
@@ -50,10 +49,4 @@ impl Layers {
             })
             .collect())
     }
-}
-
-/// `sqrt(sum x^2)`, accumulated in f64 (optax's `jnp.linalg.norm` accumulates in the parameter
-/// type, so f32 runs can differ from optax's in the last bits of a norm).
-pub(crate) fn norm<T: Real>(x: impl Iterator<Item = T>) -> f64 {
-    x.map(|v| v.to_f64() * v.to_f64()).sum::<f64>().sqrt()
 }

@@ -4,7 +4,7 @@ use super::{
     check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
 };
 use crate::error::{Error, Result};
-use crate::line_search::{dot, norm, Found, Line, LineSearch, StrongWolfe};
+use crate::line_search::{dot, norm, Found, Line, LineSearch, MoreThuente};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
@@ -21,7 +21,8 @@ use crate::spec::Params;
 /// d = -r;  x <- x + alpha d
 /// ```
 ///
-/// `alpha` comes from the line search (default strong Wolfe, `c1 = 1e-4`, `c2 = 0.9`), tried
+/// `alpha` comes from the line search (default More-Thuente, [`MoreThuente`], the search of
+/// L-BFGS-B, with `c1 = 1e-4`, `c2 = 0.9`; `strong-wolfe` and `armijo` are the others), tried
 /// first at `lr` (default 1), or at `min(1, 1/||g||) lr` on the first iteration and after a
 /// reset, when the direction is the raw gradient (PyTorch uses `1/||g||_1`, L-BFGS-B `1/||g||_2`).
 /// With `line_search=none` the step is that initial step, and L-BFGS needs only gradients
@@ -58,12 +59,12 @@ pub struct Lbfgs<T> {
 }
 
 impl<T: Real> Lbfgs<T> {
-    /// L-BFGS with `memory` pairs, a strong Wolfe line search and initial step 1.
+    /// L-BFGS with `memory` pairs, a More-Thuente line search and initial step 1.
     pub fn new(memory: usize) -> Self {
         Lbfgs {
             learning_rate: Schedule::constant(1.0),
             memory: memory.max(1),
-            line_search: Some(LineSearch::StrongWolfe(StrongWolfe::quasi_newton())),
+            line_search: Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
             t: 0,
             s: Vec::new(),
             y: Vec::new(),
@@ -170,7 +171,7 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
     if l.memory == 0 {
         return Err(Error::out_of_range("lbfgs.memory", 0, "[1, 1000]"));
     }
-    l.line_search = LineSearch::from_params(p, "strong-wolfe", 0.9)?;
+    l.line_search = LineSearch::from_params(p, "more-thuente", 0.9)?;
     Ok(Box::new(l))
 }
 

@@ -279,6 +279,13 @@ pub trait Optimizer<T: Real>: Send + Sync {
         true
     }
 
+    /// Whether this optimizer takes a non-finite gradient itself (`skip-nonfinite` skips it and
+    /// counts it; the wrappers around it pass the question on). [`crate::minimize`] then carries
+    /// on past a non-finite loss or gradient instead of stopping as `non_finite`.
+    fn accepts_non_finite_gradients(&self) -> bool {
+        false
+    }
+
     /// The parameters to evaluate (validate, deploy) when they differ from the ones the gradient
     /// is taken at: schedule-free methods train at `y` but their answer is the average `x`.
     /// `None` means `params` themselves.
@@ -650,7 +657,7 @@ macro_rules! entry {
 
 /// Every optimizer that [`build`] knows. Defaults follow PyTorch unless a summary says otherwise.
 pub const REGISTRY: &[Entry] = &[
-    entry!("gd", &["sgd"], "lr=1e-3, line_search=none|armijo|strong-wolfe (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
+    entry!("gd", &["sgd"], "lr=1e-3, line_search=none|armijo|strong-wolfe|more-thuente (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
     entry!("momentum", &["heavy-ball", "polyak"], "lr=1e-3, beta=0.9 (alias momentum), dampening=0; v <- beta*v + g, theta <- theta - lr*v", momentum::build),
     entry!("nesterov", &[], "lr=1e-3, beta=0.9, form=lookahead|pytorch (default lookahead, the seed's), dampening=0 (pytorch form only)", nesterov::build),
     entry!("rmsprop", &[], "lr=1e-2, alpha=0.99 (alias beta), eps=1e-8, eps_mode=outside|inside, momentum=0, centered=false", rmsprop::build),
@@ -673,10 +680,10 @@ pub const REGISTRY: &[Entry] = &[
     entry!("lars", &[], "lr=1, momentum=0.9, trust_coefficient=1e-3, eps=0, weight_decay=0, nesterov=false (optax lars; trust ratio per block)", lars::build),
     entry!("yogi", &[], "lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-3, eps_root=0, initial_accumulator_value=1e-6 (optax yogi)", yogi::build),
     entry!("novograd", &[], "lr=1e-3, beta1=0.9, beta2=0.25, eps=1e-6, eps_root=0, weight_decay=0 (optax novograd; second moment per block)", novograd::build),
-    entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
-    entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
-    entry!("bfgs", &[], "lr=1, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update; at most 4096 parameters)", bfgs::build),
-    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|armijo|none, c1=1e-4, c2=0.1, restart=0 (nonlinear conjugate gradient; restart=N restarts every N iterations)", cg::build),
+    entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe|more-thuente; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
+    entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=more-thuente|strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
+    entry!("bfgs", &[], "lr=1, line_search=more-thuente|strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update, scipy's step rules; at most 4096 parameters)", bfgs::build),
+    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|more-thuente|armijo|none, c1=1e-4, c2=0.1, restart=0 (nonlinear conjugate gradient; restart=N restarts every N iterations)", cg::build),
     entry!("newton-tr", &["trust-ncg"], "radius=1, max_radius=1000, eta=0.15 (Newton with a trust region, Steihaug-CG inside; needs the Hessian)", newton_tr::build),
 ];
 

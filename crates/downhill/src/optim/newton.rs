@@ -31,7 +31,7 @@ use crate::spec::{Params, Range};
 /// direction. In 1-D this gives `f'' + tau = beta` whenever `f'' <= 0`. [`Newton::last_damping`]
 /// reports `tau`. Newton needs the Hessian, so it runs on objectives (`step_on`), not bare gradients.
 ///
-/// With `line_search=armijo|strong-wolfe` (c2 0.9) the step along `d` is searched for, tried
+/// With `line_search=armijo|strong-wolfe|more-thuente` (c2 0.9) the step along `d` is searched for, tried
 /// first at `lr` (Nocedal & Wright's line-search Newton method, Algorithm 3.2).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Newton<T> {

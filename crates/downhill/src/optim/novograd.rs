@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 
-use super::layerwise::{norm, Layers};
+use super::layerwise::Layers;
+use super::parallel;
 use super::{
     check_lengths, ensure, learning_rate, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
     Value,
@@ -139,22 +140,34 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
             (T::from_f64(self.eps), T::from_f64(self.eps_root), T::from_f64(self.weight_decay));
         let decay = self.weight_decay != 0.0;
         let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        // Per block: the gradient's norm (summed over fixed chunks, so the same bits on any number
+        // of threads), then the step, each split across threads when the block is large.
         for (b, range) in blocks.into_iter().enumerate() {
             let (p, g, m) = (&mut params[range.clone()], &grads[range.clone()], &mut self.mu[range]);
-            let gn = T::from_f64(norm(g.iter().zip(p.iter()).map(|(&g, &p)| pre.apply(g, p))));
+            let [gg] = parallel::sum_chunks2(p, g, |p, g| {
+                let mut gg = 0.0;
+                for (&p, &g) in p.iter().zip(g) {
+                    let u = pre.apply(g, p).to_f64();
+                    gg += u * u;
+                }
+                [gg]
+            });
+            let gn = T::from_f64(gg.sqrt());
             let g2 = gn * gn;
             let v = if first { g2 } else { omb2 * g2 + b2 * self.nu[b] };
             self.nu[b] = v;
             let denom = (v + eps_root).sqrt() + eps;
-            for i in 0..p.len() {
-                let mut u = pre.apply(g[i], p[i]) / denom;
-                if decay {
-                    u += wd * p[i];
+            parallel::for_chunks3(p, g, m, |p, g, m| {
+                for i in 0..p.len() {
+                    let mut u = pre.apply(g[i], p[i]) / denom;
+                    if decay {
+                        u += wd * p[i];
+                    }
+                    let mi = if first { u } else { b1 * m[i] + u };
+                    m[i] = mi;
+                    p[i] -= lr * mi;
                 }
-                let mi = if first { u } else { b1 * m[i] + u };
-                m[i] = mi;
-                p[i] -= lr * mi;
-            }
+            });
         }
         self.t += 1;
         Ok(())

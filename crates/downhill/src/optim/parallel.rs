@@ -86,3 +86,63 @@ pub fn for_chunks6<A: Send, B: Sync, C: Send>(
     }
     f(a, b, [c0, c1, c2, c3])
 }
+
+/// Elements per partial sum in [`sum_chunks2`] and [`sum_chunks4`]: the partial sums of these fixed
+/// chunks are added in chunk order, so a reduction gives the same bits on one thread or many. The
+/// layer-wise methods (LAMB, LARS, NovoGrad) take their block norms this way, accumulated in f64
+/// (optax's `jnp.linalg.norm` accumulates in the parameter type, so f32 runs can differ from
+/// optax's in the last bits of a norm).
+pub const SUM_CHUNK: usize = 1 << 15;
+
+/// Adds the `[f64; K]` that `f` returns for matching [`SUM_CHUNK`]-element chunks of two slices
+/// (chunk sums added in chunk order, from 0), computing the chunks in parallel when they are large.
+pub fn sum_chunks2<A: Sync, B: Sync, const K: usize>(
+    a: &[A],
+    b: &[B],
+    f: impl Fn(&[A], &[B]) -> [f64; K] + Sync + Send,
+) -> [f64; K] {
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let parts: Vec<[f64; K]> =
+            a.par_chunks(SUM_CHUNK).zip(b.par_chunks(SUM_CHUNK)).map(|(a, b)| f(a, b)).collect();
+        return add_in_order(parts);
+    }
+    add_in_order(a.chunks(SUM_CHUNK).zip(b.chunks(SUM_CHUNK)).map(|(a, b)| f(a, b)))
+}
+
+/// [`sum_chunks2`] over four slices, three of them written by `f`.
+pub fn sum_chunks4<A: Send, B: Sync, C: Send, D: Send, const K: usize>(
+    a: &mut [A],
+    b: &[B],
+    c: &mut [C],
+    d: &mut [D],
+    f: impl Fn(&mut [A], &[B], &mut [C], &mut [D]) -> [f64; K] + Sync + Send,
+) -> [f64; K] {
+    #[cfg(feature = "parallel")]
+    if a.len() >= PARALLEL_MIN && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        let parts: Vec<[f64; K]> = a
+            .par_chunks_mut(SUM_CHUNK)
+            .zip(b.par_chunks(SUM_CHUNK))
+            .zip(c.par_chunks_mut(SUM_CHUNK))
+            .zip(d.par_chunks_mut(SUM_CHUNK))
+            .map(|(((a, b), c), d)| f(a, b, c, d))
+            .collect();
+        return add_in_order(parts);
+    }
+    add_in_order(
+        a.chunks_mut(SUM_CHUNK)
+            .zip(b.chunks(SUM_CHUNK))
+            .zip(c.chunks_mut(SUM_CHUNK))
+            .zip(d.chunks_mut(SUM_CHUNK))
+            .map(|(((a, b), c), d)| f(a, b, c, d)),
+    )
+}
+
+fn add_in_order<const K: usize>(parts: impl IntoIterator<Item = [f64; K]>) -> [f64; K] {
+    parts.into_iter().fold([0.0; K], |mut total, part| {
+        total.iter_mut().zip(part).for_each(|(t, p)| *t += p);
+        total
+    })
+}

@@ -398,6 +398,13 @@ impl<T: Real> Lookahead<T> {
 /// The trait methods every wrapper forwards to its inner optimizer unchanged.
 macro_rules! forward {
     () => {
+        fn accepts_non_finite_gradients(&self) -> bool {
+            self.inner.accepts_non_finite_gradients()
+        }
+
+        forward!(learning_rate);
+    };
+    (learning_rate) => {
         fn learning_rate(&self) -> f64 {
             self.inner.learning_rate()
         }
@@ -741,7 +748,11 @@ impl<T: Real> Optimizer<T> for SkipNonFinite<T> {
         self.calls
     }
 
-    forward!();
+    forward!(learning_rate);
+
+    fn accepts_non_finite_gradients(&self) -> bool {
+        true
+    }
 
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("skip-nonfinite", params.len(), grads.len())?;
