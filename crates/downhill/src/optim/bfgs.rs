@@ -1,66 +1,55 @@
 use serde::{Deserialize, Serialize};
 
 use super::lbfgs::search_with_restart;
-use super::{
-    check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, BuildOptions, Iteration, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::line_search::{dot, norm, Found, Line, LineSearch, StrongWolfe};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
-use crate::spec::Params;
+use crate::spec::{Params, Range};
 
 /// The most parameters [`Bfgs`] accepts: its `n x n` matrix takes 128 MiB in f64 at 4096.
 pub const BFGS_MAX_DIM: usize = 4096;
 
-/// BFGS with a dense inverse-Hessian approximation `H` (Nocedal & Wright, Algorithm 6.1):
-///
-/// ```text
-/// d = -H g;  x <- x + alpha d            (alpha from the line search, tried first at lr = 1)
-/// s = x_new - x,  y = g_new - g,  rho = 1 / (y . s)
-/// H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
-/// ```
-///
-/// `H` starts as the identity; just before the first update it is rescaled to
-/// `(y . s / y . y) I` (Nocedal & Wright, equation 6.20), where scipy keeps `I`. The first step is
-/// tried at `min(1, 1/||g||) lr`, like scipy's `1.01/||g||`. An update is skipped unless
-/// `y . s > eps y . y` (positive curvature). The line search defaults to strong Wolfe with
-/// `c1 = 1e-4, c2 = 0.9`; when it fails, `H` is reset to the identity and the search retried
-/// along `-g`; when that fails too the run stops as `stalled`. `H` takes `n^2` values, so BFGS
-/// accepts at most [`BFGS_MAX_DIM`] parameters; use [`super::Lbfgs`] beyond.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Bfgs<T> {
-    /// The initial step of each line search (the step itself without one).
-    pub learning_rate: Schedule,
-    /// The line search; `None` takes the initial step as it is.
-    pub line_search: Option<LineSearch>,
-    t: u64,
-    /// The inverse-Hessian approximation, row-major (empty: the identity, not yet scaled).
-    inverse_hessian: Vec<T>,
-    last_point: Vec<T>,
-    last_grad: Vec<T>,
-    #[serde(skip)]
-    direction: Vec<T>,
-    #[serde(skip)]
-    found: Found<T>,
+super::declare_optimizer! {
+    /// BFGS with a dense inverse-Hessian approximation `H` (Nocedal & Wright, Algorithm 6.1):
+    ///
+    /// ```text
+    /// d = -H g;  x <- x + alpha d            (alpha from the line search, tried first at lr = 1)
+    /// s = x_new - x,  y = g_new - g,  rho = 1 / (y . s)
+    /// H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
+    /// ```
+    ///
+    /// `H` starts as the identity; just before the first update it is rescaled to
+    /// `(y . s / y . y) I` (Nocedal & Wright, equation 6.20), where scipy keeps `I`. The first step is
+    /// tried at `min(1, 1/||g||) lr`, like scipy's `1.01/||g||`. An update is skipped unless
+    /// `y . s > eps y . y` (positive curvature). The line search defaults to strong Wolfe with
+    /// `c1 = 1e-4, c2 = 0.9`; when it fails, `H` is reset to the identity and the search retried
+    /// along `-g`; when that fails too the run stops as `stalled`. `H` takes `n^2` values, so BFGS
+    /// accepts at most [`BFGS_MAX_DIM`] parameters; use [`super::Lbfgs`] beyond.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Bfgs<T>, "bfgs", builder BfgsBuilder {
+        /// Step scale (a schedule of the step); the line search's first trial.
+        learning_rate: Schedule = 1.0, in Range::Positive;
+    }
+    options {
+        /// The line search (`None`: the step as it is, gradients only).
+        line_search: Option<LineSearch> = Some(LineSearch::StrongWolfe(StrongWolfe::quasi_newton())),
+    }
+    state {
+        t: u64,
+        inverse_hessian: Vec<T>,
+        last_point: Vec<T>,
+        last_grad: Vec<T>,
+        #[serde(skip)]
+        direction: Vec<T>,
+        #[serde(skip)]
+        found: Found<T>,
+    }
 }
 
 impl<T: Real> Bfgs<T> {
-    /// BFGS with a strong Wolfe line search and initial step 1.
-    pub fn new() -> Self {
-        Bfgs {
-            learning_rate: Schedule::constant(1.0),
-            line_search: Some(LineSearch::StrongWolfe(StrongWolfe::quasi_newton())),
-            t: 0,
-            inverse_hessian: Vec::new(),
-            last_point: Vec::new(),
-            last_grad: Vec::new(),
-            direction: Vec::new(),
-            found: Found::default(),
-        }
-    }
-
     /// The inverse-Hessian approximation (row-major; empty before the first update).
     pub fn inverse_hessian(&self) -> &[T] {
         &self.inverse_hessian
@@ -143,17 +132,16 @@ impl<T: Real> Bfgs<T> {
     }
 }
 
-impl<T: Real> Default for Bfgs<T> {
-    fn default() -> Self {
-        Self::new()
-    }
+pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    let b = Bfgs::spec_builder(p, o)?.line_search(LineSearch::from_params(p, "strong-wolfe", 0.9)?);
+    Ok(Box::new(b.build()?))
 }
 
-pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut b = Bfgs::<T>::new();
-    b.learning_rate = learning_rate(p, 1.0, o)?;
-    b.line_search = LineSearch::from_params(p, "strong-wolfe", 0.9)?;
-    Ok(Box::new(b))
+/// The keys: the declared ones and the line search's.
+pub(crate) fn keys() -> Vec<super::Hyperparameter> {
+    let mut keys = Bfgs::<f64>::declared();
+    keys.extend(super::line_search_keys("strong-wolfe", 0.9));
+    keys
 }
 
 impl<T: Real> Optimizer<T> for Bfgs<T> {
@@ -162,7 +150,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![("lr", lr_value(&self.learning_rate))];
+        let mut h = self.declared_report();
         LineSearch::describe(&self.line_search, &mut h);
         h
     }
