@@ -191,8 +191,7 @@ fn train_bench(args: &TrainBenchArgs) -> Result<serde_json::Value> {
 
 #[derive(Args, Debug)]
 pub struct StepArgs {
-    /// Optimizer spec.
-    #[arg(long, default_value = "adam")]
+    #[arg(long, default_value = "adam", help = crate::cmd_list::optimizer_help("Optimizer spec"))]
     pub optimizer: String,
     /// Number of parameters.
     #[arg(long, default_value_t = 10_000_000)]
@@ -271,14 +270,49 @@ fn best_of(reps: usize, mut f: impl FnMut()) -> f64 {
         .fold(f64::INFINITY, f64::min)
 }
 
-/// (arrays read, arrays written) per element for each optimizer's step.
-fn access_pattern(name: &str, amsgrad: bool) -> (usize, usize) {
-    match name {
-        "gd" => (2, 1),
-        // AMSGrad reads and writes a fourth buffer; the probe approximates it with Adam's pattern.
-        "adam" | "adamw" if amsgrad => (4, 3),
-        "adam" | "adamw" => (4, 3),
-        _ => (3, 2),
+/// (arrays read, arrays written) per element of `opt`'s step on `n` parameters, from the state it
+/// keeps after one update: params and gradient read, params written, and every per-parameter
+/// buffer (the inner optimizer's too, for a wrapper) read and written. Derived, so it cannot drift
+/// from the optimizers (AMSGrad's fourth buffer, NAdam's and RAdam's second moment are counted).
+fn access_pattern<T: Real>(opt: &dyn Optimizer<T>, n: usize) -> (usize, usize) {
+    fn buffers<T>(state: &downhill::OptimizerState<T>, n: usize) -> usize {
+        let own = state.buffers.iter().filter(|(_, b)| b.len() == n).count();
+        own + state.inner.as_ref().map_or(0, |inner| buffers(inner, n))
+    }
+    let k = buffers(&opt.state(), n);
+    (2 + k, 1 + k)
+}
+
+/// The probe for patterns without a kernel of their own: `writes` arrays (params first) read and
+/// written, the gradient (the last array) read, one pass per chunk.
+fn probe_general<T: Real>(arrays: &mut [Vec<T>], writes: usize, c: T, chunk: usize, parallel: bool) {
+    use rayon::prelude::*;
+    let (written, read) = arrays.split_at_mut(writes);
+    let g = &read[read.len() - 1];
+    let n = g.len();
+    let mut chunks: Vec<Vec<&mut [T]>> = (0..n.div_ceil(chunk)).map(|_| Vec::with_capacity(writes)).collect();
+    for a in written.iter_mut() {
+        for (k, part) in a.chunks_mut(chunk).enumerate() {
+            chunks[k].push(part);
+        }
+    }
+    let body = |(k, mut parts): (usize, Vec<&mut [T]>)| {
+        let g = &g[k * chunk..((k + 1) * chunk).min(n)];
+        let (p, bufs) = parts.split_first_mut().expect("params come first");
+        for (i, &gi) in g.iter().enumerate() {
+            let mut acc = p[i] * c;
+            for b in bufs.iter_mut() {
+                let v = b[i] * c + gi;
+                b[i] = v;
+                acc += v;
+            }
+            p[i] = acc;
+        }
+    };
+    if parallel {
+        chunks.into_par_iter().enumerate().for_each(body);
+    } else {
+        chunks.into_iter().enumerate().for_each(body);
     }
 }
 
@@ -325,7 +359,7 @@ fn probe<T: Real>(arrays: &mut [Vec<T>], reads: usize, writes: usize) {
                 }
             );
         }
-        (4, 3) | (5, 4) => {
+        (4, 3) => {
             let (a, rest) = arrays.split_at_mut(1);
             let (b, rest) = rest.split_at_mut(1);
             let (d, rest) = rest.split_at_mut(1);
@@ -344,7 +378,7 @@ fn probe<T: Real>(arrays: &mut [Vec<T>], reads: usize, writes: usize) {
                 }
             );
         }
-        _ => unreachable!("access patterns come from access_pattern()"),
+        (_, writes) => probe_general(arrays, writes, c, chunk, parallel),
     }
 }
 
@@ -365,12 +399,11 @@ fn step_typed<T: Buildable>(args: &StepArgs) -> Result<serde_json::Value> {
         ))
         .into());
     }
-    let amsgrad = args.optimizer.contains("amsgrad=true");
     let mut params: Vec<T> = (0..n).map(|i| T::from_f64(((i % 1000) as f64 - 500.0) * 1e-3)).collect();
     let grads: Vec<T> = (0..n).map(|i| T::from_f64(((i % 997) as f64 - 498.0) * 1e-4)).collect();
     opt.update(&mut params, &grads)?; // allocate state
     let reps = if n >= 5_000_000 { 9 } else { 31 };
-    let (r, w) = access_pattern(name, amsgrad);
+    let (r, w) = access_pattern(opt.as_ref(), n);
     let mut arrays: Vec<Vec<T>> = (0..r).map(|k| vec![T::from_f64(0.001 * k as f64); n]).collect();
     // With several threads, the same step on one thread is a third reference (how much the
     // threads buy). Interleave them so that drift in the machine's speed affects all alike; keep
@@ -482,8 +515,11 @@ fn small(args: &SmallArgs) -> Result<serde_json::Value> {
         black_box(p);
     };
     let api = |obj: &dyn Objective<f64>, adam: bool| {
-        let mut o: Box<dyn Optimizer<f64>> =
-            if adam { Box::new(Adam::new(1e-3)) } else { Box::new(GradientDescent::new(1e-4)) };
+        let mut o: Box<dyn Optimizer<f64>> = if adam {
+            Box::new(Adam::new(1e-3).expect("valid Adam"))
+        } else {
+            Box::new(GradientDescent::new(1e-4).expect("valid GD"))
+        };
         black_box(minimize(obj, o.as_mut(), &start, &options, None).expect("valid"));
     };
     let reps = 3;
@@ -540,8 +576,7 @@ fn sweep_typed<T: Buildable>(args: &SweepBenchArgs) -> Result<serde_json::Value>
     let batch: Vec<downhill::batch::Batchable> = configs
         .iter()
         .map(|&(lr, b1)| {
-            let mut a = Adam::<T>::new(lr);
-            a.beta1 = b1;
+            let a = Adam::<T>::builder().lr(lr).beta1(b1).build().expect("valid Adam");
             downhill::batch::Batchable::of(&a).expect("Adam is batched")
         })
         .collect();
@@ -559,8 +594,7 @@ fn sweep_typed<T: Buildable>(args: &SweepBenchArgs) -> Result<serde_json::Value>
         let r: Vec<f64> = configs[..sample]
             .par_iter()
             .map(|&(lr, b1)| {
-                let mut a = Adam::<T>::new(lr);
-                a.beta1 = b1;
+                let mut a = Adam::<T>::builder().lr(lr).beta1(b1).build().expect("valid Adam");
                 minimize(&f, &mut a, &start, &options, None).map(|r| r.loss.to_f64()).unwrap_or(f64::NAN)
             })
             .collect();

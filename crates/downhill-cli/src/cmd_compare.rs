@@ -25,8 +25,12 @@ use crate::record::{capacity, points_needed, too_many_points_because};
 pub struct CompareArgs {
     #[command(flatten)]
     pub landscape: ObjectiveArgs,
-    /// An optimizer spec; repeat for each optimizer to compare.
-    #[arg(long = "optimizer", value_name = "SPEC", required = true)]
+    #[arg(
+        long = "optimizer",
+        value_name = "SPEC",
+        required = true,
+        help = crate::cmd_list::optimizer_help("An optimizer spec; repeat for each optimizer to compare")
+    )]
     pub optimizers: Vec<String>,
     /// Start point (default: the objective's usual start, or the origin).
     #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true)]

@@ -14,6 +14,19 @@ pub struct ListArgs {
     pub format: Format,
 }
 
+/// The `--optimizer` help: `what`, then every optimizer and wrapper the registry knows, so that
+/// the list cannot drift from it.
+pub fn optimizer_help(what: &str) -> String {
+    let names: Vec<&str> = optim::REGISTRY.iter().map(|e| e.name).collect();
+    let wrappers: Vec<String> = optim::WRAPPERS.iter().map(|w| format!("{}(SPEC)", w.name)).collect();
+    format!(
+        "{what}: NAME:key=value,... with NAME one of {}; or a wrapper {}. Keys and defaults (PyTorch's \
+         unless noted): `downhill optimizers`",
+        names.join(", "),
+        wrappers.join(", ")
+    )
+}
+
 pub fn optimizers(args: &ListArgs) -> Result<String> {
     let entries = optim::REGISTRY;
     if args.format == Format::Json {
@@ -25,7 +38,7 @@ pub fn optimizers(args: &ListArgs) -> Result<String> {
     for e in entries {
         let aliases =
             if e.aliases.is_empty() { String::new() } else { format!(" (also {})", e.aliases.join(", ")) };
-        s.push_str(&format!("  {}{}\n      {}\n", e.name, aliases, e.summary));
+        s.push_str(&format!("  {}{}\n      {}\n", e.name, aliases, e.summary()));
     }
     s.push_str(
         "\nWrappers, around any optimizer: WRAPPER(SPEC):key=value,... and nested, e.g.\n  \
@@ -34,7 +47,7 @@ pub fn optimizers(args: &ListArgs) -> Result<String> {
     for w in optim::WRAPPERS {
         let aliases =
             if w.aliases.is_empty() { String::new() } else { format!(" (also {})", w.aliases.join(", ")) };
-        s.push_str(&format!("  {}{}\n      {}\n", w.name, aliases, w.summary));
+        s.push_str(&format!("  {}{}\n      {}\n", w.name, aliases, w.summary()));
     }
     Ok(s)
 }

@@ -35,10 +35,7 @@ pub enum Dtype {
 pub struct RunArgs {
     #[command(flatten)]
     pub landscape: ObjectiveArgs,
-    /// Optimizer spec: gd, sgd, momentum, nesterov, rmsprop, adam, adamw, adagrad, lion, newton,
-    /// lbfgs, bfgs, cg, newton-tr, ... with keys, e.g. adam:lr=0.1,beta1=0.9. Defaults follow
-    /// PyTorch (see `downhill optimizers`).
-    #[arg(long, value_name = "SPEC")]
+    #[arg(long, value_name = "SPEC", help = crate::cmd_list::optimizer_help("Optimizer spec"))]
     pub optimizer: String,
     /// Learning-rate schedule replacing the optimizer's lr, e.g. warmup-cosine:max=1e-3,min=1e-5,warmup=100,total=1000.
     #[arg(long, value_name = "SPEC")]
@@ -302,6 +299,13 @@ fn report_line(name: &str, hyperparameters: &[(&'static str, optim::Value)]) -> 
             optim::Value::Text(t) => format!("{k}={t}"),
             optim::Value::Schedule(s) => format!("{k}={}", serde_json::to_string(&s).unwrap_or_default()),
             optim::Value::Optimizer(r) => format!("{k}={}", report_line(r.name, &r.hyperparameters)),
+            optim::Value::Groups(g) => {
+                let groups: Vec<String> = g
+                    .iter()
+                    .map(|(n, r)| format!("{n}: {}", report_line(r.name, &r.hyperparameters)))
+                    .collect();
+                format!("{k}=[{}]", groups.join("; "))
+            }
         })
         .collect();
     format!("{} ({})", name, parts.join(", "))

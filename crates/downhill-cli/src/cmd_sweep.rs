@@ -34,8 +34,12 @@ use crate::{plot, BadInput};
 pub struct SweepArgs {
     #[command(flatten)]
     pub landscape: ObjectiveArgs,
-    /// Optimizer spec with ranges; repeat to sweep several optimizers.
-    #[arg(long = "optimizer", value_name = "SPEC", required = true)]
+    #[arg(
+        long = "optimizer",
+        value_name = "SPEC",
+        required = true,
+        help = crate::cmd_list::optimizer_help("Optimizer spec with ranges; repeat to sweep several optimizers")
+    )]
     pub optimizers: Vec<String>,
     /// One start point (default: the objective's usual start).
     #[arg(long, value_name = "X,Y,...", allow_hyphen_values = true, conflicts_with = "starts")]

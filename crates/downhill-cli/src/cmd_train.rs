@@ -55,8 +55,12 @@ pub struct TrainArgs {
     /// Model: mlp:hidden=64,64,act=relu|tanh|gelu,loss=auto|ce|mse|bce, linear, logistic, softmax.
     #[arg(long, default_value = "mlp:hidden=64,64")]
     pub model: String,
-    /// Optimizer spec; repeat to compare several.
-    #[arg(long = "optimizer", short = 'o', default_value = "adam:lr=1e-3")]
+    #[arg(
+        long = "optimizer",
+        short = 'o',
+        default_value = "adam:lr=1e-3",
+        help = crate::cmd_list::optimizer_help("Optimizer spec; repeat to compare several")
+    )]
     pub optimizers: Vec<String>,
     /// Learning-rate schedule over steps (replaces lr=); `total=auto` means epochs x batches per
     /// epoch, e.g. warmup-cosine:max=3e-3,min=1e-5,warmup=100,total=auto.

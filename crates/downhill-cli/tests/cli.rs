@@ -278,6 +278,30 @@ fn listings_name_every_optimizer() {
 }
 
 #[test]
+fn every_optimizer_help_lists_the_whole_registry() {
+    // The lists come from optim::REGISTRY, so they cannot drift (before, one named 9 of 28).
+    for command in ["run", "compare", "sweep", "train"] {
+        let out = downhill(&[command, "--help"]);
+        let help = String::from_utf8(out.stdout).unwrap().split_whitespace().collect::<Vec<_>>().join(" ");
+        for e in optim::REGISTRY {
+            assert!(
+                help.contains(&format!(" {},", e.name)) || help.contains(&format!(" {};", e.name)),
+                "{command}: {}",
+                e.name
+            );
+        }
+        for w in optim::WRAPPERS {
+            assert!(help.contains(&format!("{}(SPEC)", w.name)), "{command}: {}", w.name);
+        }
+    }
+    // `downhill optimizers` prints each entry's keys with the declared defaults.
+    let text = String::from_utf8(downhill(&["optimizers"]).stdout).unwrap();
+    for e in optim::REGISTRY {
+        assert!(text.contains(&e.summary()), "{}", e.name);
+    }
+}
+
+#[test]
 fn analyze_reports_the_seed_quadratic_numbers() {
     let v = stdout_json(&["analyze", "--objective", "quadratic:a=50,b=1", "--at", "1,1", "--format", "json"]);
     let p = &v["point"];

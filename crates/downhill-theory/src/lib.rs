@@ -204,7 +204,7 @@ pub fn slope(x: &[f64], y: &[f64]) -> f64 {
 }
 
 fn gd_path(f: &dyn Objective<f64>, lr: f64, start: &[f64], steps: u64) -> Vec<Vec<f64>> {
-    let mut gd = GradientDescent::new(lr);
+    let mut gd = GradientDescent::new(lr).expect("a valid rate");
     let r = minimize(f, &mut gd, start, &RunOptions::steps(steps), None).expect("valid run");
     r.trajectory.into_iter().map(|p| p.params).collect()
 }
@@ -517,7 +517,7 @@ fn gd_convex_rate() -> Check {
     let f = Quadratic::new(coeffs);
     let x0 = vec![1.0; d];
     let (l, r0) = (1.0, norm(&x0).powi(2));
-    let mut gd = GradientDescent::new(1.0 / l);
+    let mut gd = GradientDescent::new(1.0 / l).expect("a valid rate");
     let run = minimize(&f, &mut gd, &x0, &RunOptions::steps(2000), None).expect("valid");
     let mut worst = 0.0f64;
     let (mut ts, mut gaps, mut bounds) = (Vec::new(), Vec::new(), Vec::new());
@@ -560,7 +560,7 @@ fn gd_convex_rate() -> Check {
 fn gd_strongly_convex_rate() -> Check {
     let (mu, l) = (0.02, 1.0);
     let f = Quadratic::new(vec![l / 2.0, mu / 2.0]);
-    let mut gd = GradientDescent::new(1.0 / l);
+    let mut gd = GradientDescent::new(1.0 / l).expect("a valid rate");
     let x0 = [1.0, 1.0];
     let f0 = Objective::<f64>::value(&f, &x0);
     let run = minimize(&f, &mut gd, &x0, &RunOptions::steps(300), None).expect("valid");
@@ -613,7 +613,7 @@ fn sufficient_decrease() -> Check {
         }
     }
     let l = largest_eigenvalue(&h, 5);
-    let mut gd = GradientDescent::new(1.0 / l);
+    let mut gd = GradientDescent::new(1.0 / l).expect("a valid rate");
     let mut x = vec![2.0, -1.0, 0.5, 3.0, -2.0];
     let mut g = vec![0.0; 5];
     let mut worst = f64::INFINITY;
@@ -627,7 +627,7 @@ fn sufficient_decrease() -> Check {
         }
     }
     let q = objectives::build::<f64>("quadratic:a=50,b=1").expect("catalogue");
-    let mut gd = GradientDescent::new(1.0 / 100.0);
+    let mut gd = GradientDescent::new(1.0 / 100.0).expect("a valid rate");
     let mut x = vec![1.0, 1.0];
     let mut g = vec![0.0; 2];
     for _ in 0..300 {
@@ -797,7 +797,7 @@ pub fn sgd_stationary_gap(
     seed: u64,
 ) -> f64 {
     let mut sampler = Sampler::new(p.a.rows, 1, Sampling::WithReplacement, seed).expect("valid");
-    let mut gd = GradientDescent::new(lr);
+    let mut gd = GradientDescent::new(lr).expect("a valid rate");
     let options = RunOptions { record_every: 10, ..RunOptions::steps(steps) };
     let run = minimize_stochastic(p, &mut gd, x_star, &mut sampler, &options).expect("valid");
     let tail: Vec<f64> =
@@ -853,8 +853,7 @@ fn sgd_sqrt_decay() -> Check {
     let mut mean = vec![0.0; checkpoints.len()];
     for s in 0..seeds {
         let mut sampler = Sampler::new(1000, 1, Sampling::WithReplacement, 70 + s).expect("valid");
-        let mut gd = GradientDescent::new(1.0);
-        gd.learning_rate = Schedule::InvSqrt { lr: 0.05, offset: 1.0 };
+        let mut gd = GradientDescent::new(Schedule::InvSqrt { lr: 0.05, offset: 1.0 }).expect("a valid rate");
         let options = RunOptions { record_every: 50, ..RunOptions::steps(steps) };
         let x0 = vec![3.0; 5];
         let run = minimize_stochastic(&p, &mut gd, &x0, &mut sampler, &options).expect("valid");
@@ -900,7 +899,7 @@ fn sgd_sqrt_decay() -> Check {
 
 fn momentum_window() -> Check {
     let beta = 0.9;
-    let mut m = Momentum::<f64>::new(1e-9, beta);
+    let mut m = Momentum::<f64>::builder().lr(1e-9).beta(beta).build().expect("a valid rate");
     let mut x = vec![0.0];
     let mut weights = Vec::new();
     for k in 0..200 {
@@ -950,7 +949,7 @@ fn heavy_ball_rate() -> Check {
     let (sl, sm) = (l.sqrt(), mu.sqrt());
     let eta = 4.0 / ((sl + sm) * (sl + sm));
     let beta = ((kappa.sqrt() - 1.0) / (kappa.sqrt() + 1.0)).powi(2);
-    let mut hb = Momentum::<f64>::new(eta, beta);
+    let mut hb = Momentum::<f64>::builder().lr(eta).beta(beta).build().expect("a valid rate");
     let run = minimize(&f, &mut hb, &[1.0, 1.0], &RunOptions::steps(600), None).expect("valid");
     let path: Vec<Vec<f64>> = run.trajectory.iter().map(|p| p.params.clone()).collect();
     let hb_rate = rate(&path, 300, 600);
@@ -1009,16 +1008,16 @@ fn nesterov_rate() -> Check {
         y_prev = y;
     }
     let gd = {
-        let mut o = GradientDescent::new(1.0 / l);
+        let mut o = GradientDescent::new(1.0 / l).expect("a valid rate");
         minimize(&f, &mut o, &x0, &RunOptions::steps(steps as u64), None).expect("valid")
     };
     let constant = {
-        let mut o = NesterovLookahead::new(1.0 / l, 0.9);
+        let mut o = NesterovLookahead::builder().lr(1.0 / l).beta(0.9).build().expect("a valid rate");
         minimize(&f, &mut o, &x0, &RunOptions::steps(steps as u64), None).expect("valid")
     };
     // The two forms of constant-beta Nesterov produce the same points (PyTorch's iterates are the look-ahead points).
-    let mut seed_form = NesterovLookahead::new(0.5 / l, 0.9);
-    let mut torch_form = Nesterov::new(0.5 / l, 0.9);
+    let mut seed_form = NesterovLookahead::builder().lr(0.5 / l).beta(0.9).build().expect("a valid rate");
+    let mut torch_form = Nesterov::builder().lr(0.5 / l).beta(0.9).build().expect("a valid rate");
     let (mut theta, mut phi) = (x0.clone(), x0.clone());
     let mut gap = 0.0f64;
     for _ in 0..200 {
@@ -1124,7 +1123,7 @@ fn adam_bias_correction() -> Check {
     let streams = 2000;
     let (mu, sigma) = (0.5, 1.0);
     let eg2 = mu * mu + sigma * sigma;
-    let mut adam = Adam::<f64>::new(1e-12);
+    let mut adam = Adam::<f64>::new(1e-12).expect("a valid rate");
     let mut x = vec![0.0; streams];
     let mut rng = Rng::new(15);
     let mut g = vec![0.0; streams];
@@ -1182,7 +1181,7 @@ fn adam_sign_descent() -> Check {
     let lr = 1e-3;
     let mut steps_const = Vec::new();
     for &g in &[1e-3, 1.0, 1e3] {
-        let mut adam = Adam::<f64>::new(lr);
+        let mut adam = Adam::<f64>::new(lr).expect("a valid rate");
         let mut x = vec![0.0];
         for _ in 0..50 {
             adam.update(&mut x, &[g]).expect("lengths");
@@ -1194,7 +1193,7 @@ fn adam_sign_descent() -> Check {
     let mut measured = Vec::new();
     let mut rng = Rng::new(16);
     for &snr in &snrs {
-        let mut adam = Adam::<f64>::new(lr);
+        let mut adam = Adam::<f64>::new(lr).expect("a valid rate");
         let mut x = vec![0.0; streams];
         let mut g = vec![0.0; streams];
         for _ in 0..2000 {
@@ -1252,7 +1251,7 @@ fn lr_inverse_curvature() -> Check {
     let f = Quadratic::new(vec![a]);
     let g = Quadratic::new(vec![a / (c * c)]);
     let newton = |obj: &Quadratic, x0: f64| {
-        let mut n = Newton::<f64>::new(1.0);
+        let mut n = Newton::<f64>::new(1.0).expect("a valid rate");
         minimize(obj, &mut n, &[x0], &RunOptions::steps(1), None).expect("valid").params[0]
     };
     let (nf, ng) = (newton(&f, 2.0), newton(&g, 2.0 * c));
@@ -1303,15 +1302,13 @@ fn warmup_toys() -> (Vec<String>, [usize; 2]) {
         let mut peaks = [[0.0; 2]; 2];
         let mut finals = [[0.0; 2]; 2];
         for (w, warm) in [false, true].into_iter().enumerate() {
-            let mut a = Adam::<f64>::new(lr);
-            a.learning_rate = schedule(warm);
+            let mut a = Adam::<f64>::new(schedule(warm)).expect("a valid rate");
             let start = [-1.2, 1.0];
             let r = minimize(rosen.as_ref(), &mut a, &start, &RunOptions::steps(2000), None).expect("valid");
             let f0 = rosen.value(&start);
             peaks[0][w] = r.trajectory.iter().take(300).map(|p| p.loss).fold(0.0f64, f64::max) / f0;
             finals[0][w] = r.loss;
-            let mut a = Adam::<f64>::new(lr);
-            a.learning_rate = schedule(warm);
+            let mut a = Adam::<f64>::new(schedule(warm)).expect("a valid rate");
             let mut sampler = Sampler::new(1000, 1, Sampling::WithReplacement, 300).expect("valid");
             let x0 = vec![0.0; 10];
             let r = minimize_stochastic(
@@ -1468,8 +1465,7 @@ fn cosine_vs_step() -> Check {
         let mut finals = Vec::new();
         for seed in 0..seeds {
             let mut sampler = Sampler::new(2000, 8, Sampling::WithoutReplacement, 200 + seed).expect("valid");
-            let mut gd = GradientDescent::new(peak);
-            gd.learning_rate = s.clone();
+            let mut gd = GradientDescent::new(s.clone()).expect("a valid rate");
             let run = minimize_stochastic(
                 &p,
                 &mut gd,

@@ -110,8 +110,8 @@ fn full_batch_trace(
     let mut params = model.init::<f64>(&mut Rng::new(1));
     let mut grad = vec![0.0; params.len()];
     let mut ws = Workspace::default();
-    let mut gd = downhill::optim::GradientDescent::new(lr);
-    let mut adam_opt = Adam::<f64>::new(lr);
+    let mut gd = downhill::optim::GradientDescent::new(lr).expect("a valid rate");
+    let mut adam_opt = Adam::<f64>::new(lr).expect("a valid rate");
     let options = |step: u64| LanczosOptions { max_products: 20, tolerance: 1e-3, seed: step };
     let mut points = Vec::new();
     let (mut previous, mut reached, mut rises, mut after) = (f64::INFINITY, false, 0, 0);
@@ -334,10 +334,8 @@ pub fn adam_spike(hidden: &str, lr: f64, warmup: u64, steps: u64, early: u64, se
     let model = Model::parse(&format!("mlp:hidden={hidden}"), dim, &target)?;
     let x: Vec<f32> = x.iter().map(|&v| v as f32).collect();
     let mut params = model.init::<f32>(&mut Rng::new(seed));
-    let mut adam = Adam::<f32>::new(lr);
-    if warmup > 0 {
-        adam.learning_rate = Schedule::Warmup { max: lr, warmup };
-    }
+    let rate = if warmup > 0 { Schedule::Warmup { max: lr, warmup } } else { Schedule::constant(lr) };
+    let mut adam = Adam::<f32>::new(rate).expect("a valid rate");
     let (n, batch) = (y.len(), 32);
     let mut rng = Rng::new(seed ^ 0xBA7C_5EED);
     let mut order: Vec<usize> = (0..n).collect();

@@ -232,7 +232,7 @@ fn muon_orthogonalizes_matrices_and_uses_adamw_on_vectors() {
     let w0: Vec<f64> = (0..fan_in * fan_out).map(|_| rng.normal()).collect();
     let b0: Vec<f64> = (0..fan_out).map(|_| rng.normal()).collect();
     let g: Vec<f64> = (0..fan_in * fan_out + fan_out).map(|_| rng.normal()).collect();
-    let mut muon = Muon::<f64>::new(0.02);
+    let mut muon = Muon::<f64>::new(0.02).unwrap();
     muon.set_layout(&[Block { len: 15, shape: Some((fan_out, fan_in)) }, Block { len: 3, shape: None }])
         .unwrap();
     let mut p: Vec<f64> = w0.iter().chain(&b0).copied().collect();
@@ -420,7 +420,7 @@ fn adafactor_follows_pytorch_equations_on_matrices_and_vectors() {
     let mut p: Vec<f64> =
         (0..cols).flat_map(|i| (0..rows).map(move |j| (i, j))).map(|(i, j)| w_pt[j * cols + i]).collect();
     p.extend(&bias);
-    let mut opt = Adafactor::<f64>::new(0.05);
+    let mut opt = Adafactor::<f64>::new(0.05).unwrap();
     opt.set_layout(&[Block { len: 6, shape: Some((rows, cols)) }, Block { len: 3, shape: None }]).unwrap();
     // Reference, written from torch.optim.Adafactor's algorithm in PyTorch's orientation.
     let (mut w, mut b) = (w_pt.clone(), bias.clone());

@@ -10,9 +10,10 @@
 //! bit-identical (a test checks this); only final values are kept, no trajectories.
 
 use crate::objective::Objective;
-use crate::optim::{Optimizer, Value};
+use crate::optim::Optimizer;
 use crate::real::Real;
 use crate::run::StopReason;
+use crate::schedule::Schedule;
 
 /// The end of one run.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,17 +28,31 @@ pub struct BatchResult<T = f64> {
     pub steps: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Kind {
+/// The update rules the batched engine implements, one per optimizer family it handles.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BatchKind {
+    /// [`crate::optim::GradientDescent`].
     Gd,
+    /// [`crate::optim::Momentum`] (heavy ball, no dampening).
     Momentum,
-    Adam { decoupled: bool },
+    /// [`crate::optim::Adam`]; `decoupled` for AdamW.
+    Adam {
+        /// AdamW's decoupled weight decay.
+        decoupled: bool,
+    },
+    /// [`crate::optim::Adamax`].
     Adamax,
+    /// [`crate::optim::AdaBelief`].
     AdaBelief,
+    /// [`crate::optim::Yogi`].
     Yogi,
+    /// [`crate::optim::Adadelta`].
     Adadelta,
+    /// [`crate::optim::Rprop`].
     Rprop,
 }
+
+use BatchKind as Kind;
 
 impl Kind {
     /// Whether the update divides by Adam's bias corrections `1 - beta^t`.
@@ -46,7 +61,7 @@ impl Kind {
     }
 }
 
-/// The hyperparameters the batched kernels need, read from an optimizer's report.
+/// The hyperparameters the batched kernels need.
 #[derive(Clone, Copy, PartialEq, Debug)]
 struct Hyper {
     lr: f64,
@@ -62,15 +77,10 @@ struct Hyper {
     bounds: (f64, f64),
 }
 
-impl Hyper {
-    fn new(lr: f64, beta1: f64, beta2: f64, eps: f64, wd: f64) -> Hyper {
-        Hyper { lr, beta1, beta2, eps, wd, eps_root: 0.0, init: (0.0, 0.0), bounds: (0.0, 0.0) }
-    }
-}
-
 /// What the batched engine needs to know of one optimizer: its kind and constant
 /// hyperparameters, a few numbers instead of a whole optimizer. Sweeps that build thousands of
-/// optimizers keep these and let the optimizers go.
+/// optimizers keep these and let the optimizers go. Optimizers describe themselves through
+/// [`Optimizer::batchable`].
 #[derive(Clone, Copy, PartialEq, Debug)]
 pub struct Batchable {
     kind: Kind,
@@ -78,82 +88,53 @@ pub struct Batchable {
 }
 
 impl Batchable {
-    /// The batched form of `optimizer`, or `None` when the engine does not handle it (schedules,
-    /// clipping, AMSGrad, coupled weight decay and the rarer options, optimizers other than GD,
-    /// momentum, Adam, AdamW, Adamax, AdaBelief, Yogi, Adadelta and Rprop).
-    /// The optimizer is only inspected: its state must be fresh (no steps taken).
+    /// The batched form of `optimizer` ([`Optimizer::batchable`]), or `None` when the engine does
+    /// not handle it. The optimizer is only inspected: its state must be fresh (no steps taken).
     pub fn of<T: Real>(optimizer: &dyn Optimizer<T>) -> Option<Batchable> {
-        hyper_of(optimizer).map(|(kind, hyper)| Batchable { kind, hyper })
+        optimizer.batchable()
     }
-}
 
-fn hyper_of<T: Real>(opt: &dyn Optimizer<T>) -> Option<(Kind, Hyper)> {
-    // Parameter groups report only their first group; rebuilt from it, every group would get its
-    // hyperparameters.
-    if !opt.described_by_report() {
-        return None;
+    /// `kind` with a constant rate `lr` (`None` for any other schedule), the two decays (for
+    /// Adadelta `rho` and 0, for Rprop `etaminus` and `etaplus`), `eps` and the weight decay.
+    pub(crate) fn new(
+        kind: Kind,
+        lr: &Schedule,
+        beta1: f64,
+        beta2: f64,
+        eps: f64,
+        wd: f64,
+    ) -> Option<Batchable> {
+        let Schedule::Constant { lr } = *lr else { return None };
+        let hyper = Hyper { lr, beta1, beta2, eps, wd, eps_root: 0.0, init: (0.0, 0.0), bounds: (0.0, 0.0) };
+        Some(Batchable { kind, hyper })
     }
-    let h = opt.hyperparameters();
-    let num = |k: &str| {
-        h.iter().find(|(n, _)| *n == k).and_then(|(_, v)| match v {
-            Value::Number(x) => Some(*x),
-            _ => None,
-        })
-    };
-    let flag = |k: &str| h.iter().find(|(n, _)| *n == k).map(|(_, v)| matches!(v, Value::Bool(true)));
-    // Schedules, clipping, line searches and the rarer options go through the general path.
-    if h.iter().any(|(n, v)| matches!(v, Value::Schedule(_)) || n.starts_with("clip") || *n == "line_search")
-    {
-        return None;
+
+    /// With `eps_root` added inside the root.
+    pub(crate) fn eps_root(mut self, eps_root: f64) -> Batchable {
+        self.hyper.eps_root = eps_root;
+        self
     }
-    let lr = num("lr")?;
-    match opt.name() {
-        "gd" if num("weight_decay") == Some(0.0) => Some((Kind::Gd, Hyper::new(lr, 0.0, 0.0, 0.0, 0.0))),
-        "momentum" if num("weight_decay") == Some(0.0) && num("dampening") == Some(0.0) => {
-            Some((Kind::Momentum, Hyper::new(lr, num("beta")?, 0.0, 0.0, 0.0)))
-        }
-        name @ ("adam" | "adamw") if flag("amsgrad") == Some(false) && num("eps_root") == Some(0.0) => {
-            let wd = num("weight_decay")?;
-            let decoupled = name == "adamw";
-            if !decoupled && wd != 0.0 {
-                return None;
-            }
-            Some((Kind::Adam { decoupled }, Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, wd)))
-        }
-        "adamax" if num("weight_decay") == Some(0.0) => {
-            Some((Kind::Adamax, Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, 0.0)))
-        }
-        "adabelief" => Some((
-            Kind::AdaBelief,
-            Hyper {
-                eps_root: num("eps_root")?,
-                ..Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, num("weight_decay")?)
-            },
-        )),
-        "yogi" => {
-            let init = num("initial_accumulator_value")?;
-            Some((
-                Kind::Yogi,
-                Hyper {
-                    eps_root: num("eps_root")?,
-                    init: (init, init),
-                    ..Hyper::new(lr, num("beta1")?, num("beta2")?, num("eps")?, 0.0)
-                },
-            ))
-        }
-        "adadelta" if num("weight_decay") == Some(0.0) => {
-            Some((Kind::Adadelta, Hyper::new(lr, num("rho")?, 0.0, num("eps")?, 0.0)))
-        }
-        // Rprop's etaminus and etaplus take the places of the betas (runs are grouped by them).
-        "rprop" => Some((
-            Kind::Rprop,
-            Hyper {
-                init: (0.0, lr),
-                bounds: (num("step_min")?, num("step_max")?),
-                ..Hyper::new(lr, num("etaminus")?, num("etaplus")?, 0.0, 0.0)
-            },
-        )),
-        _ => None,
+
+    /// With the state's starting values `(m, v)`.
+    pub(crate) fn init(mut self, m: f64, v: f64) -> Batchable {
+        self.hyper.init = (m, v);
+        self
+    }
+
+    /// With Rprop's step-size bounds.
+    pub(crate) fn bounds(mut self, lo: f64, hi: f64) -> Batchable {
+        self.hyper.bounds = (lo, hi);
+        self
+    }
+
+    /// The update rule.
+    pub fn kind(&self) -> BatchKind {
+        self.kind
+    }
+
+    /// The constant learning rate (Rprop: the initial step).
+    pub fn learning_rate(&self) -> f64 {
+        self.hyper.lr
     }
 }
 
@@ -170,6 +151,40 @@ pub fn minimize_batch<T: Real>(
 ) -> Option<Vec<BatchResult<T>>> {
     let batch: Vec<Batchable> = optimizers.iter().map(|o| Batchable::of(*o)).collect::<Option<_>>()?;
     minimize_batchable(objective, &batch, starts, max_steps, bound)
+}
+
+/// Runs `optimizers[i]` from `starts[i]` as [`minimize_batch`] does when every optimizer is
+/// [`Batchable`], and otherwise one at a time through [`crate::minimize`] with the same options:
+/// the same results either way, so a caller never has to know which optimizers the engine takes
+/// (parameter groups, schedules and line searches go the general way). The optimizers are stepped
+/// only on the general path.
+pub fn minimize_many<T: Real>(
+    objective: &dyn Objective<T>,
+    optimizers: &mut [Box<dyn Optimizer<T>>],
+    starts: &[Vec<T>],
+    max_steps: u64,
+    bound: Option<f64>,
+) -> crate::Result<Vec<BatchResult<T>>> {
+    if optimizers.len() != starts.len() {
+        return Err(crate::Error::Dimension {
+            field: "starts".into(),
+            expected: optimizers.len(),
+            got: starts.len(),
+        });
+    }
+    let refs: Vec<&dyn Optimizer<T>> = optimizers.iter().map(|o| o.as_ref()).collect();
+    if let Some(results) = minimize_batch(objective, &refs, starts, max_steps, bound) {
+        return Ok(results);
+    }
+    let options = crate::RunOptions { bound, record_every: 0, ..crate::RunOptions::steps(max_steps) };
+    optimizers
+        .iter_mut()
+        .zip(starts)
+        .map(|(o, x0)| {
+            let r = crate::minimize(objective, o.as_mut(), x0, &options, None)?;
+            Ok(BatchResult { params: r.params, loss: r.loss, stop: r.stop, steps: r.steps })
+        })
+        .collect()
 }
 
 /// [`minimize_batch`] for optimizers already reduced to their [`Batchable`] form. Returns `None`

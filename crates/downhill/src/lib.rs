@@ -14,7 +14,7 @@
 //! use downhill::{minimize, objectives::Rosenbrock, optim::Adam, RunOptions};
 //!
 //! let objective = Rosenbrock { a: 1.0, b: 10.0 };
-//! let mut adam = Adam::<f64>::new(0.1);
+//! let mut adam = Adam::<f64>::new(0.1).expect("a valid rate");
 //! let run = minimize(&objective, &mut adam, &[-1.5, 2.5], &RunOptions::steps(500), None).unwrap();
 //! assert!(run.loss < 1e-6);
 //! ```

@@ -743,7 +743,11 @@ impl LineSearch {
     /// Reads `line_search` (default `default`), `c1` (1e-4), `c2` (`c2_default`, strong Wolfe
     /// and More-Thuente only) and `shrink` (0.5, Armijo only) from an optimizer's spec. `None` for
     /// `line_search=none`, which takes no other key.
-    pub fn from_params(p: &mut Params, default: &'static str, c2_default: f64) -> Result<Option<LineSearch>> {
+    pub(crate) fn from_params(
+        p: &mut Params,
+        default: &'static str,
+        c2_default: f64,
+    ) -> Result<Option<LineSearch>> {
         let kind = p.choice("line_search", &["strong-wolfe", "more-thuente", "armijo", "none"], default)?;
         let c1 = p.optional("c1", Range::Positive)?;
         let c2 = p.optional("c2", Range::Positive)?;

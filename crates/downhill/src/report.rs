@@ -341,7 +341,10 @@ pub struct OptimizerListing {
     /// Other accepted names.
     pub aliases: &'static [&'static str],
     /// Keys with their defaults.
-    pub keys: &'static str,
+    pub keys: String,
+    /// Every declared hyperparameter: key, default, accepted values, doc, PyTorch/optax name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hyperparameters: Vec<crate::optim::Hyperparameter>,
     /// Whether it is a wrapper written around another spec, `name(SPEC):keys`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub wrapper: bool,
@@ -351,11 +354,18 @@ pub struct OptimizerListing {
 pub fn optimizer_listing() -> Vec<OptimizerListing> {
     crate::optim::REGISTRY
         .iter()
-        .map(|e| OptimizerListing { name: e.name, aliases: e.aliases, keys: e.summary, wrapper: false })
+        .map(|e| OptimizerListing {
+            name: e.name,
+            aliases: e.aliases,
+            keys: e.summary(),
+            hyperparameters: (e.keys)(),
+            wrapper: false,
+        })
         .chain(crate::optim::WRAPPERS.iter().map(|w| OptimizerListing {
             name: w.name,
             aliases: w.aliases,
-            keys: w.summary,
+            keys: w.summary(),
+            hyperparameters: Vec::new(),
             wrapper: true,
         }))
         .collect()

@@ -76,7 +76,9 @@ fn looks_numeric(part: &str) -> bool {
 
 /// Reads typed values out of a [`Spec`], checks ranges, and rejects keys nobody asked for.
 ///
-/// Call the getters for every key the thing accepts, then [`Params::finish`].
+/// Call the getters for every key the thing accepts, then [`Params::finish`]. Crates that define
+/// specs of their own (the training crate's `mlp:hidden=64,64`) read them with it, so that their
+/// errors read like the optimizers'.
 #[derive(Debug)]
 pub struct Params<'a> {
     prefix: &'a str,
@@ -100,6 +102,18 @@ pub enum Range {
     Unit,
     /// `(0, 1]`.
     UnitPositive,
+    /// Any other interval: `lo` to `hi`, each end included when its flag says so (`f64::INFINITY`
+    /// for an open end).
+    Interval {
+        /// Lower end.
+        lo: f64,
+        /// Whether `lo` itself is accepted.
+        lo_closed: bool,
+        /// Upper end.
+        hi: f64,
+        /// Whether `hi` itself is accepted.
+        hi_closed: bool,
+    },
 }
 
 impl Range {
@@ -112,18 +126,50 @@ impl Range {
             Range::UnitHalfOpen => (0.0..1.0).contains(&x),
             Range::Unit => (0.0..=1.0).contains(&x),
             Range::UnitPositive => x > 0.0 && x <= 1.0,
+            Range::Interval { lo, lo_closed, hi, hi_closed } => {
+                x.is_finite()
+                    && (if lo_closed { x >= lo } else { x > lo })
+                    && (if hi_closed { x <= hi } else { x < hi })
+            }
         }
     }
 
+    /// `(lo, hi)`, both ends excluded.
+    pub const fn open(lo: f64, hi: f64) -> Range {
+        Range::Interval { lo, lo_closed: false, hi, hi_closed: false }
+    }
+
+    /// `[lo, hi)`.
+    pub const fn closed_open(lo: f64, hi: f64) -> Range {
+        Range::Interval { lo, lo_closed: true, hi, hi_closed: false }
+    }
+
+    /// `[lo, inf)`.
+    pub const fn at_least(lo: f64) -> Range {
+        Range::Interval { lo, lo_closed: true, hi: f64::INFINITY, hi_closed: false }
+    }
+
+    /// `(-inf, hi]`.
+    pub const fn at_most(hi: f64) -> Range {
+        Range::Interval { lo: f64::NEG_INFINITY, lo_closed: false, hi, hi_closed: true }
+    }
+
     /// The range written as an interval.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Range::Finite => "(-inf, inf)",
-            Range::Positive => "(0, inf)",
-            Range::NonNegative => "[0, inf)",
-            Range::UnitHalfOpen => "[0, 1)",
-            Range::Unit => "[0, 1]",
-            Range::UnitPositive => "(0, 1]",
+            Range::Finite => "(-inf, inf)".into(),
+            Range::Positive => "(0, inf)".into(),
+            Range::NonNegative => "[0, inf)".into(),
+            Range::UnitHalfOpen => "[0, 1)".into(),
+            Range::Unit => "[0, 1]".into(),
+            Range::UnitPositive => "(0, 1]".into(),
+            Range::Interval { lo, lo_closed, hi, hi_closed } => format!(
+                "{}{}, {}{}",
+                if lo_closed { '[' } else { '(' },
+                fmt_num(lo),
+                fmt_num(hi),
+                if hi_closed { ']' } else { ')' }
+            ),
         }
     }
 
@@ -132,7 +178,7 @@ impl Range {
         if self.contains(x) {
             Ok(x)
         } else {
-            Err(Error::out_of_range(field, fmt_num(x), self.describe()))
+            Err(Error::out_of_range(field, fmt_num(x), &self.describe()))
         }
     }
 }

@@ -1,8 +1,8 @@
 //! The batched sweep engine gives exactly what one-at-a-time `minimize` gives.
 
-use downhill::batch::minimize_batch;
+use downhill::batch::{minimize_batch, minimize_many};
 use downhill::optim::Buildable;
-use downhill::optim::{self, BuildOptions};
+use downhill::optim::{self, BuildOptions, Value};
 use downhill::{minimize, objectives, Optimizer, RunOptions};
 
 #[test]
@@ -219,4 +219,38 @@ fn parameter_groups_are_not_batched_as_their_first_group() {
     let mut opt = groups();
     let run = minimize(f.as_ref(), &mut opt, &start[0], &RunOptions::steps(200), None).unwrap();
     assert_eq!(run.params, x);
+    // The batched path (the engine where it applies, minimize for the rest) gives the same: the
+    // issue's 6.54, not the 0.32 of both groups at 0.01.
+    let mut boxed: Vec<Box<dyn Optimizer<f64>>> = vec![Box::new(groups()), Box::new(groups())];
+    let starts = vec![start[0].clone(), vec![0.5, -0.5]];
+    let many = minimize_many(f.as_ref(), &mut boxed, &starts, 200, Some(10.0)).unwrap();
+    assert_eq!(many[0].params, x);
+    assert_eq!(many[0].loss, run.loss);
+    assert!((run.loss - 6.54).abs() < 0.01, "{}", run.loss);
+    // And the report names both groups with their own rates.
+    let Value::Groups(reported) = &groups().hyperparameters()[0].1 else {
+        panic!("grouped reports its groups")
+    };
+    let rates: Vec<&Value> = reported.iter().map(|(_, r)| &r.hyperparameters[0].1).collect();
+    assert_eq!(rates, [&Value::Number(0.01), &Value::Number(1e-4)]);
+    assert_eq!(groups().name(), "grouped");
+}
+
+#[test]
+fn minimize_many_batches_what_it_can_and_equals_minimize() {
+    let f = objectives::build::<f64>("rosenbrock:a=1,b=10").unwrap();
+    // Batched (GD, Adam) and not (RMSprop, a schedule-free method): each equals minimize.
+    for specs in [["gd:lr=0.01", "gd:lr=1e-4"], ["adam:lr=0.1", "adam:lr=0.01"], ["rmsprop", "sf-adamw"]] {
+        let build =
+            || specs.iter().map(|s| optim::build::<f64>(s, &BuildOptions::default()).unwrap()).collect();
+        let mut opts: Vec<Box<dyn Optimizer<f64>>> = build();
+        let starts = vec![vec![-1.5, 2.5]; specs.len()];
+        let many = minimize_many(f.as_ref(), &mut opts, &starts, 100, Some(10.0)).unwrap();
+        let mut fresh: Vec<Box<dyn Optimizer<f64>>> = build();
+        for (k, o) in fresh.iter_mut().enumerate() {
+            let options = RunOptions { bound: Some(10.0), record_every: 0, ..RunOptions::steps(100) };
+            let r = minimize(f.as_ref(), o.as_mut(), &starts[k], &options, None).unwrap();
+            assert_eq!((many[k].loss.to_bits(), many[k].steps), (r.loss.to_bits(), r.steps), "{}", specs[k]);
+        }
+    }
 }

@@ -77,7 +77,7 @@ fn gradient_descent() {
             x[i] -= 0.05 * g[i];
         }
     });
-    assert_close("gd", &run(&mut GradientDescent::new(0.05)), &want, 0.0);
+    assert_close("gd", &run(&mut GradientDescent::new(0.05).unwrap()), &want, 0.0);
 }
 
 #[test]
@@ -89,7 +89,7 @@ fn heavy_ball_is_the_seed_form_and_pytorch_dampening() {
             x[i] -= 0.05 * v[i];
         }
     });
-    assert_close("momentum", &run(&mut Momentum::new(0.05, 0.8)), &want, 0.0);
+    assert_close("momentum", &run(&mut Momentum::builder().lr(0.05).beta(0.8).build().unwrap()), &want, 0.0);
 
     // PyTorch: first step buf = g, then buf = mu*buf + (1-d)*g.
     let mut v = [0.0; 2];
@@ -113,7 +113,12 @@ fn nesterov_pytorch_form() {
             x[i] -= 0.02 * (g[i] + 0.9 * b[i]);
         }
     });
-    assert_close("nesterov pytorch", &run(&mut Nesterov::new(0.02, 0.9)), &want, 0.0);
+    assert_close(
+        "nesterov pytorch",
+        &run(&mut Nesterov::builder().lr(0.02).beta(0.9).build().unwrap()),
+        &want,
+        0.0,
+    );
 }
 
 #[test]
@@ -132,12 +137,18 @@ fn nesterov_lookahead_is_the_seed_form() {
         }
         want.push(x.clone());
     }
-    let mut opt = NesterovLookahead::new(lr, beta);
+    let mut opt = NesterovLookahead::builder().lr(lr).beta(beta).build().unwrap();
     let run = minimize(&Coupled, &mut opt, &START, &RunOptions::steps(STEPS as u64), None).unwrap();
     let got: Vec<Vec<f64>> = run.trajectory.iter().map(|p| p.params.clone()).collect();
     assert_close("nesterov lookahead", &got, &want, 0.0);
     // Without the objective the look-ahead form cannot work, and says so.
-    assert!(NesterovLookahead::<f64>::new(lr, beta).update(&mut [1.0, 1.0], &[1.0, 1.0]).is_err());
+    assert!(NesterovLookahead::<f64>::builder()
+        .lr(lr)
+        .beta(beta)
+        .build()
+        .unwrap()
+        .update(&mut [1.0, 1.0], &[1.0, 1.0])
+        .is_err());
 }
 
 #[test]
@@ -146,8 +157,8 @@ fn pytorch_nesterov_iterates_are_the_seed_lookahead_points() {
     let (lr, beta) = (0.003, 0.9);
     for spec in ["rosenbrock:a=1,b=10", "quadratic:a=50,b=1"] {
         let f = objectives::build::<f64>(spec).unwrap();
-        let mut seed = NesterovLookahead::new(lr, beta);
-        let mut torch = Nesterov::new(lr, beta);
+        let mut seed = NesterovLookahead::builder().lr(lr).beta(beta).build().unwrap();
+        let mut torch = Nesterov::builder().lr(lr).beta(beta).build().unwrap();
         let mut theta = vec![-1.5, 2.5];
         let mut phi = theta.clone();
         let mut g = vec![0.0; 2];
@@ -189,12 +200,15 @@ fn rmsprop_variants() {
                 }
             }
         });
-        let mut opt = RmsProp::new(lr);
-        opt.alpha = alpha;
-        opt.eps = eps;
-        opt.centered = centered;
-        opt.momentum = mu;
-        opt.eps_mode = if inside { EpsPlacement::Inside } else { EpsPlacement::Outside };
+        let mut opt = RmsProp::builder()
+            .lr(lr)
+            .alpha(alpha)
+            .eps(eps)
+            .centered(centered)
+            .momentum(mu)
+            .eps_mode(if inside { EpsPlacement::Inside } else { EpsPlacement::Outside })
+            .build()
+            .unwrap();
         assert_close(
             &format!("rmsprop centered={centered} inside={inside} mu={mu}"),
             &run(&mut opt),
@@ -229,18 +243,19 @@ fn adam_reference(lr: f64, wd: f64, decoupled: bool, amsgrad: bool, eps_root: f6
 #[test]
 fn adam_adamw_amsgrad_eps_root() {
     // powi vs powf in the bias correction: agreement to a few ulps, hence 1e-13.
-    assert_close("adam", &run(&mut Adam::new(0.05)), &adam_reference(0.05, 0.0, false, false, 0.0), 1e-13);
-    let mut coupled = Adam::new(0.05);
-    coupled.weight_decay = 0.1;
+    assert_close(
+        "adam",
+        &run(&mut Adam::new(0.05).unwrap()),
+        &adam_reference(0.05, 0.0, false, false, 0.0),
+        1e-13,
+    );
+    let mut coupled = Adam::builder().lr(0.05).weight_decay(0.1).build().unwrap();
     assert_close("adam l2", &run(&mut coupled), &adam_reference(0.05, 0.1, false, false, 0.0), 1e-13);
-    let mut w = Adam::adamw(0.05);
-    w.weight_decay = 0.1;
+    let mut w = Adam::adamw_builder().lr(0.05).weight_decay(0.1).build().unwrap();
     assert_close("adamw", &run(&mut w), &adam_reference(0.05, 0.1, true, false, 0.0), 1e-13);
-    let mut a = Adam::new(0.05);
-    a.amsgrad = true;
+    let mut a = Adam::builder().lr(0.05).amsgrad(true).build().unwrap();
     assert_close("amsgrad", &run(&mut a), &adam_reference(0.05, 0.0, false, true, 0.0), 1e-13);
-    let mut a = Adam::new(0.05);
-    a.eps_root = 1e-4;
+    let mut a = Adam::builder().lr(0.05).eps_root(1e-4).build().unwrap();
     assert_close("eps_root", &run(&mut a), &adam_reference(0.05, 0.0, false, false, 1e-4), 1e-13);
     // AdamW's default decay is PyTorch's 0.01 and its name is adamw.
     let opt = optim::build::<f64>("adamw", &Default::default()).unwrap();
@@ -251,7 +266,7 @@ fn adam_adamw_amsgrad_eps_root() {
 #[test]
 fn adam_first_step_is_lr_times_sign() {
     // With bias correction, m_hat = g and v_hat = g^2 at t = 1, so the step is lr*g/(|g|+eps).
-    let mut a = Adam::new(0.1);
+    let mut a = Adam::new(0.1).unwrap();
     let mut x: Vec<f64> = vec![0.0, 0.0, 0.0];
     a.update(&mut x, &[3.0, -1e-3, 0.0]).unwrap();
     assert!((x[0] + 0.1 * 3.0 / (3.0 + 1e-8)).abs() < 1e-16);
@@ -270,9 +285,7 @@ fn adagrad_with_lr_decay() {
             x[i] -= clr * (g[i] / (s[i].sqrt() + eps));
         }
     });
-    let mut a = AdaGrad::new(lr);
-    a.lr_decay = decay;
-    a.initial_accumulator_value = init;
+    let mut a = AdaGrad::builder().lr(lr).lr_decay(decay).initial_accumulator_value(init).build().unwrap();
     assert_close("adagrad", &run(&mut a), &want, 1e-15);
 }
 
@@ -295,11 +308,10 @@ fn lion_reference_code() {
             m[i] = b2 * m[i] + (1.0 - b2) * g[i];
         }
     });
-    let mut l = Lion::new(lr);
-    l.weight_decay = wd;
+    let mut l = Lion::builder().lr(lr).weight_decay(wd).build().unwrap();
     assert_close("lion", &run(&mut l), &want, 1e-15);
     // sign(0) = 0: a zero gradient moves nothing (f64::signum would give 1).
-    let mut l = Lion::<f64>::new(0.1);
+    let mut l = Lion::<f64>::new(0.1).unwrap();
     let mut x = vec![1.0];
     l.update(&mut x, &[0.0]).unwrap();
     assert_eq!(x[0], 1.0);
@@ -309,27 +321,30 @@ fn lion_reference_code() {
 fn newton_lands_on_a_quadratic_minimum_in_one_step() {
     // The notebook: lr * L'/L'' is the whole distance to the minimum of a parabola.
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
-    let run = minimize(f.as_ref(), &mut Newton::new(1.0), &[2.5], &RunOptions::steps(1), None).unwrap();
+    let run =
+        minimize(f.as_ref(), &mut Newton::new(1.0).unwrap(), &[2.5], &RunOptions::steps(1), None).unwrap();
     assert_eq!(run.params, vec![0.0]);
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
-    let run = minimize(f.as_ref(), &mut Newton::new(1.0), &[1.0, -3.0], &RunOptions::steps(1), None).unwrap();
+    let run = minimize(f.as_ref(), &mut Newton::new(1.0).unwrap(), &[1.0, -3.0], &RunOptions::steps(1), None)
+        .unwrap();
     assert!(run.params.iter().all(|p| p.abs() < 1e-15), "{:?}", run.params);
     let run = minimize(&Coupled, &mut optim_newton(), &START, &RunOptions::steps(1), None);
     assert!(run.is_err(), "Coupled has no Hessian: newton must refuse, not guess");
 }
 
 fn optim_newton() -> Newton<f64> {
-    Newton::new(1.0)
+    Newton::new(1.0).unwrap()
 }
 
 #[test]
 fn newton_on_rosenbrock_converges_quadratically_and_damps_indefinite_hessians() {
     let f = objectives::build::<f64>("rosenbrock:a=1,b=100").unwrap();
     let run =
-        minimize(f.as_ref(), &mut Newton::new(1.0), &[-1.2, 1.0], &RunOptions::steps(20), None).unwrap();
+        minimize(f.as_ref(), &mut Newton::new(1.0).unwrap(), &[-1.2, 1.0], &RunOptions::steps(20), None)
+            .unwrap();
     assert!((run.params[0] - 1.0).abs() < 1e-12 && (run.params[1] - 1.0).abs() < 1e-12, "{:?}", run.params);
     // At (0, 1) the Hessian diag(2 - 4b, 2b) is indefinite: the damped step must go downhill.
-    let mut n = Newton::new(1e-4);
+    let mut n = Newton::new(1e-4).unwrap();
     let mut x = vec![0.0, 1.0];
     let mut g = vec![0.0; 2];
     let before = f.value_and_gradient(&x, &mut g);
@@ -341,8 +356,7 @@ fn newton_on_rosenbrock_converges_quadratically_and_damps_indefinite_hessians() 
 #[test]
 fn schedules_drive_the_learning_rate() {
     let s = Schedule::parse("step:lr=0.1,gamma=0.5,every=2").unwrap();
-    let mut gd = GradientDescent::new(1.0);
-    gd.learning_rate = s.clone();
+    let mut gd = GradientDescent::builder().lr(s.clone()).build().unwrap();
     let mut x = vec![0.0];
     let mut expected = 0.0;
     for t in 0..6u64 {
@@ -440,7 +454,7 @@ fn f32_follows_f64() {
 
 #[test]
 fn lengths_are_checked_not_panicked() {
-    let mut a = Adam::<f64>::new(0.1);
+    let mut a = Adam::<f64>::new(0.1).unwrap();
     assert!(a.update(&mut [1.0, 2.0], &[1.0]).is_err());
     a.update(&mut [1.0, 2.0], &[1.0, 1.0]).unwrap();
     assert!(a.update(&mut [1.0, 2.0, 3.0], &[1.0, 1.0, 1.0]).is_err(), "state has 2 entries");
@@ -498,7 +512,7 @@ fn threaded_and_vectorized_steps_are_bit_identical_to_the_scalar_reference() {
     let run = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let mut a = Adam::<f32>::adamw(1e-2);
+            let mut a = Adam::<f32>::adamw(1e-2).unwrap();
             let mut p = start.clone();
             for _ in 0..3 {
                 a.update(&mut p, &grads).unwrap();
@@ -536,18 +550,9 @@ fn adams_few_parameter_path_equals_its_vector_kernel_bit_for_bit() {
     // Each element's update is independent, so the first 16 of 17 must match 16 exactly, over
     // enough steps for the bias corrections to reach exactly 1.
     for (label, make) in [
-        ("adam", (|| Adam::new(0.01)) as fn() -> Adam<f64>),
-        ("adamw", || {
-            let mut a = Adam::adamw(0.01);
-            a.weight_decay = 0.3;
-            a
-        }),
-        ("adam eps", || {
-            let mut a = Adam::new(0.2);
-            a.eps = 1e-3;
-            a.beta1 = 0.5;
-            a
-        }),
+        ("adam", (|| Adam::new(0.01).unwrap()) as fn() -> Adam<f64>),
+        ("adamw", || Adam::adamw_builder().lr(0.01).weight_decay(0.3).build().unwrap()),
+        ("adam eps", || Adam::builder().lr(0.2).eps(1e-3).beta1(0.5).build().unwrap()),
     ] {
         let (mut small, mut large) = (make(), make());
         let mut x16: Vec<f64> = (0..16).map(|i| (i as f64 - 7.5) / 3.0).collect();
@@ -576,8 +581,8 @@ fn vectorized_rmsprop_and_adagrad_are_bit_identical_to_scalar_loops() {
         let grads: Vec<T> = (0..n).map(|i| T::from_f64(((i % 991) as f64 - 495.0) * 1e-3)).collect();
         let start: Vec<T> = (0..n).map(|i| T::from_f64(((i % 1009) as f64 - 504.0) * 1e-3)).collect();
         let (lr, alpha, eps) = (1e-2, 0.99, 1e-8);
-        let mut rms = RmsProp::new(lr);
-        let mut ada = AdaGrad::new(lr);
+        let mut rms = RmsProp::new(lr).unwrap();
+        let mut ada = AdaGrad::new(lr).unwrap();
         let (mut p_rms, mut p_ada) = (start.clone(), start.clone());
         let (mut q_rms, mut q_ada) = (start.clone(), start.clone());
         let (mut sq, mut sum) = (vec![T::ZERO; n], vec![T::ZERO; n]);

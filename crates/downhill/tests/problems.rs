@@ -119,8 +119,8 @@ fn sgd_is_reproducible_and_converges_with_decay() {
     let f_star = Objective::<f64>::value(&p, &sol);
     let run = |seed| {
         let mut sampler = Sampler::new(500, 10, Sampling::WithoutReplacement, seed).unwrap();
-        let mut gd = GradientDescent::new(1.0);
-        gd.learning_rate = Schedule::InvSqrt { lr: 0.05, offset: 1.0 };
+        let mut gd =
+            GradientDescent::builder().lr(Schedule::InvSqrt { lr: 0.05, offset: 1.0 }).build().unwrap();
         minimize_stochastic(
             &p,
             &mut gd,

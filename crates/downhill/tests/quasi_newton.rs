@@ -374,10 +374,8 @@ fn bfgs_and_lbfgs_end_in_n_steps_on_a_quadratic_with_exact_line_searches() {
     let target = solve(&a, &b);
     let f = quadratic(a, b);
     let start = vec![1.0; n];
-    let mut bfgs = Bfgs::<f64>::new();
-    bfgs.line_search = Some(exact());
-    let mut lbfgs = Lbfgs::<f64>::new(n);
-    lbfgs.line_search = Some(exact());
+    let mut bfgs = Bfgs::<f64>::builder().line_search(Some(exact())).build().unwrap();
+    let mut lbfgs = Lbfgs::<f64>::builder().memory(n as u64).line_search(Some(exact())).build().unwrap();
     let pb = path(&mut bfgs, &f, &start, n as u64);
     let pl = path(&mut lbfgs, &f, &start, n as u64);
     let distance = |p: &[f64]| p.iter().zip(&target).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
@@ -407,8 +405,8 @@ fn every_cg_variant_ends_in_n_steps_on_an_spd_quadratic() {
         CgVariant::HestenesStiefel,
         CgVariant::HagerZhang,
     ] {
-        let mut cg = ConjugateGradient::<f64>::new(variant);
-        cg.line_search = Some(exact());
+        let mut cg =
+            ConjugateGradient::<f64>::builder().variant(variant).line_search(Some(exact())).build().unwrap();
         let p = path(&mut cg, &f, &vec![-1.0; n], n as u64);
         let err = p[n].iter().zip(&target).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
         assert!(err < 1e-9, "{variant:?}: {err}");

@@ -26,7 +26,7 @@ impl Objective<f64> for Log {
 #[test]
 fn non_finite_keeps_the_last_finite_point() {
     // log(x) has no minimum: GD from 0.5 with lr 1 steps to 0.5 - 2 = -1.5, where log is NaN.
-    let mut gd = GradientDescent::new(1.0);
+    let mut gd = GradientDescent::new(1.0).unwrap();
     struct NegLog;
     impl Objective<f64> for NegLog {
         fn dim(&self) -> usize {
@@ -49,7 +49,8 @@ fn non_finite_keeps_the_last_finite_point() {
     assert_eq!(run.params, vec![0.5]);
     assert!(run.detail.unwrap().contains("step 1"));
     // A start outside the domain stops at once.
-    let run = minimize(&Log, &mut GradientDescent::new(0.1), &[-1.0], &RunOptions::steps(10), None).unwrap();
+    let run = minimize(&Log, &mut GradientDescent::new(0.1).unwrap(), &[-1.0], &RunOptions::steps(10), None)
+        .unwrap();
     assert_eq!(run.stop, StopReason::NonFinite);
     assert!(run.trajectory.is_empty());
 }
@@ -58,13 +59,13 @@ fn non_finite_keeps_the_last_finite_point() {
 fn diverged_records_the_point_then_stops() {
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
     let options = RunOptions { bound: Some(10.0), ..RunOptions::steps(30) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05), &[2.5], &options, None).unwrap();
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05).unwrap(), &[2.5], &options, None).unwrap();
     assert_eq!(run.stop, StopReason::Diverged);
     // |x_k| = 2.5 * 1.1^k first exceeds 10 at k = 15 (2.5 * 1.1^15 = 10.44).
     assert_eq!(run.steps, 15);
     assert!(run.params[0].abs() > 10.0);
     let options = RunOptions { loss_bound: Some(50.0), ..RunOptions::steps(30) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05), &[2.5], &options, None).unwrap();
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(1.05).unwrap(), &[2.5], &options, None).unwrap();
     assert_eq!(run.stop, StopReason::Diverged);
     assert!(run.loss > 50.0);
 }
@@ -74,16 +75,16 @@ fn converged_by_gradient_norm_and_by_loss_change() {
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
     // GD on x^2 with lr 0.25 halves x each step: |grad| = 2|x| = 5 / 2^k <= 1e-3 first at k = 13.
     let options = RunOptions { grad_tol: Some(1e-3), ..RunOptions::steps(100) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25), &[2.5], &options, None).unwrap();
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25).unwrap(), &[2.5], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 13));
     // Loss change |f_k - f_(k-1)| = 6.25 * 3/4^k <= 1e-6 needs 4^k >= 1.875e7: first at k = 13
     // (4^12 = 1.68e7 is not enough).
     let options = RunOptions { loss_tol: Some(1e-6), ..RunOptions::steps(100) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25), &[2.5], &options, None).unwrap();
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.25).unwrap(), &[2.5], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 13));
     // lr 0.5 lands on 0 in one step; the start itself is checked before any step.
     let options = RunOptions { grad_tol: Some(0.0), ..RunOptions::steps(100) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.5), &[0.0], &options, None).unwrap();
+    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.5).unwrap(), &[0.0], &options, None).unwrap();
     assert_eq!((run.stop, run.steps), (StopReason::Converged, 0));
 }
 
@@ -101,7 +102,7 @@ fn observers_watch_and_can_stop() {
     };
     let run = minimize(
         f.as_ref(),
-        &mut Momentum::new(1e-3, 0.9),
+        &mut Momentum::builder().lr(1e-3).beta(0.9).build().unwrap(),
         &[-1.5, 2.5],
         &RunOptions::steps(100),
         Some(&mut obs),
@@ -115,7 +116,8 @@ fn observers_watch_and_can_stop() {
 fn record_every_keeps_start_and_end() {
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
     let options = RunOptions { record_every: 10, ..RunOptions::steps(25) };
-    let run = minimize(f.as_ref(), &mut GradientDescent::new(0.005), &[1.0, 1.0], &options, None).unwrap();
+    let run =
+        minimize(f.as_ref(), &mut GradientDescent::new(0.005).unwrap(), &[1.0, 1.0], &options, None).unwrap();
     assert_eq!(run.trajectory.iter().map(|p| p.step).collect::<Vec<_>>(), vec![0, 10, 20, 25]);
     // lr at a point is the schedule at that step.
     assert!(run.trajectory.iter().all(|p| p.lr == 0.005));
@@ -124,7 +126,7 @@ fn record_every_keeps_start_and_end() {
 #[test]
 fn bad_run_inputs_are_errors() {
     let f = objectives::build::<f64>("quadratic:a=50,b=1").unwrap();
-    let mut gd = GradientDescent::new(0.1);
+    let mut gd = GradientDescent::new(0.1).unwrap();
     assert!(minimize(f.as_ref(), &mut gd, &[1.0], &RunOptions::steps(5), None).is_err());
     assert!(minimize(f.as_ref(), &mut gd, &[1.0, f64::NAN], &RunOptions::steps(5), None).is_err());
     assert!(minimize(f.as_ref(), &mut gd, &[1.0, 1.0], &RunOptions::steps(0), None).is_err());

@@ -68,7 +68,7 @@ fn figure_1_gd_on_the_rosenbrock_like_function() {
     for (lr, expect_stop) in
         [(0.001, StopReason::MaxSteps), (0.005, StopReason::MaxSteps), (0.02, StopReason::Diverged)]
     {
-        let mut gd = GradientDescent::new(lr);
+        let mut gd = GradientDescent::new(lr).unwrap();
         let run = run_2d("rosenbrock:a=1,b=10", &mut gd, [-1.5, 2.5], 200, Some(10.0));
         assert_eq!(run.stop, expect_stop, "lr {lr}");
         check_path(&format!("fig1 lr={lr}"), &run, &fx["fig1"][format!("{lr:?}")]);
@@ -79,11 +79,17 @@ fn figure_1_gd_on_the_rosenbrock_like_function() {
 fn figure_2_gd_momentum_adam_on_the_ill_conditioned_quadratic() {
     let fx = fixture();
     let q = "quadratic:a=50,b=1";
-    let run = run_2d(q, &mut GradientDescent::new(0.005), [1.0, 1.0], 100, None);
+    let run = run_2d(q, &mut GradientDescent::new(0.005).unwrap(), [1.0, 1.0], 100, None);
     check_path("fig2 gd", &run, &fx["fig2"]["gd"]);
-    let run = run_2d(q, &mut Momentum::<f64>::new(0.002, 0.9), [1.0, 1.0], 100, None);
+    let run = run_2d(
+        q,
+        &mut Momentum::<f64>::builder().lr(0.002).beta(0.9).build().unwrap(),
+        [1.0, 1.0],
+        100,
+        None,
+    );
     check_path("fig2 momentum", &run, &fx["fig2"]["momentum"]);
-    let run = run_2d(q, &mut Adam::<f64>::new(0.1), [1.0, 1.0], 100, None);
+    let run = run_2d(q, &mut Adam::<f64>::new(0.1).unwrap(), [1.0, 1.0], 100, None);
     check_path("fig2 adam", &run, &fx["fig2"]["adam"]);
 }
 
@@ -105,7 +111,7 @@ fn figure_3_learning_rates_on_x_squared() {
     let f = objectives::build::<f64>("quadratic:a=1").unwrap();
     assert_eq!(f.dim(), 1);
     for lr in [0.01, 0.1, 0.5, 0.9, 1.05] {
-        let mut gd = GradientDescent::new(lr);
+        let mut gd = GradientDescent::new(lr).unwrap();
         let options = RunOptions { bound: Some(10.0), ..RunOptions::steps(30) };
         let run = minimize(f.as_ref(), &mut gd, &[2.5], &options, None).unwrap();
         let want = &fx["fig3"]["paths"][format!("{lr:?}")];

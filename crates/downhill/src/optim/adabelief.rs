@@ -1,80 +1,60 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
-    Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
+use crate::batch::{BatchKind, Batchable};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
-/// Gradients", NeurIPS 2020), as optax's `adabelief` (`scale_by_belief`, then
-/// `add_decayed_weights`, then the learning rate), `t` counted from 1:
-///
-/// ```text
-/// m     <- (1 - beta1) * g + beta1 * m
-/// s     <- (1 - beta2) * (g - m)^2 + beta2 * s + eps_root
-/// u      = (m / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + eps)
-/// theta <- theta - lr_t * (u + weight_decay * theta)
-/// ```
-///
-/// The second moment is of the gradient's deviation from its prediction `m` (the "belief"),
-/// where Adam has the gradient itself. `eps_root` enters the saved state, as in optax. Defaults
-/// (optax): `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-16`, `eps_root = 1e-16`,
-/// `weight_decay = 0` (decoupled, multiplied by the rate as in optax and PyTorch's AdamW); optax
-/// has no default rate, downhill uses the paper's `lr = 1e-3`. The paper's own epsilons are
-/// `eps = 1e-8`, `eps_root = 0`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdaBelief<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Decay of the belief's second moment in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root, `> 0`.
-    pub eps: f64,
-    /// Added to the second moment at every step, `>= 0`.
-    pub eps_root: f64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Clipping (its `weight_decay` is not used).
-    pub transforms: GradientTransforms,
-    t: u64,
-    mu: Vec<T>,
-    nu: Vec<T>,
-}
-
-impl<T: Real> AdaBelief<T> {
-    /// optax's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        AdaBelief {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-16,
-            eps_root: 1e-16,
-            weight_decay: 0.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            mu: Vec::new(),
-            nu: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// AdaBelief (Zhuang et al., "AdaBelief Optimizer: Adapting Stepsizes by the Belief in Observed
+    /// Gradients", NeurIPS 2020), as optax's `adabelief` (`scale_by_belief`, then
+    /// `add_decayed_weights`, then the learning rate), `t` counted from 1:
+    ///
+    /// ```text
+    /// m     <- (1 - beta1) * g + beta1 * m
+    /// s     <- (1 - beta2) * (g - m)^2 + beta2 * s + eps_root
+    /// u      = (m / (1 - beta1^t)) / (sqrt(s / (1 - beta2^t)) + eps)
+    /// theta <- theta - lr_t * (u + weight_decay * theta)
+    /// ```
+    ///
+    /// The second moment is of the gradient's deviation from its prediction `m` (the "belief"),
+    /// where Adam has the gradient itself. `eps_root` enters the saved state, as in optax. Defaults
+    /// (optax): `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-16`, `eps_root = 1e-16`,
+    /// `weight_decay = 0` (decoupled, multiplied by the rate as in optax and PyTorch's AdamW); optax
+    /// has no default rate, downhill uses the paper's `lr = 1e-3`. The paper's own epsilons are
+    /// `eps = 1e-8`, `eps_root = 0`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct AdaBelief<T>, "adabelief", builder AdaBeliefBuilder {
+        /// Learning rate (a schedule of the step; optax has no default, this is the paper's).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "optax b1";
+        /// Decay of the belief `(g - m)^2`.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "optax b2";
+        /// Added to `sqrt(s_hat)`.
+        eps: f64 = 1e-16, in Range::Positive;
+        /// Added to `s` each step.
+        eps_root: f64 = 1e-16, in Range::NonNegative;
+        /// Decoupled weight decay, times lr.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        mu: Vec<T>,
+        nu: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = AdaBelief::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-16, Range::Positive)?;
-    a.eps_root = p.number("eps_root", 1e-16, Range::NonNegative)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(AdaBelief::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for AdaBelief<T> {
@@ -83,10 +63,21 @@ impl<T: Real> Optimizer<T> for AdaBelief<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([("eps_root", self.eps_root.into()), ("weight_decay", self.weight_decay.into())]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        let b = Batchable::new(
+            BatchKind::AdaBelief,
+            &self.learning_rate,
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self.weight_decay,
+        );
+        self.transforms.is_identity().then(|| b.map(|b| b.eps_root(self.eps_root)))?
     }
 
     fn learning_rate(&self) -> f64 {
@@ -112,7 +103,7 @@ impl<T: Real> Optimizer<T> for AdaBelief<T> {
             wd: T::from_f64(self.weight_decay),
         };
         let decay = self.weight_decay != 0.0;
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         super::parallel::for_chunks4(params, grads, &mut self.mu, &mut self.nu, |p, g, m, s| {
             dispatch(p, g, m, s, &c, &pre, decay)
         });

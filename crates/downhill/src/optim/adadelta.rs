@@ -1,65 +1,52 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
+use crate::batch::{BatchKind, Batchable};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Adadelta (Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012), as
-/// `torch.optim.Adadelta` (its single-tensor CPU path, in its operation order):
-///
-/// ```text
-/// g     <- g + weight_decay * theta                  (coupled L2, as PyTorch)
-/// s     <- rho * s + (1 - rho) * g^2
-/// delta  = sqrt(a + eps) / sqrt(s + eps) * g
-/// a     <- rho * a + (1 - rho) * delta^2
-/// theta <- theta - lr_t * delta
-/// ```
-///
-/// The paper has no learning rate (PyTorch's `lr = 1` is the paper's method). Defaults (PyTorch):
-/// `lr = 1`, `rho = 0.9`, `eps = 1e-6`, `weight_decay = 0`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adadelta<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Decay of both running averages, in `[0, 1]`.
-    pub rho: f64,
-    /// Added inside both square roots, `> 0`.
-    pub eps: f64,
-    /// Clipping and coupled weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    square_avg: Vec<T>,
-    acc_delta: Vec<T>,
-}
-
-impl<T: Real> Adadelta<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Adadelta {
-            learning_rate: Schedule::constant(lr),
-            rho: 0.9,
-            eps: 1e-6,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            square_avg: Vec::new(),
-            acc_delta: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// Adadelta (Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012), as
+    /// `torch.optim.Adadelta` (its single-tensor CPU path, in its operation order):
+    ///
+    /// ```text
+    /// g     <- g + weight_decay * theta                  (coupled L2, as PyTorch)
+    /// s     <- rho * s + (1 - rho) * g^2
+    /// delta  = sqrt(a + eps) / sqrt(s + eps) * g
+    /// a     <- rho * a + (1 - rho) * delta^2
+    /// theta <- theta - lr_t * delta
+    /// ```
+    ///
+    /// The paper has no learning rate (PyTorch's `lr = 1` is the paper's method). Defaults (PyTorch):
+    /// `lr = 1`, `rho = 0.9`, `eps = 1e-6`, `weight_decay = 0`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Adadelta<T>, "adadelta", builder AdadeltaBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 1.0, in Range::Positive;
+        /// Decay of both running averages.
+        rho: f64 = 0.9, in Range::Unit;
+        /// Added inside both square roots.
+        eps: f64 = 1e-6, in Range::Positive;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        square_avg: Vec<T>,
+        acc_delta: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Adadelta::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1.0, o)?;
-    a.rho = p.number("rho", 0.9, Range::Unit)?;
-    a.eps = p.number("eps", 1e-6, Range::Positive)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Adadelta::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Adadelta<T> {
@@ -68,14 +55,15 @@ impl<T: Real> Optimizer<T> for Adadelta<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("rho", self.rho.into()),
-            ("eps", self.eps.into()),
-            ("weight_decay", self.transforms.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        let plain = self.weight_decay == 0.0 && self.transforms.is_identity();
+        plain
+            .then(|| Batchable::new(BatchKind::Adadelta, &self.learning_rate, self.rho, 0.0, self.eps, 0.0))?
     }
 
     fn learning_rate(&self) -> f64 {
@@ -93,7 +81,7 @@ impl<T: Real> Optimizer<T> for Adadelta<T> {
             omr: T::from_f64(1.0 - self.rho),
             eps: T::from_f64(self.eps),
         };
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks4(
             params,
             grads,

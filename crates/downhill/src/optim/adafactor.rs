@@ -1,66 +1,54 @@
 use serde::{Deserialize, Serialize};
 
-use super::{check_lengths, learning_rate, lr_value, Block, BuildOptions, Optimizer, OptimizerState, Value};
+use super::{check_lengths, Block, BuildOptions, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Adafactor (Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
-/// ICML 2018), as `torch.optim.Adafactor`: no first moment, and for each weight matrix a factored
-/// second moment (one statistic per row and per column instead of one per element), t from 1:
-///
-/// ```text
-/// beta2_t = 1 - t^beta2_decay,   rho_t = min(lr_t, 1/sqrt(t)),   alpha_t = max(eps2, RMS(theta)) rho_t
-/// theta  <- theta - lr_t * weight_decay * theta
-/// matrix: R <- beta2_t R + (1 - beta2_t) mean_cols(g^2),  C <- beta2_t C + (1 - beta2_t) mean_rows(g^2)
-///         V  = R C^T / max(mean(R), eps1)
-/// vector: V <- beta2_t V + (1 - beta2_t) g^2
-/// U = g / sqrt(max(V, eps1^2)),   theta <- theta - alpha_t U / max(1, RMS(U) / d)
-/// ```
-///
-/// `RMS` is taken per block (per tensor in PyTorch). Without a layout the whole vector is one
-/// vector block. Defaults (PyTorch): `lr = 1e-2`, `beta2_decay = -0.8`, `eps1` = the type's machine
-/// epsilon, `eps2 = 1e-3`, `d = 1`, `weight_decay = 0`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adafactor<T> {
-    /// Learning rate (a schedule of the step); caps the relative step `rho_t`.
-    pub learning_rate: Schedule,
-    /// Exponent of the second-moment decay, `<= 0`.
-    pub beta2_decay: f64,
-    /// Floor of the second moment (`None`: machine epsilon of `T`).
-    pub eps1: Option<f64>,
-    /// Floor of the parameters' RMS in the step size.
-    pub eps2: f64,
-    /// Clipping threshold of the update's RMS, `>= 1`.
-    pub d: f64,
-    /// Decoupled weight decay (multiplied by the learning rate).
-    pub weight_decay: f64,
-    layout: Vec<Block>,
-    t: u64,
-    r: Vec<T>,
-    c: Vec<T>,
-    v: Vec<T>,
+super::declare_optimizer! {
+    /// Adafactor (Shazeer & Stern, "Adafactor: Adaptive Learning Rates with Sublinear Memory Cost",
+    /// ICML 2018), as `torch.optim.Adafactor`: no first moment, and for each weight matrix a factored
+    /// second moment (one statistic per row and per column instead of one per element), t from 1:
+    ///
+    /// ```text
+    /// beta2_t = 1 - t^beta2_decay,   rho_t = min(lr_t, 1/sqrt(t)),   alpha_t = max(eps2, RMS(theta)) rho_t
+    /// theta  <- theta - lr_t * weight_decay * theta
+    /// matrix: R <- beta2_t R + (1 - beta2_t) mean_cols(g^2),  C <- beta2_t C + (1 - beta2_t) mean_rows(g^2)
+    ///         V  = R C^T / max(mean(R), eps1)
+    /// vector: V <- beta2_t V + (1 - beta2_t) g^2
+    /// U = g / sqrt(max(V, eps1^2)),   theta <- theta - alpha_t U / max(1, RMS(U) / d)
+    /// ```
+    ///
+    /// `RMS` is taken per block (per tensor in PyTorch). Without a layout the whole vector is one
+    /// vector block. Defaults (PyTorch): `lr = 1e-2`, `beta2_decay = -0.8`, `eps1` = the type's machine
+    /// epsilon, `eps2 = 1e-3`, `d = 1`, `weight_decay = 0`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Adafactor<T>, "adafactor", builder AdafactorBuilder {
+        /// Learning rate (a schedule of the step), capped at `1/sqrt(t)`.
+        learning_rate: Schedule = 1e-2, in Range::Positive;
+        /// Exponent of the second-moment decay `1 - t^beta2_decay`.
+        beta2_decay: f64 = -0.8, in Range::at_most(0.0);
+        /// Added to the squared gradient (absent: the machine epsilon of the parameter type).
+        eps1: Option<f64> = None, in Range::Positive, ref "PyTorch eps[0]";
+        /// Floor of the parameter RMS that scales the step.
+        eps2: f64 = 1e-3, in Range::NonNegative, ref "PyTorch eps[1]";
+        /// Clipping threshold of the update's RMS.
+        d: f64 = 1.0, in Range::at_least(1.0);
+        /// Decoupled weight decay.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {}
+    state {
+        layout: Vec<Block>,
+        t: u64,
+        r: Vec<T>,
+        c: Vec<T>,
+        v: Vec<T>,
+    }
 }
 
 impl<T: Real> Adafactor<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Adafactor {
-            learning_rate: Schedule::constant(lr),
-            beta2_decay: -0.8,
-            eps1: None,
-            eps2: 1e-3,
-            d: 1.0,
-            weight_decay: 0.0,
-            layout: Vec::new(),
-            t: 0,
-            r: Vec::new(),
-            c: Vec::new(),
-            v: Vec::new(),
-        }
-    }
-
     fn blocks(&self, n: usize) -> Vec<Block> {
         if self.layout.is_empty() {
             vec![Block { len: n, shape: None }]
@@ -79,20 +67,7 @@ impl<T: Real> Adafactor<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Adafactor::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-2, o)?;
-    a.beta2_decay = p.number("beta2_decay", -0.8, Range::Finite)?;
-    if a.beta2_decay > 0.0 {
-        return Err(Error::out_of_range("adafactor.beta2_decay", a.beta2_decay, "(-inf, 0]"));
-    }
-    a.eps1 = p.optional("eps1", Range::Positive)?;
-    a.eps2 = p.number("eps2", 1e-3, Range::NonNegative)?;
-    a.d = p.number("d", 1.0, Range::Positive)?;
-    if a.d < 1.0 {
-        return Err(Error::out_of_range("adafactor.d", a.d, "[1, inf)"));
-    }
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Adafactor::spec_builder(p, o)?.build()?))
 }
 
 fn rms<T: Real>(x: &[T]) -> f64 {
@@ -105,16 +80,9 @@ impl<T: Real> Optimizer<T> for Adafactor<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta2_decay", self.beta2_decay.into()),
-            ("eps2", self.eps2.into()),
-            ("d", self.d.into()),
-            ("weight_decay", self.weight_decay.into()),
-        ];
-        if let Some(e) = self.eps1 {
-            h.push(("eps1", e.into()));
-        }
+        let mut h = self.declared_report();
+        // eps1 is reported only when given (absent, it depends on the parameter type).
+        h.retain(|(k, _)| *k != "eps1" || self.eps1.is_some());
         h
     }
 

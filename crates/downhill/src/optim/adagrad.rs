@@ -1,64 +1,47 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// AdaGrad (Duchi, Hazan & Singer, JMLR 2011), as `torch.optim.Adagrad`:
-///
-/// ```text
-/// clr   <- lr_t / (1 + t * lr_decay)        (t = updates already applied)
-/// s     <- s + g^2                           (s starts at initial_accumulator_value)
-/// theta <- theta - clr * (g / (sqrt(s) + eps))
-/// ```
-///
-/// Defaults (PyTorch): `lr = 1e-2`, `lr_decay = 0`, `eps = 1e-10`, `initial_accumulator_value = 0`,
-/// `weight_decay = 0` (coupled L2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdaGrad<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Harmonic decay of the rate, `>= 0`.
-    pub lr_decay: f64,
-    /// Added to `sqrt(s)`, `> 0`.
-    pub eps: f64,
-    /// Starting value of the accumulator, `>= 0`.
-    pub initial_accumulator_value: f64,
-    /// Clipping and coupled weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    sum: Vec<T>,
-}
-
-impl<T: Real> AdaGrad<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        AdaGrad {
-            learning_rate: Schedule::constant(lr),
-            lr_decay: 0.0,
-            eps: 1e-10,
-            initial_accumulator_value: 0.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            sum: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// AdaGrad (Duchi, Hazan & Singer, JMLR 2011), as `torch.optim.Adagrad`:
+    ///
+    /// ```text
+    /// clr   <- lr_t / (1 + t * lr_decay)        (t = updates already applied)
+    /// s     <- s + g^2                           (s starts at initial_accumulator_value)
+    /// theta <- theta - clr * (g / (sqrt(s) + eps))
+    /// ```
+    ///
+    /// Defaults (PyTorch): `lr = 1e-2`, `lr_decay = 0`, `eps = 1e-10`, `initial_accumulator_value = 0`,
+    /// `weight_decay = 0` (coupled L2).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct AdaGrad<T>, "adagrad", builder AdaGradBuilder {
+        /// Learning rate (a schedule of the step), divided by `1 + t * lr_decay`.
+        learning_rate: Schedule = 1e-2, in Range::Positive;
+        /// Decay of the rate with the step count.
+        lr_decay: f64 = 0.0, in Range::NonNegative;
+        /// Denominator guard.
+        eps: f64 = 1e-10, in Range::Positive;
+        /// The accumulator's starting value.
+        initial_accumulator_value: f64 = 0.0, in Range::NonNegative;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        sum: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = AdaGrad::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-2, o)?;
-    a.lr_decay = p.number("lr_decay", 0.0, Range::NonNegative)?;
-    a.eps = p.number("eps", 1e-10, Range::Positive)?;
-    a.initial_accumulator_value = p.number("initial_accumulator_value", 0.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(AdaGrad::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for AdaGrad<T> {
@@ -67,13 +50,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("lr_decay", self.lr_decay.into()),
-            ("eps", self.eps.into()),
-            ("initial_accumulator_value", self.initial_accumulator_value.into()),
-            ("weight_decay", self.transforms.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -87,7 +64,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
         ensure("adagrad", &mut self.sum, params.len(), T::from_f64(self.initial_accumulator_value))?;
         let clr = T::from_f64(self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay));
         let eps = T::from_f64(self.eps);
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks3(params, grads, &mut self.sum, |params, grads, sums| {
             if pre.is_identity() {
                 // The common case, with no per-element branches.

@@ -1,87 +1,82 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
+use crate::batch::{BatchKind, Batchable};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Adam (Kingma & Ba, ICLR 2015) and AdamW (Loshchilov & Hutter, ICLR 2019), computed exactly as
-/// the seed article's numpy code, with `t` counted from 1 in the bias correction:
-///
-/// ```text
-/// theta <- theta * (1 - lr_t * weight_decay)        (AdamW only: decoupled decay, first)
-/// m     <- beta1 * m + (1 - beta1) * g
-/// v     <- beta2 * v + (1 - beta2) * g^2
-/// m_hat <- m / (1 - beta1^t)
-/// v_hat <- v / (1 - beta2^t)                        (amsgrad: v_max <- max(v_max, v), v_hat from v_max)
-/// theta <- theta - lr_t * m_hat / (sqrt(v_hat + eps_root) + eps)
-/// ```
-///
-/// The last line is evaluated as `(lr_t * m_hat) / (sqrt(v_hat) + eps)`, the seed's operation order;
-/// PyTorch evaluates the same quantity as `m / (sqrt(v) / sqrt(1 - beta2^t) + eps) * lr / (1 - beta1^t)`,
-/// so the two agree to a few ulps, not bit for bit. `eps` is outside the square root (seed,
-/// PyTorch); `eps_root` (default 0) adds a term inside it, as optax's `scale_by_adam` does for
-/// differentiating through the update.
-///
-/// Defaults (PyTorch): `lr = 1e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`. For `adam`,
-/// `weight_decay` (default 0) is coupled L2 (`g <- g + wd * theta`, as `torch.optim.Adam`); for
-/// `adamw` it is decoupled with PyTorch's default 0.01.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adam<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment decay in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to `sqrt(v_hat)`, `> 0`.
-    pub eps: f64,
-    /// Added to `v_hat` inside the square root, `>= 0`.
-    pub eps_root: f64,
-    /// Use the running maximum of `v` (Reddi et al., ICLR 2018).
-    pub amsgrad: bool,
-    /// Weight decay: coupled L2 for Adam, decoupled for AdamW.
-    pub weight_decay: f64,
-    /// AdamW: decay the weights directly instead of adding `wd * theta` to the gradient.
-    pub decoupled: bool,
-    /// Clipping (its `weight_decay` is not used; see [`Adam::weight_decay`]).
-    pub transforms: GradientTransforms,
-    t: u64,
-    m: Vec<T>,
-    v: Vec<T>,
-    v_max: Vec<T>,
-    /// Caches of `1 - beta1^t` and `1 - beta2^t` (not saved: they refill themselves).
-    #[serde(skip)]
-    bc: [super::BiasCorrection; 2],
+super::declare_optimizer! {
+    /// Adam (Kingma & Ba, ICLR 2015) and AdamW (Loshchilov & Hutter, ICLR 2019), computed exactly as
+    /// the seed article's numpy code, with `t` counted from 1 in the bias correction:
+    ///
+    /// ```text
+    /// theta <- theta * (1 - lr_t * weight_decay)        (AdamW only: decoupled decay, first)
+    /// m     <- beta1 * m + (1 - beta1) * g
+    /// v     <- beta2 * v + (1 - beta2) * g^2
+    /// m_hat <- m / (1 - beta1^t)
+    /// v_hat <- v / (1 - beta2^t)                        (amsgrad: v_max <- max(v_max, v), v_hat from v_max)
+    /// theta <- theta - lr_t * m_hat / (sqrt(v_hat + eps_root) + eps)
+    /// ```
+    ///
+    /// The last line is evaluated as `(lr_t * m_hat) / (sqrt(v_hat) + eps)`, the seed's operation order;
+    /// PyTorch evaluates the same quantity as `m / (sqrt(v) / sqrt(1 - beta2^t) + eps) * lr / (1 - beta1^t)`,
+    /// so the two agree to a few ulps, not bit for bit. `eps` is outside the square root (seed,
+    /// PyTorch); `eps_root` (default 0) adds a term inside it, as optax's `scale_by_adam` does for
+    /// differentiating through the update.
+    ///
+    /// Defaults are PyTorch's (listed by [`Adam::declared`]). For `adam`, `weight_decay` is coupled
+    /// L2 (`g <- g + wd * theta`, as `torch.optim.Adam`); for `adamw` ([`Adam::adamw_builder`]) it is
+    /// decoupled with PyTorch's default 0.01.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Adam<T>, "adam", builder AdamBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "PyTorch betas[0], optax b1";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "PyTorch betas[1], optax b2";
+        /// Added to `sqrt(v_hat)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Added to `v_hat` inside the square root (optax).
+        eps_root: f64 = 0.0, in Range::NonNegative;
+        /// Use the running maximum of `v` (Reddi et al., ICLR 2018).
+        amsgrad: bool = false;
+        /// Weight decay: coupled L2 for Adam, decoupled (times lr) for AdamW.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// AdamW: decay the weights directly instead of adding `wd * theta` to the gradient.
+        decoupled: bool,
+        /// Clipping (its `weight_decay` is not used; see `weight_decay`).
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        m: Vec<T>,
+        v: Vec<T>,
+        v_max: Vec<T>,
+        /// Caches of `1 - beta1^t` and `1 - beta2^t` (not saved: they refill themselves).
+        #[serde(skip)]
+        bc: [super::BiasCorrection; 2],
+    }
 }
 
 impl<T: Real> Adam<T> {
-    /// Adam with PyTorch's defaults and the given rate.
-    pub fn new(lr: f64) -> Self {
-        Adam {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            eps_root: 0.0,
-            amsgrad: false,
-            weight_decay: 0.0,
-            decoupled: false,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            m: Vec::new(),
-            v: Vec::new(),
-            v_max: Vec::new(),
-            bc: Default::default(),
-        }
+    /// AdamW's builder: decoupled weight decay with PyTorch's default 0.01.
+    pub fn adamw_builder() -> AdamBuilder<T> {
+        Adam::builder().decoupled(true).weight_decay(0.01)
     }
 
-    /// AdamW with PyTorch's defaults (weight decay 0.01) and the given rate.
-    pub fn adamw(lr: f64) -> Self {
-        Adam { weight_decay: 0.01, decoupled: true, ..Adam::new(lr) }
+    /// AdamW with PyTorch's defaults (weight decay 0.01) and the given rate, checked.
+    pub fn adamw(lr: impl Into<Schedule>) -> Result<Self> {
+        Adam::adamw_builder().lr(lr).build()
+    }
+
+    /// Whether the weight decay is decoupled (AdamW).
+    pub fn decoupled(&self) -> bool {
+        self.decoupled
     }
 
     /// First moment `m` (empty before the first update).
@@ -95,23 +90,14 @@ impl<T: Real> Adam<T> {
     }
 }
 
-fn common<T: Real>(p: &mut Params, o: &BuildOptions, adamw: bool) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = if adamw { Adam::adamw(0.0) } else { Adam::new(0.0) };
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
-    a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
-    a.amsgrad = p.flag("amsgrad", false)?;
-    a.weight_decay = p.number("weight_decay", a.weight_decay, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
-}
-
 pub(crate) fn build_adam<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    common(p, o, false)
+    let b = Adam::builder().read_spec(p, o)?.transforms(GradientTransforms::from_params(p)?);
+    Ok(Box::new(b.build()?))
 }
 
 pub(crate) fn build_adamw<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    common(p, o, true)
+    let b = Adam::adamw_builder().read_spec(p, o)?.transforms(GradientTransforms::from_params(p)?);
+    Ok(Box::new(b.build()?))
 }
 
 impl<T: Real> Optimizer<T> for Adam<T> {
@@ -124,14 +110,17 @@ impl<T: Real> Optimizer<T> for Adam<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([
-            ("eps_root", self.eps_root.into()),
-            ("amsgrad", self.amsgrad.into()),
-            ("weight_decay", self.weight_decay.into()),
-        ]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        let plain = !self.amsgrad && self.eps_root == 0.0 && (self.decoupled || self.weight_decay == 0.0);
+        let kind = BatchKind::Adam { decoupled: self.decoupled };
+        (plain && self.transforms.is_identity()).then(|| {
+            Batchable::new(kind, &self.learning_rate, self.beta1, self.beta2, self.eps, self.weight_decay)
+        })?
     }
 
     fn learning_rate(&self) -> f64 {
@@ -174,7 +163,7 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         let decoupled = self.decoupled && self.weight_decay != 0.0;
         let decay = decoupled.then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
         let coupled = if self.decoupled { 0.0 } else { self.weight_decay };
-        let pre = GradientTransforms { weight_decay: coupled, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(coupled).prepare(grads);
         let c = Coeffs {
             lr,
             b1,

@@ -1,66 +1,53 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
-    Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
+use crate::batch::{BatchKind, Batchable};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Adamax (Kingma & Ba, ICLR 2015, section 7.1: Adam with the infinity norm), as
-/// `torch.optim.Adamax` (its single-tensor CPU path), `t` counted from 1:
-///
-/// ```text
-/// g     <- g + weight_decay * theta                  (coupled L2, as PyTorch)
-/// m     <- m + (1 - beta1) * (g - m)                 (torch's lerp_, = beta1 m + (1 - beta1) g)
-/// u     <- max(beta2 * u, |g| + eps)
-/// theta <- theta - (lr_t / (1 - beta1^t)) * (m / u)
-/// ```
-///
-/// `eps` sits inside the maximum, as PyTorch puts it (the paper has none). Defaults (PyTorch):
-/// `lr = 2e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`, `weight_decay = 0`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adamax<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Decay of the infinity norm in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to `|g|` inside the maximum, `> 0`.
-    pub eps: f64,
-    /// Clipping and coupled weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    exp_avg: Vec<T>,
-    exp_inf: Vec<T>,
-}
-
-impl<T: Real> Adamax<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Adamax {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            exp_avg: Vec::new(),
-            exp_inf: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// Adamax (Kingma & Ba, ICLR 2015, section 7.1: Adam with the infinity norm), as
+    /// `torch.optim.Adamax` (its single-tensor CPU path), `t` counted from 1:
+    ///
+    /// ```text
+    /// g     <- g + weight_decay * theta                  (coupled L2, as PyTorch)
+    /// m     <- m + (1 - beta1) * (g - m)                 (torch's lerp_, = beta1 m + (1 - beta1) g)
+    /// u     <- max(beta2 * u, |g| + eps)
+    /// theta <- theta - (lr_t / (1 - beta1^t)) * (m / u)
+    /// ```
+    ///
+    /// `eps` sits inside the maximum, as PyTorch puts it (the paper has none). Defaults (PyTorch):
+    /// `lr = 2e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`, `weight_decay = 0`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Adamax<T>, "adamax", builder AdamaxBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 2e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "PyTorch betas[0]";
+        /// Decay of the infinity norm.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "PyTorch betas[1]";
+        /// Added to `abs(g)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        exp_avg: Vec<T>,
+        exp_inf: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Adamax::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 2e-3, o)?;
-    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Adamax::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Adamax<T> {
@@ -69,10 +56,16 @@ impl<T: Real> Optimizer<T> for Adamax<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.push(("weight_decay", self.transforms.weight_decay.into()));
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        let plain = self.weight_decay == 0.0 && self.transforms.is_identity();
+        plain.then(|| {
+            Batchable::new(BatchKind::Adamax, &self.learning_rate, self.beta1, self.beta2, self.eps, 0.0)
+        })?
     }
 
     fn learning_rate(&self) -> f64 {
@@ -92,7 +85,7 @@ impl<T: Real> Optimizer<T> for Adamax<T> {
             eps: T::from_f64(self.eps),
             clr: T::from_f64(lr / super::bias_correction(self.beta1, t as f64)),
         };
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks4(params, grads, &mut self.exp_avg, &mut self.exp_inf, |p, g, m, u| {
             dispatch(p, g, m, u, &c, &pre)
         });

@@ -1,89 +1,64 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Adan, adaptive Nesterov momentum (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for
-/// Faster Optimizing Deep Models", 2022, Algorithm 1), as optax's `adan` (`scale_by_adan`, then
-/// `add_decayed_weights`, then the learning rate), `t` counted from 1, `d = g - g_prev` (0 at the
-/// first step):
-///
-/// ```text
-/// m     <- (1 - beta1) * g + beta1 * m
-/// v     <- (1 - beta2) * d + beta2 * v
-/// n     <- (1 - beta3) * (g + (1 - beta2) * d)^2 + beta3 * n
-/// u      = (m / (1 - beta1^t) + (1 - beta2) * v / (1 - beta2^t)) / (sqrt(n / (1 - beta3^t) + eps_root) + eps)
-/// theta <- theta - lr_t * (u + weight_decay * theta)
-/// ```
-///
-/// The betas are optax's: the weight of the old average (the paper writes `1 - beta`). optax
-/// decays the weights as above (decoupled, times the rate), not with the paper's proximal
-/// `theta / (1 + lr * weight_decay)`. Defaults (optax): `beta1 = 0.98`, `beta2 = 0.92`,
-/// `beta3 = 0.99`, `eps = 1e-8`, `eps_root = 1e-8`, `weight_decay = 0`; optax has no default
-/// rate, downhill uses the reference code's `lr = 1e-3`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Adan<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Decay of the gradient average, in `[0, 1)`.
-    pub beta1: f64,
-    /// Decay of the gradient-difference average, in `[0, 1)`.
-    pub beta2: f64,
-    /// Decay of the squared term, in `[0, 1)`.
-    pub beta3: f64,
-    /// Added to the root, `> 0`.
-    pub eps: f64,
-    /// Added inside the root, `>= 0`.
-    pub eps_root: f64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Clipping (its `weight_decay` is not used).
-    pub transforms: GradientTransforms,
-    t: u64,
-    m: Vec<T>,
-    v: Vec<T>,
-    n: Vec<T>,
-    prev: Vec<T>,
-}
-
-impl<T: Real> Adan<T> {
-    /// optax's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Adan {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.98,
-            beta2: 0.92,
-            beta3: 0.99,
-            eps: 1e-8,
-            eps_root: 1e-8,
-            weight_decay: 0.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            m: Vec::new(),
-            v: Vec::new(),
-            n: Vec::new(),
-            prev: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// Adan, adaptive Nesterov momentum (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for
+    /// Faster Optimizing Deep Models", 2022, Algorithm 1), as optax's `adan` (`scale_by_adan`, then
+    /// `add_decayed_weights`, then the learning rate), `t` counted from 1, `d = g - g_prev` (0 at the
+    /// first step):
+    ///
+    /// ```text
+    /// m     <- (1 - beta1) * g + beta1 * m
+    /// v     <- (1 - beta2) * d + beta2 * v
+    /// n     <- (1 - beta3) * (g + (1 - beta2) * d)^2 + beta3 * n
+    /// u      = (m / (1 - beta1^t) + (1 - beta2) * v / (1 - beta2^t)) / (sqrt(n / (1 - beta3^t) + eps_root) + eps)
+    /// theta <- theta - lr_t * (u + weight_decay * theta)
+    /// ```
+    ///
+    /// The betas are optax's: the weight of the old average (the paper writes `1 - beta`). optax
+    /// decays the weights as above (decoupled, times the rate), not with the paper's proximal
+    /// `theta / (1 + lr * weight_decay)`. Defaults (optax): `beta1 = 0.98`, `beta2 = 0.92`,
+    /// `beta3 = 0.99`, `eps = 1e-8`, `eps_root = 1e-8`, `weight_decay = 0`; optax has no default
+    /// rate, downhill uses the reference code's `lr = 1e-3`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Adan<T>, "adan", builder AdanBuilder {
+        /// Learning rate (a schedule of the step; optax has no default).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// Decay of the gradient average `m`.
+        beta1: f64 = 0.98, in Range::UnitHalfOpen, ref "optax b1";
+        /// Decay of the gradient-difference average `v`.
+        beta2: f64 = 0.92, in Range::UnitHalfOpen, ref "optax b2";
+        /// Decay of the second moment `n`.
+        beta3: f64 = 0.99, in Range::UnitHalfOpen, ref "optax b3";
+        /// Added to `sqrt(n + eps_root)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Added to `n` inside the square root.
+        eps_root: f64 = 1e-8, in Range::NonNegative;
+        /// Decoupled weight decay.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        m: Vec<T>,
+        v: Vec<T>,
+        n: Vec<T>,
+        prev: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Adan::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    a.beta1 = p.number("beta1", 0.98, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.92, Range::UnitHalfOpen)?;
-    a.beta3 = p.number("beta3", 0.99, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-8, Range::Positive)?;
-    a.eps_root = p.number("eps_root", 1e-8, Range::NonNegative)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Adan::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Adan<T> {
@@ -92,15 +67,7 @@ impl<T: Real> Optimizer<T> for Adan<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta1", self.beta1.into()),
-            ("beta2", self.beta2.into()),
-            ("beta3", self.beta3.into()),
-            ("eps", self.eps.into()),
-            ("eps_root", self.eps_root.into()),
-            ("weight_decay", self.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -133,7 +100,7 @@ impl<T: Real> Optimizer<T> for Adan<T> {
             first: self.t == 0,
         };
         let decay = self.weight_decay != 0.0;
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         let state = [&mut self.m[..], &mut self.v[..], &mut self.n[..], &mut self.prev[..]];
         super::parallel::for_chunks6(params, grads, state, |p, g, [m, v, n, prev]| {
             dispatch(p, g, m, v, n, prev, &c, &pre, decay)

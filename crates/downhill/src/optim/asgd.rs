@@ -1,61 +1,55 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Averaged SGD (Polyak & Juditsky, "Acceleration of stochastic approximation by averaging",
-/// 1992), as `torch.optim.ASGD` (its single-tensor CPU path). With `t` updates already applied:
-///
-/// ```text
-/// eta_t = lr_t / (1 + lambd * lr_t * t)^alpha        (eta_0 = lr)
-/// mu_t  = 1 / max(1, t - t0)                          (mu_0 = 1)
-/// g     <- g + weight_decay * theta                   (coupled L2, as PyTorch)
-/// theta <- theta * (1 - lambd * eta_t) - eta_t * g
-/// ax    <- mu_t == 1 ? theta : ax + (theta - ax) * mu_t
-/// ```
-///
-/// The parameters are the SGD iterate (a `downhill run` trajectory shows it); the answer is the
-/// average `ax`, which [`Optimizer::eval_params`] returns (what `downhill train` validates and
-/// what `run` reports as `eval_params`). Averaging starts after `t0` steps, so with the default
-/// `t0 = 1e6` the average is the iterate in any shorter run. Defaults (PyTorch): `lr = 1e-2`,
-/// `lambd = 1e-4`, `alpha = 0.75`, `t0 = 1e6`, `weight_decay = 0`. PyTorch computes `eta` with the
-/// rate of the step before; with a schedule, downhill uses the current one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Asgd<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Decay term, `>= 0`.
-    pub lambd: f64,
-    /// Power of the rate's decay, `>= 0`.
-    pub alpha: f64,
-    /// Step from which averaging starts, `>= 0`.
-    pub t0: f64,
-    /// Clipping and coupled weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    ax: Vec<T>,
+super::declare_optimizer! {
+    /// Averaged SGD (Polyak & Juditsky, "Acceleration of stochastic approximation by averaging",
+    /// 1992), as `torch.optim.ASGD` (its single-tensor CPU path). With `t` updates already applied:
+    ///
+    /// ```text
+    /// eta_t = lr_t / (1 + lambd * lr_t * t)^alpha        (eta_0 = lr)
+    /// mu_t  = 1 / max(1, t - t0)                          (mu_0 = 1)
+    /// g     <- g + weight_decay * theta                   (coupled L2, as PyTorch)
+    /// theta <- theta * (1 - lambd * eta_t) - eta_t * g
+    /// ax    <- mu_t == 1 ? theta : ax + (theta - ax) * mu_t
+    /// ```
+    ///
+    /// The parameters are the SGD iterate (a `downhill run` trajectory shows it); the answer is the
+    /// average `ax`, which [`Optimizer::eval_params`] returns (what `downhill train` validates and
+    /// what `run` reports as `eval_params`). Averaging starts after `t0` steps, so with the default
+    /// `t0 = 1e6` the average is the iterate in any shorter run. Defaults (PyTorch): `lr = 1e-2`,
+    /// `lambd = 1e-4`, `alpha = 0.75`, `t0 = 1e6`, `weight_decay = 0`. PyTorch computes `eta` with the
+    /// rate of the step before; with a schedule, downhill uses the current one.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Asgd<T>, "asgd", builder AsgdBuilder {
+        /// Learning rate (a schedule of the step), decayed to `eta_t`.
+        learning_rate: Schedule = 1e-2, in Range::Positive;
+        /// Decay term.
+        lambd: f64 = 1e-4, in Range::NonNegative;
+        /// Power of the rate's decay.
+        alpha: f64 = 0.75, in Range::NonNegative;
+        /// Step from which averaging starts.
+        t0: f64 = 1e6, in Range::NonNegative;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        ax: Vec<T>,
+    }
 }
 
 impl<T: Real> Asgd<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Asgd {
-            learning_rate: Schedule::constant(lr),
-            lambd: 1e-4,
-            alpha: 0.75,
-            t0: 1e6,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            ax: Vec::new(),
-        }
-    }
-
     /// `eta_t`, the rate of the next update.
     fn eta(&self) -> f64 {
         let lr = self.learning_rate.value(self.t);
@@ -69,14 +63,7 @@ impl<T: Real> Asgd<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Asgd::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-2, o)?;
-    a.lambd = p.number("lambd", 1e-4, Range::NonNegative)?;
-    a.alpha = p.number("alpha", 0.75, Range::NonNegative)?;
-    a.t0 = p.number("t0", 1e6, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Asgd::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Asgd<T> {
@@ -85,13 +72,7 @@ impl<T: Real> Optimizer<T> for Asgd<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("lambd", self.lambd.into()),
-            ("alpha", self.alpha.into()),
-            ("t0", self.t0.into()),
-            ("weight_decay", self.transforms.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -112,7 +93,7 @@ impl<T: Real> Optimizer<T> for Asgd<T> {
             mu: T::from_f64(mu),
             copy: mu == 1.0,
         };
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks3(params, grads, &mut self.ax, |p, g, ax| dispatch(p, g, ax, &c, &pre));
         self.t += 1;
         Ok(())

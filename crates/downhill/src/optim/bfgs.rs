@@ -1,78 +1,66 @@
 use serde::{Deserialize, Serialize};
 
 use super::lbfgs::search_with_restart;
-use super::{
-    check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, BuildOptions, Iteration, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::line_search::{dot, norm, Found, Line, LineSearch, MoreThuente};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
-use crate::spec::Params;
+use crate::spec::{Params, Range};
 
 /// The most parameters [`Bfgs`] accepts: its `n x n` matrix takes 128 MiB in f64 at 4096.
 pub const BFGS_MAX_DIM: usize = 4096;
 
-/// BFGS with a dense inverse-Hessian approximation `H` (Nocedal & Wright, Algorithm 6.1):
-///
-/// ```text
-/// d = -H g;  x <- x + alpha d            (alpha from the line search, tried first at lr = 1)
-/// s = x_new - x,  y = g_new - g,  rho = 1 / (y . s)
-/// H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
-/// ```
-///
-/// These are scipy's step rules (`scipy.optimize.minimize(method="BFGS")`): `H` starts as the
-/// identity (not rescaled), the line search defaults to More-Thuente ([`MoreThuente`], scipy's
-/// `line_search_wolfe1`, falling back to strong Wolfe like scipy's `line_search_wolfe2`) with
-/// `c1 = 1e-4, c2 = 0.9`, and each search starts from
-///
-/// ```text
-/// alpha_0 = min(lr, 1.01 * 2 (f_k - f_(k-1)) / (g . d))      (lr when that is not positive)
-/// ```
-///
-/// with `f_(-1) = f_0 + ||g_0|| / 2` on the first iteration (a first step of length about 1, as
-/// scipy's `old_old_fval`). An update is skipped unless `y . s > eps y . y` (positive curvature;
-/// scipy updates anyway). When the search fails, `H` is reset to the identity and the search
-/// retried along `-g` from `min(1, 1/||g||) lr`; when that fails too the run stops as `stalled`.
-/// With `line_search=none` the step is `min(1, 1/||g||) lr` while `H` is the identity, `lr`
-/// after. `H` takes `n^2` values, so BFGS
-/// accepts at most [`BFGS_MAX_DIM`] parameters; use [`super::Lbfgs`] beyond.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Bfgs<T> {
-    /// The initial step of each line search (the step itself without one).
-    pub learning_rate: Schedule,
-    /// The line search; `None` takes the initial step as it is.
-    pub line_search: Option<LineSearch>,
-    t: u64,
-    /// The inverse-Hessian approximation, row-major (empty: the identity, not yet scaled).
-    inverse_hessian: Vec<T>,
-    last_point: Vec<T>,
-    last_grad: Vec<T>,
-    /// `f` at `last_point` (empty before the first step), for the next search's initial step.
-    last_loss: Vec<T>,
-    #[serde(skip)]
-    direction: Vec<T>,
-    #[serde(skip)]
-    found: Found<T>,
+super::declare_optimizer! {
+    /// BFGS with a dense inverse-Hessian approximation `H` (Nocedal & Wright, Algorithm 6.1):
+    ///
+    /// ```text
+    /// d = -H g;  x <- x + alpha d            (alpha from the line search, tried first at lr = 1)
+    /// s = x_new - x,  y = g_new - g,  rho = 1 / (y . s)
+    /// H <- (I - rho s y^T) H (I - rho y s^T) + rho s s^T
+    /// ```
+    ///
+    /// These are scipy's step rules (`scipy.optimize.minimize(method="BFGS")`): `H` starts as the
+    /// identity (not rescaled), the line search defaults to More-Thuente ([`MoreThuente`], scipy's
+    /// `line_search_wolfe1`, falling back to strong Wolfe like scipy's `line_search_wolfe2`) with
+    /// `c1 = 1e-4, c2 = 0.9`, and each search starts from
+    ///
+    /// ```text
+    /// alpha_0 = min(lr, 1.01 * 2 (f_k - f_(k-1)) / (g . d))      (lr when that is not positive)
+    /// ```
+    ///
+    /// with `f_(-1) = f_0 + ||g_0|| / 2` on the first iteration (a first step of length about 1, as
+    /// scipy's `old_old_fval`). An update is skipped unless `y . s > eps y . y` (positive curvature;
+    /// scipy updates anyway). When the search fails, `H` is reset to the identity and the search
+    /// retried along `-g` from `min(1, 1/||g||) lr`; when that fails too the run stops as `stalled`.
+    /// With `line_search=none` the step is `min(1, 1/||g||) lr` while `H` is the identity, `lr`
+    /// after. `H` takes `n^2` values, so BFGS
+    /// accepts at most [`BFGS_MAX_DIM`] parameters; use [`super::Lbfgs`] beyond.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Bfgs<T>, "bfgs", builder BfgsBuilder {
+        /// Step scale (a schedule of the step); the line search's first trial.
+        learning_rate: Schedule = 1.0, in Range::Positive;
+    }
+    options {
+        /// The line search (`None`: the step as it is, gradients only).
+        line_search: Option<LineSearch> = Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
+    }
+    state {
+        t: u64,
+        inverse_hessian: Vec<T>,
+        last_point: Vec<T>,
+        last_grad: Vec<T>,
+        /// `f` at `last_point` (empty before the first step), for the next search's initial step.
+        last_loss: Vec<T>,
+        #[serde(skip)]
+        direction: Vec<T>,
+        #[serde(skip)]
+        found: Found<T>,
+    }
 }
 
 impl<T: Real> Bfgs<T> {
-    /// BFGS with a More-Thuente line search and initial step 1.
-    pub fn new() -> Self {
-        Bfgs {
-            learning_rate: Schedule::constant(1.0),
-            line_search: Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
-            t: 0,
-            inverse_hessian: Vec::new(),
-            last_point: Vec::new(),
-            last_grad: Vec::new(),
-            last_loss: Vec::new(),
-            direction: Vec::new(),
-            found: Found::default(),
-        }
-    }
-
     /// The inverse-Hessian approximation (row-major; empty before the first update).
     pub fn inverse_hessian(&self) -> &[T] {
         &self.inverse_hessian
@@ -171,17 +159,16 @@ impl<T: Real> Bfgs<T> {
     }
 }
 
-impl<T: Real> Default for Bfgs<T> {
-    fn default() -> Self {
-        Self::new()
-    }
+pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
+    let b = Bfgs::spec_builder(p, o)?.line_search(LineSearch::from_params(p, "more-thuente", 0.9)?);
+    Ok(Box::new(b.build()?))
 }
 
-pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut b = Bfgs::<T>::new();
-    b.learning_rate = learning_rate(p, 1.0, o)?;
-    b.line_search = LineSearch::from_params(p, "more-thuente", 0.9)?;
-    Ok(Box::new(b))
+/// The keys: the declared ones and the line search's.
+pub(crate) fn keys() -> Vec<super::Hyperparameter> {
+    let mut keys = Bfgs::<f64>::declared();
+    keys.extend(super::line_search_keys("more-thuente", 0.9));
+    keys
 }
 
 impl<T: Real> Optimizer<T> for Bfgs<T> {
@@ -190,7 +177,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![("lr", lr_value(&self.learning_rate))];
+        let mut h = self.declared_report();
         LineSearch::describe(&self.line_search, &mut h);
         h
     }

@@ -1,15 +1,13 @@
 use serde::{Deserialize, Serialize};
 
 use super::lbfgs::search_with_restart;
-use super::{
-    check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, BuildOptions, Iteration, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::line_search::{dot, norm, Found, Line, LineSearch, StrongWolfe};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
-use crate::spec::Params;
+use crate::spec::{Params, Range};
 
 /// The formula for `beta` in nonlinear conjugate gradient (`y = g - g_prev`, `d` the previous
 /// direction).
@@ -26,73 +24,64 @@ pub enum CgVariant {
     HagerZhang,
 }
 
+super::declare::choice_value!(CgVariant {
+    PolakRibierePlus = "pr+",
+    FletcherReeves = "fr",
+    HestenesStiefel = "hs",
+    HagerZhang = "hz",
+});
+
 impl CgVariant {
     /// The spec name.
     pub fn name(self) -> &'static str {
-        match self {
-            CgVariant::PolakRibierePlus => "pr+",
-            CgVariant::FletcherReeves => "fr",
-            CgVariant::HestenesStiefel => "hs",
-            CgVariant::HagerZhang => "hz",
-        }
+        super::declare::Choice::name(self)
     }
 }
 
-/// Nonlinear conjugate gradient (Nocedal & Wright, section 5.2):
-///
-/// ```text
-/// d_0 = -g_0;   d_k = -g_k + beta_k d_(k-1)   (beta by `variant`, default PR+)
-/// x <- x + alpha d_k                          (alpha from a strong Wolfe search, c2 = 0.1)
-/// ```
-///
-/// Restarts (`d = -g`): whenever `d_k` is not a descent direction, whenever `beta` is not
-/// finite, when the line search fails along `d_k` (it is retried along `-g`), PR+ by itself when
-/// `beta` would be negative, and every `restart` iterations when that key is given (`restart=n`
-/// is Nocedal & Wright's `n`-step restart; the default 0 never restarts on a count, as scipy:
-/// on 2-D Rosenbrock restarting every 2 steps costs 96 evaluations instead of 57). The first
-/// trial step is `min(1, 1/|g|) lr` after a restart and otherwise
-/// `min(1, 1.01 * 2 (f_k - f_(k-1)) / (g_k . d_k)) lr` (N&W eq. 3.60, as scipy). On a strictly
-/// convex quadratic with exact line searches every variant is linear CG and ends in at most `n`
-/// steps. When the line search fails, it is retried along `-g`; when that fails too the run
-/// stops as `stalled`. scipy's `CG` is PR+ with `c2 = 0.4`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ConjugateGradient<T> {
-    /// Multiplies the initial trial step (the step itself without a line search).
-    pub learning_rate: Schedule,
-    /// How `beta` is computed.
-    pub variant: CgVariant,
-    /// Restart every this many iterations (0: never on a count).
-    pub restart: u64,
-    /// The line search; `None` takes the initial step as it is.
-    pub line_search: Option<LineSearch>,
-    t: u64,
-    /// `[g_prev..., d_prev...]` and `[f_prev, since_restart]` (empty before the first step).
-    last_grad: Vec<T>,
-    last_direction: Vec<T>,
-    last: Vec<f64>,
-    #[serde(skip)]
-    direction: Vec<T>,
-    #[serde(skip)]
-    found: Found<T>,
+super::declare_optimizer! {
+    /// Nonlinear conjugate gradient (Nocedal & Wright, section 5.2):
+    ///
+    /// ```text
+    /// d_0 = -g_0;   d_k = -g_k + beta_k d_(k-1)   (beta by `variant`, default PR+)
+    /// x <- x + alpha d_k                          (alpha from a strong Wolfe search, c2 = 0.1)
+    /// ```
+    ///
+    /// Restarts (`d = -g`): whenever `d_k` is not a descent direction, whenever `beta` is not
+    /// finite, when the line search fails along `d_k` (it is retried along `-g`), PR+ by itself when
+    /// `beta` would be negative, and every `restart` iterations when that key is given (`restart=n`
+    /// is Nocedal & Wright's `n`-step restart; the default 0 never restarts on a count, as scipy:
+    /// on 2-D Rosenbrock restarting every 2 steps costs 96 evaluations instead of 57). The first
+    /// trial step is `min(1, 1/|g|) lr` after a restart and otherwise
+    /// `min(1, 1.01 * 2 (f_k - f_(k-1)) / (g_k . d_k)) lr` (N&W eq. 3.60, as scipy). On a strictly
+    /// convex quadratic with exact line searches every variant is linear CG and ends in at most `n`
+    /// steps. When the line search fails, it is retried along `-g`; when that fails too the run
+    /// stops as `stalled`. scipy's `CG` is PR+ with `c2 = 0.4`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ConjugateGradient<T>, "cg", builder ConjugateGradientBuilder {
+        /// Step scale (a schedule of the step); the line search's first trial.
+        learning_rate: Schedule = 1.0, in Range::Positive;
+        /// The formula for `beta`.
+        variant: CgVariant = CgVariant::PolakRibierePlus;
+        /// Restart along `-g` every this many iterations (0: only when needed).
+        restart: u64 = 0, in (0, 1 << 40);
+    }
+    options {
+        /// The line search (`None`: the step as it is).
+        line_search: Option<LineSearch> = Some(LineSearch::StrongWolfe(StrongWolfe::conjugate_gradient())),
+    }
+    state {
+        t: u64,
+        last_grad: Vec<T>,
+        last_direction: Vec<T>,
+        last: Vec<f64>,
+        #[serde(skip)]
+        direction: Vec<T>,
+        #[serde(skip)]
+        found: Found<T>,
+    }
 }
 
 impl<T: Real> ConjugateGradient<T> {
-    /// `variant` with a strong Wolfe search (`c2 = 0.1`) and no count restarts.
-    pub fn new(variant: CgVariant) -> Self {
-        ConjugateGradient {
-            learning_rate: Schedule::constant(1.0),
-            variant,
-            restart: 0,
-            line_search: Some(LineSearch::StrongWolfe(StrongWolfe::conjugate_gradient())),
-            t: 0,
-            last_grad: Vec::new(),
-            last_direction: Vec::new(),
-            last: Vec::new(),
-            direction: Vec::new(),
-            found: Found::default(),
-        }
-    }
-
     /// The direction for this step and its initial step; `true` when it is a restart.
     fn prepare(&mut self, loss: T, grad: &[T]) -> (f64, bool) {
         let n = grad.len();
@@ -154,17 +143,16 @@ impl<T: Real> ConjugateGradient<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let variant = match p.choice("variant", &["pr+", "fr", "hs", "hz"], "pr+")? {
-        "fr" => CgVariant::FletcherReeves,
-        "hs" => CgVariant::HestenesStiefel,
-        "hz" => CgVariant::HagerZhang,
-        _ => CgVariant::PolakRibierePlus,
-    };
-    let mut c = ConjugateGradient::<T>::new(variant);
-    c.learning_rate = learning_rate(p, 1.0, o)?;
-    c.restart = p.count("restart", 0, 1 << 40)?;
-    c.line_search = LineSearch::from_params(p, "strong-wolfe", 0.1)?;
-    Ok(Box::new(c))
+    let b =
+        ConjugateGradient::spec_builder(p, o)?.line_search(LineSearch::from_params(p, "strong-wolfe", 0.1)?);
+    Ok(Box::new(b.build()?))
+}
+
+/// The keys: the declared ones and the line search's.
+pub(crate) fn keys() -> Vec<super::Hyperparameter> {
+    let mut keys = ConjugateGradient::<f64>::declared();
+    keys.extend(super::line_search_keys("strong-wolfe", 0.1));
+    keys
 }
 
 impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
@@ -173,11 +161,7 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("variant", self.variant.name().into()),
-            ("restart", (self.restart as f64).into()),
-        ];
+        let mut h = self.declared_report();
         LineSearch::describe(&self.line_search, &mut h);
         h
     }

@@ -6,7 +6,24 @@ use crate::real::Real;
 /// optimizer (PyTorch's `param_groups`), e.g. weights with weight decay and biases without.
 ///
 /// Every group steps once per [`Optimizer::update`], so their step counts stay equal. The saved
-/// state prefixes each group's buffers with `g<i>.`.
+/// state prefixes each group's buffers with `g<i>.`. It reports as `grouped` with one
+/// hyperparameter, `groups`: every group's length and report. The batched engine does not take
+/// it ([`Optimizer::batchable`] is `None`).
+///
+/// ```
+/// use downhill::optim::{GradientDescent, Grouped, Optimizer, Value};
+///
+/// let mut opt = Grouped::<f64>::new(vec![
+///     (1, Box::new(GradientDescent::new(0.01)?)),
+///     (1, Box::new(GradientDescent::new(1e-4)?)),
+/// ])?;
+/// let mut x = vec![1.0, 1.0];
+/// opt.update(&mut x, &[1.0, 1.0])?;
+/// assert_eq!(x, [1.0 - 0.01, 1.0 - 1e-4]);
+/// let Value::Groups(groups) = &opt.hyperparameters()[0].1 else { unreachable!() };
+/// assert_eq!(groups[1].1.hyperparameters[0], ("lr", Value::Number(1e-4)));
+/// # Ok::<(), downhill::Error>(())
+/// ```
 pub struct Grouped<T> {
     groups: Vec<(usize, Box<dyn Optimizer<T>>)>,
     name: String,
@@ -44,11 +61,12 @@ impl<T: Real> Grouped<T> {
 
 impl<T: Real> Optimizer<T> for Grouped<T> {
     fn name(&self) -> &'static str {
-        self.groups[0].1.name()
+        "grouped"
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        self.groups[0].1.hyperparameters()
+        let groups = self.groups.iter().map(|(n, o)| (*n, super::Report::of(o.as_ref()))).collect();
+        vec![("groups", Value::Groups(groups))]
     }
 
     fn steps(&self) -> u64 {
@@ -73,11 +91,6 @@ impl<T: Real> Optimizer<T> for Grouped<T> {
             start += *len;
         }
         Ok(())
-    }
-
-    /// The report is group 0's: the others may differ.
-    fn described_by_report(&self) -> bool {
-        false
     }
 
     /// Hands each group the blocks that fall inside it (blocks must not straddle groups).

@@ -3,82 +3,60 @@ use serde::{Deserialize, Serialize};
 use super::layerwise::Layers;
 use super::parallel;
 use super::{
-    check_lengths, ensure, learning_rate, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
-    Value,
+    check_lengths, ensure, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// LAMB (You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
-/// ICLR 2020), as optax's `lamb` (`scale_by_adam`, `add_decayed_weights`, `scale_by_trust_ratio`,
-/// then the learning rate), `t` counted from 1. Per parameter block `b` (each weight matrix and
-/// bias of a model; a plain vector is one block):
-///
-/// ```text
-/// m     <- (1 - beta1) * g + beta1 * m
-/// v     <- (1 - beta2) * g^2 + beta2 * v
-/// u      = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t) + eps_root) + eps) + weight_decay * theta
-/// r_b    = ||theta_b|| / ||u_b||                 (1 when either norm is 0)
-/// theta <- theta - lr_t * (u * r_b)
-/// ```
-///
-/// Two passes over each block: the first updates the moments and measures both norms, the
-/// second recomputes `u` (the same operations, so the same bits) and steps. Defaults (optax):
-/// `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-6`, `eps_root = 0`, `weight_decay = 0` (decoupled,
-/// inside the trust ratio); optax has no default rate, downhill uses `lr = 1e-3`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Lamb<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment decay in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root, `> 0`.
-    pub eps: f64,
-    /// Added inside the root, `>= 0`.
-    pub eps_root: f64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Clipping (its `weight_decay` is not used).
-    pub transforms: GradientTransforms,
-    layers: Layers,
-    t: u64,
-    mu: Vec<T>,
-    nu: Vec<T>,
-}
-
-impl<T: Real> Lamb<T> {
-    /// optax's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Lamb {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-6,
-            eps_root: 0.0,
-            weight_decay: 0.0,
-            transforms: GradientTransforms::default(),
-            layers: Layers::default(),
-            t: 0,
-            mu: Vec::new(),
-            nu: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// LAMB (You et al., "Large Batch Optimization for Deep Learning: Training BERT in 76 minutes",
+    /// ICLR 2020), as optax's `lamb` (`scale_by_adam`, `add_decayed_weights`, `scale_by_trust_ratio`,
+    /// then the learning rate), `t` counted from 1. Per parameter block `b` (each weight matrix and
+    /// bias of a model; a plain vector is one block):
+    ///
+    /// ```text
+    /// m     <- (1 - beta1) * g + beta1 * m
+    /// v     <- (1 - beta2) * g^2 + beta2 * v
+    /// u      = (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t) + eps_root) + eps) + weight_decay * theta
+    /// r_b    = ||theta_b|| / ||u_b||                 (1 when either norm is 0)
+    /// theta <- theta - lr_t * (u * r_b)
+    /// ```
+    ///
+    /// Two passes over each block: the first updates the moments and measures both norms, the
+    /// second recomputes `u` (the same operations, so the same bits) and steps. Defaults (optax):
+    /// `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-6`, `eps_root = 0`, `weight_decay = 0` (decoupled,
+    /// inside the trust ratio); optax has no default rate, downhill uses `lr = 1e-3`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Lamb<T>, "lamb", builder LambBuilder {
+        /// Learning rate (a schedule of the step; optax has no default).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "optax b1";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "optax b2";
+        /// Added to `sqrt(v_hat + eps_root)`.
+        eps: f64 = 1e-6, in Range::Positive;
+        /// Added to `v_hat` inside the square root.
+        eps_root: f64 = 0.0, in Range::NonNegative;
+        /// Weight decay added to the Adam direction before the trust ratio.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        layers: Layers,
+        t: u64,
+        mu: Vec<T>,
+        nu: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Lamb::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-6, Range::Positive)?;
-    a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Lamb::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Lamb<T> {
@@ -87,8 +65,7 @@ impl<T: Real> Optimizer<T> for Lamb<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([("eps_root", self.eps_root.into()), ("weight_decay", self.weight_decay.into())]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -116,7 +93,7 @@ impl<T: Real> Optimizer<T> for Lamb<T> {
         let (eps, eps_root, wd) =
             (T::from_f64(self.eps), T::from_f64(self.eps_root), T::from_f64(self.weight_decay));
         let decay = self.weight_decay != 0.0;
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         // The Adam direction plus decay, from the updated moments.
         let direction = |m: T, v: T, p: T| {
             let u = (m / bc1) / ((v / bc2 + eps_root).sqrt() + eps);

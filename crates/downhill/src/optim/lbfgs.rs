@@ -1,81 +1,65 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, learning_rate, lr_value, BuildOptions, Iteration, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, BuildOptions, Iteration, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::line_search::{dot, norm, Found, Line, LineSearch, MoreThuente};
 use crate::objective::Objective;
 use crate::real::Real;
 use crate::schedule::Schedule;
-use crate::spec::Params;
+use crate::spec::{Params, Range};
 
-/// Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989), with the two-loop recursion
-/// (Nocedal & Wright, Algorithm 7.4):
-///
-/// ```text
-/// s_i = x_(i+1) - x_i,  y_i = g_(i+1) - g_i,  rho_i = 1 / (y_i . s_i)      (the last `memory` pairs)
-/// q = g;  for i newest..oldest: a_i = rho_i s_i . q;  q -= a_i y_i
-/// r = gamma q,  gamma = s.y / y.y of the newest pair (1 with no pair)
-/// for i oldest..newest: b = rho_i y_i . r;  r += s_i (a_i - b)
-/// d = -r;  x <- x + alpha d
-/// ```
-///
-/// `alpha` comes from the line search (default More-Thuente, [`MoreThuente`], the search of
-/// L-BFGS-B, with `c1 = 1e-4`, `c2 = 0.9`; `strong-wolfe` and `armijo` are the others), tried
-/// first at `lr` (default 1), or at `min(1, 1/||g||) lr` on the first iteration and after a
-/// reset, when the direction is the raw gradient (PyTorch uses `1/||g||_1`, L-BFGS-B `1/||g||_2`).
-/// With `line_search=none` the step is that initial step, and L-BFGS needs only gradients
-/// ([`Optimizer::update`] works, in minibatch training too). A pair is stored only when
-/// `s . y > eps y . y` (positive curvature, as L-BFGS-B); otherwise it is skipped. When the line
-/// search fails, the memory is cleared and the search retried along `-g`; when that fails too
-/// the run stops as `stalled`.
-///
-/// Differences from PyTorch's `LBFGS`: one [`Optimizer::iterate`] is one iteration (PyTorch's
-/// `step` runs up to `max_iter = 20`), the default is a line search (PyTorch's is none), and the
-/// memory default is 10 (PyTorch's `history_size` is 100; scipy's `maxcor` is 10).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Lbfgs<T> {
-    /// The initial step of each line search (the step itself without one).
-    pub learning_rate: Schedule,
-    /// Pairs kept, at least 1.
-    pub memory: usize,
-    /// The line search; `None` takes the initial step as it is.
-    pub line_search: Option<LineSearch>,
-    t: u64,
-    /// Stored pairs, oldest first, `n` values each.
-    s: Vec<T>,
-    y: Vec<T>,
-    /// The point and gradient the last step left from (empty before the first step and after a
-    /// reset of the memory).
-    last_point: Vec<T>,
-    last_grad: Vec<T>,
-    #[serde(skip)]
-    direction: Vec<T>,
-    #[serde(skip)]
-    alpha: Vec<f64>,
-    #[serde(skip)]
-    found: Found<T>,
+super::declare_optimizer! {
+    /// Limited-memory BFGS (Nocedal 1980; Liu & Nocedal 1989), with the two-loop recursion
+    /// (Nocedal & Wright, Algorithm 7.4):
+    ///
+    /// ```text
+    /// s_i = x_(i+1) - x_i,  y_i = g_(i+1) - g_i,  rho_i = 1 / (y_i . s_i)      (the last `memory` pairs)
+    /// q = g;  for i newest..oldest: a_i = rho_i s_i . q;  q -= a_i y_i
+    /// r = gamma q,  gamma = s.y / y.y of the newest pair (1 with no pair)
+    /// for i oldest..newest: b = rho_i y_i . r;  r += s_i (a_i - b)
+    /// d = -r;  x <- x + alpha d
+    /// ```
+    ///
+    /// `alpha` comes from the line search (default More-Thuente, [`MoreThuente`], the search of
+    /// L-BFGS-B, with `c1 = 1e-4`, `c2 = 0.9`; `strong-wolfe` and `armijo` are the others), tried
+    /// first at `lr` (default 1), or at `min(1, 1/||g||) lr` on the first iteration and after a
+    /// reset, when the direction is the raw gradient (PyTorch uses `1/||g||_1`, L-BFGS-B `1/||g||_2`).
+    /// With `line_search=none` the step is that initial step, and L-BFGS needs only gradients
+    /// ([`Optimizer::update`] works, in minibatch training too). A pair is stored only when
+    /// `s . y > eps y . y` (positive curvature, as L-BFGS-B); otherwise it is skipped. When the line
+    /// search fails, the memory is cleared and the search retried along `-g`; when that fails too
+    /// the run stops as `stalled`.
+    ///
+    /// Differences from PyTorch's `LBFGS`: one [`Optimizer::iterate`] is one iteration (PyTorch's
+    /// `step` runs up to `max_iter = 20`), the default is a line search (PyTorch's is none), and the
+    /// memory default is 10 (PyTorch's `history_size` is 100; scipy's `maxcor` is 10).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Lbfgs<T>, "lbfgs", builder LbfgsBuilder {
+        /// Step scale (a schedule of the step); the line search's first trial.
+        learning_rate: Schedule = 1.0, in Range::Positive;
+        /// Correction pairs `(s, y)` kept.
+        memory: u64 = 10, in (1, 1000), ref "PyTorch history_size";
+    }
+    options {
+        /// The line search (`None`: the step as it is, gradients only).
+        line_search: Option<LineSearch> = Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
+    }
+    state {
+        t: u64,
+        s: Vec<T>,
+        y: Vec<T>,
+        last_point: Vec<T>,
+        last_grad: Vec<T>,
+        #[serde(skip)]
+        direction: Vec<T>,
+        #[serde(skip)]
+        alpha: Vec<f64>,
+        #[serde(skip)]
+        found: Found<T>,
+    }
 }
 
 impl<T: Real> Lbfgs<T> {
-    /// L-BFGS with `memory` pairs, a More-Thuente line search and initial step 1.
-    pub fn new(memory: usize) -> Self {
-        Lbfgs {
-            learning_rate: Schedule::constant(1.0),
-            memory: memory.max(1),
-            line_search: Some(LineSearch::MoreThuente(MoreThuente::quasi_newton())),
-            t: 0,
-            s: Vec::new(),
-            y: Vec::new(),
-            last_point: Vec::new(),
-            last_grad: Vec::new(),
-            direction: Vec::new(),
-            alpha: Vec::new(),
-            found: Found::default(),
-        }
-    }
-
     /// Pairs stored now.
     pub fn pairs(&self, n: usize) -> usize {
         self.s.len().checked_div(n).unwrap_or(0)
@@ -93,7 +77,7 @@ impl<T: Real> Lbfgs<T> {
         if sy.is_nan() || sy <= f64::EPSILON * yy || !sy.is_finite() {
             return;
         }
-        if self.s.len() / n >= self.memory {
+        if self.s.len() / n >= self.memory as usize {
             self.s.drain(..n);
             self.y.drain(..n);
         }
@@ -165,14 +149,15 @@ impl<T: Real> Lbfgs<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut l = Lbfgs::<T>::new(10);
-    l.learning_rate = learning_rate(p, 1.0, o)?;
-    l.memory = p.count("memory", 10, 1000)? as usize;
-    if l.memory == 0 {
-        return Err(Error::out_of_range("lbfgs.memory", 0, "[1, 1000]"));
-    }
-    l.line_search = LineSearch::from_params(p, "more-thuente", 0.9)?;
-    Ok(Box::new(l))
+    let b = Lbfgs::spec_builder(p, o)?.line_search(LineSearch::from_params(p, "more-thuente", 0.9)?);
+    Ok(Box::new(b.build()?))
+}
+
+/// The keys: the declared ones and the line search's.
+pub(crate) fn keys() -> Vec<super::Hyperparameter> {
+    let mut keys = Lbfgs::<f64>::declared();
+    keys.extend(super::line_search_keys("more-thuente", 0.9));
+    keys
 }
 
 /// Runs `search` along `line`; when it fails and `fallback` gives an initial step, searches
@@ -207,7 +192,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![("lr", lr_value(&self.learning_rate)), ("memory", (self.memory as f64).into())];
+        let mut h = self.declared_report();
         LineSearch::describe(&self.line_search, &mut h);
         h
     }
@@ -304,7 +289,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
                 message: format!("saved by '{}', cannot load into 'lbfgs'", state.optimizer),
             });
         }
-        let mut fresh = Lbfgs::<T>::new(self.memory);
+        let mut fresh = self.to_builder().assemble();
         for (name, data) in state.buffers {
             match name.as_str() {
                 "s" => fresh.s = data,
@@ -324,7 +309,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
         let pairs_ok = n > 0
             && fresh.s.len() == fresh.y.len()
             && fresh.s.len() % n == 0
-            && fresh.s.len() / n <= self.memory;
+            && fresh.s.len() / n <= self.memory as usize;
         if fresh.last_grad.len() != n || !(pairs_ok || fresh.s.is_empty()) {
             return Err(Error::Inconsistent {
                 field: "state.lbfgs".into(),

@@ -1,64 +1,46 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Lion (Chen et al., "Symbolic Discovery of Optimization Algorithms", 2023), as the paper's
-/// reference PyTorch code:
-///
-/// ```text
-/// theta <- theta * (1 - lr_t * weight_decay)
-/// theta <- theta - lr_t * sign(beta1 * m + (1 - beta1) * g)
-/// m     <- beta2 * m + (1 - beta2) * g
-/// ```
-///
-/// `sign(0) = 0`, as `torch.sign`. Defaults are the reference code's: `lr = 1e-4`, `beta1 = 0.9`,
-/// `beta2 = 0.99`, `weight_decay = 0` (decoupled).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Lion<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Interpolation for the update direction, in `[0, 1)`.
-    pub beta1: f64,
-    /// Decay of the momentum, in `[0, 1)`.
-    pub beta2: f64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Clipping (its `weight_decay` is not used).
-    pub transforms: GradientTransforms,
-    t: u64,
-    m: Vec<T>,
-}
-
-impl<T: Real> Lion<T> {
-    /// The reference defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Lion {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.99,
-            weight_decay: 0.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            m: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// Lion (Chen et al., "Symbolic Discovery of Optimization Algorithms", 2023), as the paper's
+    /// reference PyTorch code:
+    ///
+    /// ```text
+    /// theta <- theta * (1 - lr_t * weight_decay)
+    /// theta <- theta - lr_t * sign(beta1 * m + (1 - beta1) * g)
+    /// m     <- beta2 * m + (1 - beta2) * g
+    /// ```
+    ///
+    /// `sign(0) = 0`, as `torch.sign`. Defaults are the reference code's: `lr = 1e-4`, `beta1 = 0.9`,
+    /// `beta2 = 0.99`, `weight_decay = 0` (decoupled).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Lion<T>, "lion", builder LionBuilder {
+        /// Learning rate (a schedule of the step); the Lion paper's default.
+        learning_rate: Schedule = 1e-4, in Range::Positive;
+        /// Interpolation between momentum and gradient for the sign.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen;
+        /// Momentum decay.
+        beta2: f64 = 0.99, in Range::UnitHalfOpen;
+        /// Decoupled weight decay, `theta *= 1 - lr * weight_decay`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        m: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut l = Lion::<T>::new(0.0);
-    l.learning_rate = learning_rate(p, 1e-4, o)?;
-    l.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    l.beta2 = p.number("beta2", 0.99, Range::UnitHalfOpen)?;
-    l.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    l.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(l))
+    Ok(Box::new(Lion::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Lion<T> {
@@ -67,12 +49,7 @@ impl<T: Real> Optimizer<T> for Lion<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("beta1", self.beta1.into()),
-            ("beta2", self.beta2.into()),
-            ("weight_decay", self.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -89,7 +66,7 @@ impl<T: Real> Optimizer<T> for Lion<T> {
         let decay = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         let d = decay.unwrap_or(T::ONE);
         super::parallel::for_chunks3(params, grads, &mut self.m, |params, grads, ms| {
             if pre.is_identity() {

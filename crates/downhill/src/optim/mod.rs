@@ -19,6 +19,51 @@
 //! - Every learning rate is a [`Schedule`]; a plain `lr=0.1` is `Schedule::Constant`.
 //!
 //! Each optimizer is one file here and one line in [`REGISTRY`].
+//!
+//! # Typed construction
+//!
+//! Every optimizer has a builder whose setters are its spec keys; `build` checks each value as a
+//! spec does and fails with the same one-line error:
+//!
+//! ```
+//! use downhill::optim::{Adam, GradientDescent};
+//! use downhill::Schedule;
+//!
+//! let adam = Adam::<f64>::builder().lr(1e-2).beta1(0.8).build()?;
+//! assert_eq!(adam.beta1(), 0.8);
+//! let cosine = Schedule::Cosine { max: 0.1, min: 0.0, total: 1000 };
+//! let gd = GradientDescent::<f64>::builder().lr(cosine).weight_decay(1e-4).build()?;
+//! let err = Adam::<f64>::builder().beta1(1.5).build().unwrap_err();
+//! assert_eq!(err.to_string(), "adam.beta1: 1.5 is not in [0, 1)");
+//! assert!(Adam::<f64>::new(-1.0).is_err());
+//! # let _ = gd;
+//! # Ok::<(), downhill::Error>(())
+//! ```
+//!
+//! # How to add an optimizer
+//!
+//! 1. Write `src/optim/NAME.rs`. Declare the struct with `declare_optimizer!`
+//!    (see `declare.rs`): the doc comment with the update equations as implemented, the
+//!    defaults' source and the paper; then each hyperparameter once, as
+//!    `/// one-line doc` and `field: type = default, in RANGE, ref "PyTorch name";` (the rate is
+//!    the field `learning_rate`, key `lr`; `, alias "k"` adds a spec alias; a choice is an enum
+//!    made a `Choice` with `choice_value!`); then the `options` set by code (clipping
+//!    in `transforms: GradientTransforms`, a line search) and the `state`, which starts at
+//!    `Default` or `= expr`; `check = f;` adds a check across fields. The macro writes the
+//!    builder, `new(lr)`, `Default`, getters, spec reading and the listing.
+//! 2. Implement [`Optimizer`] for it: `hyperparameters` starts from `self.declared_report()`
+//!    (and `self.transforms.describe`), `update` is one pass over memory, `bookkeeping!` gives
+//!    `steps`, `set_learning_rate`, `state`, `load_state` and `reset`; `batchable` only if the
+//!    batched engine has its kind.
+//! 3. Write `build(p, o)`: `NAME::spec_builder(p, o)?` plus the options read by hand
+//!    (`GradientTransforms::from_params(p)?`), then `.build()?`.
+//! 4. Add `mod NAME;`, its `pub use` (the type and its builder) and one `entry!` line to
+//!    [`REGISTRY`]: name, aliases, `NAME::<f64>::declared`, `NAME::build` and a note. `downhill
+//!    optimizers`, the CLI's `--optimizer` help, the JSON listing and the Python package's list
+//!    follow from it.
+//! 5. Add its row to the README's optimizer table (`DOWNHILL_BLESS_README=1 cargo test -p
+//!    downhill --test readme_optimizers` fills in the defaults) and a test against an independent
+//!    reference (the paper's equations written out, PyTorch or optax).
 
 mod adabelief;
 mod adadelta;
@@ -30,6 +75,7 @@ mod adan;
 mod asgd;
 mod bfgs;
 mod cg;
+pub(crate) mod declare;
 mod gd;
 mod grouped;
 mod lamb;
@@ -52,38 +98,40 @@ mod schedule_free;
 mod wrappers;
 mod yogi;
 
-pub use adabelief::AdaBelief;
-pub use adadelta::Adadelta;
-pub use adafactor::Adafactor;
-pub use adagrad::AdaGrad;
-pub use adam::Adam;
-pub use adamax::Adamax;
-pub use adan::Adan;
-pub use asgd::Asgd;
-pub use bfgs::{Bfgs, BFGS_MAX_DIM};
-pub use cg::{CgVariant, ConjugateGradient};
-pub use gd::GradientDescent;
+pub use adabelief::{AdaBelief, AdaBeliefBuilder};
+pub use adadelta::{Adadelta, AdadeltaBuilder};
+pub use adafactor::{Adafactor, AdafactorBuilder};
+pub use adagrad::{AdaGrad, AdaGradBuilder};
+pub use adam::{Adam, AdamBuilder};
+pub use adamax::{Adamax, AdamaxBuilder};
+pub use adan::{Adan, AdanBuilder};
+pub use asgd::{Asgd, AsgdBuilder};
+pub use bfgs::{Bfgs, BfgsBuilder, BFGS_MAX_DIM};
+pub use cg::{CgVariant, ConjugateGradient, ConjugateGradientBuilder};
+pub(crate) use declare::declare_optimizer;
+pub use declare::Hyperparameter;
+pub use gd::{GradientDescent, GradientDescentBuilder};
 pub use grouped::Grouped;
-pub use lamb::Lamb;
-pub use lars::Lars;
-pub use lbfgs::Lbfgs;
-pub use lion::Lion;
-pub use momentum::Momentum;
-pub use muon::Muon;
-pub use nadam::NAdam;
-pub use nesterov::{Nesterov, NesterovLookahead};
-pub use newton::Newton;
-pub use newton_tr::{steihaug, NewtonTrustRegion, Steihaug};
-pub use novograd::NovoGrad;
-pub use radam::RAdam;
-pub use rmsprop::{EpsPlacement, RmsProp};
-pub use rprop::Rprop;
-pub use schedule_free::ScheduleFreeAdamW;
+pub use lamb::{Lamb, LambBuilder};
+pub use lars::{Lars, LarsBuilder};
+pub use lbfgs::{Lbfgs, LbfgsBuilder};
+pub use lion::{Lion, LionBuilder};
+pub use momentum::{Momentum, MomentumBuilder};
+pub use muon::{Muon, MuonBuilder};
+pub use nadam::{NAdam, NAdamBuilder};
+pub use nesterov::{Nesterov, NesterovBuilder, NesterovLookahead, NesterovLookaheadBuilder};
+pub use newton::{Newton, NewtonBuilder};
+pub use newton_tr::{steihaug, NewtonTrustRegion, NewtonTrustRegionBuilder, Steihaug};
+pub use novograd::{NovoGrad, NovoGradBuilder};
+pub use radam::{RAdam, RAdamBuilder};
+pub use rmsprop::{EpsPlacement, RmsProp, RmsPropBuilder};
+pub use rprop::{Rprop, RpropBuilder};
+pub use schedule_free::{ScheduleFreeAdamW, ScheduleFreeAdamWBuilder};
 pub use wrappers::{
     wrap, wrapper_names, Accumulate, Ema, Lookahead, OptimizerSpec, Sam, SkipNonFinite, WrapperEntry,
     WRAPPERS,
 };
-pub use yogi::Yogi;
+pub use yogi::{Yogi, YogiBuilder};
 
 /// A contiguous piece of a flat parameter vector, as a model lays its parameters out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +165,8 @@ pub enum Value {
     Schedule(Schedule),
     /// The optimizer a wrapper wraps, with its own hyperparameters.
     Optimizer(Report),
+    /// Parameter groups ([`Grouped`]): each group's length and optimizer.
+    Groups(Vec<(usize, Report)>),
 }
 
 impl From<f64> for Value {
@@ -272,11 +322,12 @@ pub trait Optimizer<T: Real>: Send + Sync {
         Ok(())
     }
 
-    /// Whether [`Optimizer::name`] and [`Optimizer::hyperparameters`] describe the whole update.
-    /// Parameter groups ([`Grouped`]) report their first group only, so an engine that rebuilds an
-    /// optimizer from its report (the batched sweep engine) must leave them alone.
-    fn described_by_report(&self) -> bool {
-        true
+    /// What the batched engine ([`crate::batch::minimize_batch`]) needs to run this optimizer: its
+    /// kind and constant hyperparameters, or `None` when the engine does not handle it (the
+    /// default; also schedules, clipping and the rarer options). Only a fresh optimizer (no steps
+    /// taken) is described truthfully: the engine starts from empty state.
+    fn batchable(&self) -> Option<crate::batch::Batchable> {
+        None
     }
 
     /// Whether this optimizer takes a non-finite gradient itself (`skip-nonfinite` skips it and
@@ -309,7 +360,7 @@ pub trait Optimizer<T: Real>: Send + Sync {
 /// Order, per element: multiply by the global-norm clip factor, clamp to `[-clip_value, clip_value]`,
 /// add `weight_decay * param` (coupled L2 regularization, PyTorch's `weight_decay` for SGD, Adam,
 /// RMSprop and AdaGrad; AdamW and Lion decay the weights directly instead).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct GradientTransforms {
     /// Rescale the whole gradient to this global L2 norm when it is larger. As PyTorch's
     /// `clip_grad_norm_`: factor `max_norm / (norm + 1e-6)`, applied only when below 1.
@@ -322,7 +373,7 @@ pub struct GradientTransforms {
 
 /// [`GradientTransforms`] resolved for one step: the per-element map `g -> g'`.
 #[derive(Debug, Clone, Copy)]
-pub struct Prepared<T> {
+pub(crate) struct Prepared<T> {
     scale: Option<T>,
     clip: Option<T>,
     decay: Option<T>,
@@ -352,8 +403,18 @@ impl<T: Real> Prepared<T> {
 }
 
 impl GradientTransforms {
+    /// Whether nothing is on: no clipping, no coupled decay.
+    pub fn is_identity(&self) -> bool {
+        self.clip_norm.is_none() && self.clip_value.is_none() && self.weight_decay == 0.0
+    }
+
+    /// These transforms with coupled weight decay `weight_decay`.
+    pub fn with_decay(&self, weight_decay: f64) -> Self {
+        GradientTransforms { weight_decay, ..*self }
+    }
+
     /// Reads the shared keys `clip_norm` and `clip_value` from a spec.
-    pub fn from_params(p: &mut Params) -> Result<Self> {
+    pub(crate) fn from_params(p: &mut Params) -> Result<Self> {
         Ok(GradientTransforms {
             clip_norm: p.optional("clip_norm", Range::Positive)?,
             clip_value: p.optional("clip_value", Range::Positive)?,
@@ -362,7 +423,7 @@ impl GradientTransforms {
     }
 
     /// Resolves the transforms for one step (reads `grads` once when clipping by norm).
-    pub fn prepare<T: Real>(&self, grads: &[T]) -> Prepared<T> {
+    pub(crate) fn prepare<T: Real>(&self, grads: &[T]) -> Prepared<T> {
         let scale = self.clip_norm.and_then(|max_norm| {
             let norm = grads.iter().map(|g| g.to_f64() * g.to_f64()).sum::<f64>().sqrt();
             let coef = max_norm / (norm + 1e-6);
@@ -587,41 +648,36 @@ macro_rules! bookkeeping {
 }
 pub(crate) use bookkeeping;
 
+/// The listing of the line-search keys ([`LineSearch::from_params`](crate::line_search::LineSearch)),
+/// for optimizers that take one: `line_search` defaulting to `kind`, and with it `c1`, `c2`
+/// (Wolfe only, defaulting to `c2`) and `shrink` (Armijo only).
+pub(crate) fn line_search_keys(kind: &'static str, c2: f64) -> Vec<Hyperparameter> {
+    let key = |key, default, accepts: &str, doc| Hyperparameter {
+        key,
+        default,
+        accepts: accepts.into(),
+        doc,
+        reference: None,
+        rate: false,
+    };
+    let mut keys = vec![key(
+        "line_search",
+        Value::Text(kind),
+        "strong-wolfe|more-thuente|armijo|none",
+        "A line search along the step's direction, tried first at lr.",
+    )];
+    if kind != "none" {
+        keys.push(key("c1", Value::Number(1e-4), "(0, 1)", "Sufficient-decrease (Armijo) constant."));
+        keys.push(key("c2", Value::Number(c2), "(c1, 1)", "Curvature constant (strong Wolfe)."));
+    }
+    keys
+}
+
 /// What a spec needs beyond its own keys.
 #[derive(Debug, Clone, Default)]
 pub struct BuildOptions {
     /// A learning-rate schedule that replaces the optimizer's `lr` (giving both is an error).
     pub schedule: Option<Schedule>,
-}
-
-/// Reads the learning rate: the `lr` key, or the schedule from [`BuildOptions`].
-pub(crate) fn learning_rate(p: &mut Params, default: f64, options: &BuildOptions) -> Result<Schedule> {
-    let lr = p.optional("lr", Range::Positive)?;
-    match (lr, &options.schedule) {
-        (Some(_), Some(_)) => Err(Error::Inconsistent {
-            field: "lr".into(),
-            message: "give the learning rate either as lr= or as a schedule, not both".into(),
-        }),
-        (Some(lr), None) => Ok(Schedule::constant(lr)),
-        (None, Some(s)) => Ok(s.clone()),
-        (None, None) => Ok(Schedule::constant(default)),
-    }
-}
-
-/// Reads the keys the Adam family shares, in this order, with PyTorch's defaults: `beta1` (0.9)
-/// and `beta2` (0.999) in `[0, 1)`, `eps` (1e-8) positive.
-pub(crate) fn moment_keys(p: &mut Params) -> Result<(f64, f64, f64)> {
-    Ok((
-        p.number("beta1", 0.9, Range::UnitHalfOpen)?,
-        p.number("beta2", 0.999, Range::UnitHalfOpen)?,
-        p.number("eps", 1e-8, Range::Positive)?,
-    ))
-}
-
-/// The start of an Adam-family optimizer's report: `lr`, `beta1`, `beta2`, `eps`; the optimizer
-/// appends its own keys.
-pub(crate) fn moment_report(lr: &Schedule, beta1: f64, beta2: f64, eps: f64) -> Vec<(&'static str, Value)> {
-    vec![("lr", lr_value(lr)), ("beta1", beta1.into()), ("beta2", beta2.into()), ("eps", eps.into())]
 }
 
 /// Reports a schedule as a number when it is constant.
@@ -633,7 +689,7 @@ pub(crate) fn lr_value(s: &Schedule) -> Value {
 }
 
 /// A constructor taking the spec's keys.
-pub type Builder<T> = fn(&mut Params, &BuildOptions) -> Result<Box<dyn Optimizer<T>>>;
+pub(crate) type Builder<T> = fn(&mut Params, &BuildOptions) -> Result<Box<dyn Optimizer<T>>>;
 
 /// One registered optimizer.
 pub struct Entry {
@@ -641,50 +697,148 @@ pub struct Entry {
     pub name: &'static str,
     /// Other accepted names.
     pub aliases: &'static [&'static str],
-    /// One line for `--help` and listings: keys with their defaults.
-    pub summary: &'static str,
-    /// Constructor for `f32`.
-    pub build_f32: Builder<f32>,
-    /// Constructor for `f64`.
-    pub build_f64: Builder<f64>,
+    /// The declared hyperparameters with this entry's defaults (from the optimizer's declaration).
+    pub keys: fn() -> Vec<Hyperparameter>,
+    /// What the keys do not say: the update in brief, whose defaults, keys read by hand.
+    pub note: &'static str,
+    build_f32: Builder<f32>,
+    build_f64: Builder<f64>,
+}
+
+impl Entry {
+    /// One line for `--help` and listings: every key with its default, then the note.
+    pub fn summary(&self) -> String {
+        declare::summary(&(self.keys)(), self.note)
+    }
+
+    /// The defaults as the README's optimizer table shows them: `lr 1e-3, beta1 0.9, ...`.
+    pub fn defaults(&self) -> String {
+        let keys = (self.keys)();
+        keys.iter().map(|k| format!("{} {}", k.key, declare::show(&k.default))).collect::<Vec<_>>().join(", ")
+    }
 }
 
 macro_rules! entry {
-    ($name:literal, $aliases:expr, $summary:literal, $build:path) => {
-        Entry { name: $name, aliases: $aliases, summary: $summary, build_f32: $build, build_f64: $build }
+    ($name:literal, $aliases:expr, $keys:expr, $build:path, $note:literal) => {
+        Entry {
+            name: $name,
+            aliases: $aliases,
+            keys: $keys,
+            note: $note,
+            build_f32: $build,
+            build_f64: $build,
+        }
     };
 }
 
 /// Every optimizer that [`build`] knows. Defaults follow PyTorch unless a summary says otherwise.
 pub const REGISTRY: &[Entry] = &[
-    entry!("gd", &["sgd"], "lr=1e-3, line_search=none|armijo|strong-wolfe|more-thuente (PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients", gd::build),
-    entry!("momentum", &["heavy-ball", "polyak"], "lr=1e-3, beta=0.9 (alias momentum), dampening=0; v <- beta*v + g, theta <- theta - lr*v", momentum::build),
-    entry!("nesterov", &[], "lr=1e-3, beta=0.9, form=lookahead|pytorch (default lookahead, the seed's), dampening=0 (pytorch form only)", nesterov::build),
-    entry!("rmsprop", &[], "lr=1e-2, alpha=0.99 (alias beta), eps=1e-8, eps_mode=outside|inside, momentum=0, centered=false", rmsprop::build),
-    entry!("adam", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=0, amsgrad=false, weight_decay=0 (coupled L2)", adam::build_adam),
-    entry!("adamw", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, eps_root=0, amsgrad=false, weight_decay=0.01 (decoupled)", adam::build_adamw),
-    entry!("adagrad", &[], "lr=1e-2, lr_decay=0, eps=1e-10, initial_accumulator_value=0, weight_decay=0", adagrad::build),
-    entry!("lion", &[], "lr=1e-4, beta1=0.9, beta2=0.99, weight_decay=0 (decoupled; Lion paper defaults)", lion::build),
-    entry!("nadam", &[], "lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3, weight_decay=0 (coupled; PyTorch NAdam)", nadam::build),
-    entry!("radam", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, decoupled=false (PyTorch RAdam)", radam::build),
-    entry!("sf-adamw", &["schedule-free", "adamw-schedulefree"], "lr=2.5e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, r=0, weight_lr_power=2 (Defazio et al. 2024; evaluate at x)", schedule_free::build),
-    entry!("adafactor", &[], "lr=1e-2, beta2_decay=-0.8, eps1=machine epsilon, eps2=1e-3, d=1, weight_decay=0 (PyTorch Adafactor; factored second moment on matrices)", adafactor::build),
-    entry!("muon", &[], "lr=0.02, momentum=0.95, nesterov=true, ns_steps=5, weight_decay=0, adam_lr_ratio=0.015, adam_beta1=0.9, adam_beta2=0.95, adam_eps=1e-10 (matrices: Newton-Schulz; vectors: AdamW)", muon::build),
-    entry!("adamax", &[], "lr=2e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0 (coupled; PyTorch Adamax)", adamax::build),
-    entry!("adadelta", &[], "lr=1, rho=0.9, eps=1e-6, weight_decay=0 (coupled; PyTorch Adadelta)", adadelta::build),
-    entry!("rprop", &[], "lr=1e-2 (initial step size), etaminus=0.5, etaplus=1.2, step_min=1e-6, step_max=50 (PyTorch Rprop)", rprop::build),
-    entry!("asgd", &[], "lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0 (coupled; PyTorch ASGD; evaluate at the average)", asgd::build),
-    entry!("adabelief", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-16, eps_root=1e-16, weight_decay=0 (decoupled; optax adabelief)", adabelief::build),
-    entry!("adan", &[], "lr=1e-3, beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8, eps_root=1e-8, weight_decay=0 (decoupled; optax adan)", adan::build),
-    entry!("lamb", &[], "lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-6, eps_root=0, weight_decay=0 (optax lamb; trust ratio per block)", lamb::build),
-    entry!("lars", &[], "lr=1, momentum=0.9, trust_coefficient=1e-3, eps=0, weight_decay=0, nesterov=false (optax lars; trust ratio per block)", lars::build),
-    entry!("yogi", &[], "lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-3, eps_root=0, initial_accumulator_value=1e-6 (optax yogi)", yogi::build),
-    entry!("novograd", &[], "lr=1e-3, beta1=0.9, beta2=0.25, eps=1e-6, eps_root=0, weight_decay=0 (optax novograd; second moment per block)", novograd::build),
-    entry!("newton", &[], "lr=1, line_search=none|armijo|strong-wolfe|more-thuente; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite", newton::build),
-    entry!("lbfgs", &["l-bfgs"], "lr=1, memory=10, line_search=more-thuente|strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (two-loop recursion; needs the objective unless line_search=none)", lbfgs::build),
-    entry!("bfgs", &[], "lr=1, line_search=more-thuente|strong-wolfe|armijo|none, c1=1e-4, c2=0.9 (dense inverse-Hessian update, scipy's step rules; at most 4096 parameters)", bfgs::build),
-    entry!("cg", &["conjugate-gradient"], "lr=1, variant=pr+|fr|hs|hz, line_search=strong-wolfe|more-thuente|armijo|none, c1=1e-4, c2=0.1, restart=0 (nonlinear conjugate gradient; restart=N restarts every N iterations)", cg::build),
-    entry!("newton-tr", &["trust-ncg"], "radius=1, max_radius=1000, eta=0.15 (Newton with a trust region, Steihaug-CG inside; needs the Hessian)", newton_tr::build),
+    entry!(
+        "gd",
+        &["sgd"],
+        gd::keys,
+        gd::build,
+        "(PyTorch SGD); theta <- theta - lr*g; sgd is the same update on minibatch gradients"
+    ),
+    entry!(
+        "momentum",
+        &["heavy-ball", "polyak"],
+        Momentum::<f64>::declared,
+        momentum::build,
+        "(beta alias momentum); v <- beta*v + g, theta <- theta - lr*v"
+    ),
+    entry!(
+        "nesterov",
+        &[],
+        nesterov::keys,
+        nesterov::build,
+        "(form=lookahead is the seed's; dampening for form=pytorch only)"
+    ),
+    entry!("rmsprop", &[], RmsProp::<f64>::declared, rmsprop::build, "(alpha alias beta; PyTorch RMSprop)"),
+    entry!("adam", &[], Adam::<f64>::declared, adam::build_adam, "(weight_decay coupled, L2)"),
+    entry!(
+        "adamw",
+        &[],
+        || Adam::<f64>::adamw_builder().declared(),
+        adam::build_adamw,
+        "(weight_decay decoupled)"
+    ),
+    entry!("adagrad", &[], AdaGrad::<f64>::declared, adagrad::build, "(PyTorch Adagrad)"),
+    entry!("lion", &[], Lion::<f64>::declared, lion::build, "(decoupled; Lion paper defaults)"),
+    entry!("nadam", &[], NAdam::<f64>::declared, nadam::build, "(coupled; PyTorch NAdam)"),
+    entry!("radam", &[], RAdam::<f64>::declared, radam::build, "(PyTorch RAdam)"),
+    entry!(
+        "sf-adamw",
+        &["schedule-free", "adamw-schedulefree"],
+        ScheduleFreeAdamW::<f64>::declared,
+        schedule_free::build,
+        "(Defazio et al. 2024; evaluate at x)"
+    ),
+    entry!(
+        "adafactor",
+        &[],
+        Adafactor::<f64>::declared,
+        adafactor::build,
+        "(PyTorch Adafactor; factored second moment on matrices; eps1=none is the machine epsilon)"
+    ),
+    entry!("muon", &[], Muon::<f64>::declared, muon::build, "(matrices: Newton-Schulz; vectors: AdamW)"),
+    entry!("adamax", &[], Adamax::<f64>::declared, adamax::build, "(coupled; PyTorch Adamax)"),
+    entry!("adadelta", &[], Adadelta::<f64>::declared, adadelta::build, "(coupled; PyTorch Adadelta)"),
+    entry!(
+        "rprop",
+        &[],
+        Rprop::<f64>::declared,
+        rprop::build,
+        "(lr is the initial step size; PyTorch Rprop)"
+    ),
+    entry!(
+        "asgd",
+        &[],
+        Asgd::<f64>::declared,
+        asgd::build,
+        "(coupled; PyTorch ASGD; evaluate at the average)"
+    ),
+    entry!("adabelief", &[], AdaBelief::<f64>::declared, adabelief::build, "(decoupled; optax adabelief)"),
+    entry!("adan", &[], Adan::<f64>::declared, adan::build, "(decoupled; optax adan)"),
+    entry!("lamb", &[], Lamb::<f64>::declared, lamb::build, "(optax lamb; trust ratio per block)"),
+    entry!("lars", &[], Lars::<f64>::declared, lars::build, "(optax lars; trust ratio per block)"),
+    entry!("yogi", &[], Yogi::<f64>::declared, yogi::build, "(optax yogi)"),
+    entry!(
+        "novograd",
+        &[],
+        NovoGrad::<f64>::declared,
+        novograd::build,
+        "(optax novograd; second moment per block)"
+    ),
+    entry!(
+        "newton",
+        &[],
+        newton::keys,
+        newton::build,
+        "; theta <- theta - lr*H^-1 g (1-D: lr*g/f''), damped when H is not positive definite"
+    ),
+    entry!(
+        "lbfgs",
+        &["l-bfgs"],
+        lbfgs::keys,
+        lbfgs::build,
+        "(two-loop recursion; needs the objective unless line_search=none)"
+    ),
+    entry!("bfgs", &[], bfgs::keys, bfgs::build, "(dense inverse-Hessian update; at most 4096 parameters)"),
+    entry!(
+        "cg",
+        &["conjugate-gradient"],
+        cg::keys,
+        cg::build,
+        "(nonlinear conjugate gradient; restart=N restarts every N iterations)"
+    ),
+    entry!(
+        "newton-tr",
+        &["trust-ncg"],
+        NewtonTrustRegion::<f64>::declared,
+        newton_tr::build,
+        "(Newton with a trust region, Steihaug-CG inside; needs the Hessian)"
+    ),
 ];
 
 /// Every accepted optimizer name, aliases included.
@@ -717,26 +871,38 @@ pub fn build_from_pairs<'a, T: Buildable>(
 ) -> Result<Box<dyn Optimizer<T>>> {
     let entry = lookup(name)?;
     let mut p = Params::from_pairs(entry.name, pairs);
-    let opt = T::build(entry, &mut p, options)?;
+    let opt = <T as sealed::Pick>::pick(entry)(&mut p, options)?;
     p.finish()?;
     Ok(opt)
 }
 
-/// Picks the registry constructor for a precision.
-pub trait Buildable: Real {
-    /// Calls the right constructor of `entry`.
-    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<Self>>>;
-}
+/// The precisions the registry builds optimizers in (`f32`, `f64`).
+pub trait Buildable: Real + sealed::Pick {}
 
-impl Buildable for f32 {
-    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<f32>>> {
-        (entry.build_f32)(p, options)
+impl Buildable for f32 {}
+impl Buildable for f64 {}
+
+// The constructors take the crate's spec reader; the trait is sealed, so no one outside sees them.
+#[allow(private_interfaces)]
+mod sealed {
+    use super::{Builder, Entry};
+
+    /// Picks the registry constructor for a precision.
+    pub trait Pick: Sized {
+        /// The constructor of `entry` for this precision.
+        fn pick(entry: &Entry) -> Builder<Self>;
     }
-}
 
-impl Buildable for f64 {
-    fn build(entry: &Entry, p: &mut Params, options: &BuildOptions) -> Result<Box<dyn Optimizer<f64>>> {
-        (entry.build_f64)(p, options)
+    impl Pick for f32 {
+        fn pick(entry: &Entry) -> Builder<f32> {
+            entry.build_f32
+        }
+    }
+
+    impl Pick for f64 {
+        fn pick(entry: &Entry) -> Builder<f64> {
+            entry.build_f64
+        }
     }
 }
 

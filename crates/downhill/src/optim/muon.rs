@@ -1,8 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, Block, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
+    check_lengths, ensure, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::{Error, Result};
 use crate::linalg::matmul;
@@ -10,76 +9,59 @@ use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Muon (Jordan et al., 2024: "MomentUm Orthogonalized by Newton-Schulz"), as the reference
-/// `Muon` with its auxiliary AdamW (`MuonWithAuxAdam`). For each weight matrix:
-///
-/// ```text
-/// b <- beta b + (1 - beta) g                       (momentum)
-/// u  = nesterov ? (1 - beta) g + beta b : b
-/// O  = NS5(u) * sqrt(max(1, rows / cols))          (approximately the U V^T of u's SVD)
-/// W <- W (1 - lr wd) - lr O
-/// ```
-///
-/// `NS5` is five iterations of the quintic Newton-Schulz map `X <- a X + (b A + c A^2) X` with
-/// `A = X X^T`, `(a, b, c) = (3.4445, -4.7750, 2.0315)`, from `X = u / (||u||_F + 1e-7)`. The
-/// reference runs it in bfloat16; downhill runs it in the parameter type. Vector blocks
-/// (biases) get AdamW with `lr * adam_lr_ratio`, `adam_beta1/2`, `adam_eps`, the same decay.
-///
-/// Without a layout (e.g. a 2-D test function) the whole vector is one `1 x n` matrix, for
-/// which the orthogonalized update is close to the normalized direction `u / |u|`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Muon<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Momentum `beta` in `[0, 1)`.
-    pub momentum: f64,
-    /// Use the Nesterov form of the momentum.
-    pub nesterov: bool,
-    /// Newton-Schulz iterations.
-    pub ns_steps: u64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Vector blocks' AdamW rate as a fraction of `lr` (reference: 3e-4 / 0.02).
-    pub adam_lr_ratio: f64,
-    /// Vector blocks' AdamW `beta1`.
-    pub adam_beta1: f64,
-    /// Vector blocks' AdamW `beta2`.
-    pub adam_beta2: f64,
-    /// Vector blocks' AdamW `eps`.
-    pub adam_eps: f64,
-    /// Clipping.
-    pub transforms: GradientTransforms,
-    layout: Vec<Block>,
-    t: u64,
-    b: Vec<T>,
-    m: Vec<T>,
-    v: Vec<T>,
+super::declare_optimizer! {
+    /// Muon (Jordan et al., 2024: "MomentUm Orthogonalized by Newton-Schulz"), as the reference
+    /// `Muon` with its auxiliary AdamW (`MuonWithAuxAdam`). For each weight matrix:
+    ///
+    /// ```text
+    /// b <- beta b + (1 - beta) g                       (momentum)
+    /// u  = nesterov ? (1 - beta) g + beta b : b
+    /// O  = NS5(u) * sqrt(max(1, rows / cols))          (approximately the U V^T of u's SVD)
+    /// W <- W (1 - lr wd) - lr O
+    /// ```
+    ///
+    /// `NS5` is five iterations of the quintic Newton-Schulz map `X <- a X + (b A + c A^2) X` with
+    /// `A = X X^T`, `(a, b, c) = (3.4445, -4.7750, 2.0315)`, from `X = u / (||u||_F + 1e-7)`. The
+    /// reference runs it in bfloat16; downhill runs it in the parameter type. Vector blocks
+    /// (biases) get AdamW with `lr * adam_lr_ratio`, `adam_beta1/2`, `adam_eps`, the same decay.
+    ///
+    /// Without a layout (e.g. a 2-D test function) the whole vector is one `1 x n` matrix, for
+    /// which the orthogonalized update is close to the normalized direction `u / |u|`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Muon<T>, "muon", builder MuonBuilder {
+        /// Learning rate of the matrices (a schedule of the step).
+        learning_rate: Schedule = 0.02, in Range::Positive;
+        /// Momentum coefficient.
+        momentum: f64 = 0.95, in Range::UnitHalfOpen, alias "beta";
+        /// Nesterov momentum.
+        nesterov: bool = true;
+        /// Newton-Schulz iterations.
+        ns_steps: u64 = 5, in (0, 100);
+        /// Decoupled weight decay.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+        /// The vectors' AdamW rate as a fraction of `lr`.
+        adam_lr_ratio: f64 = 0.015, in Range::Positive;
+        /// The vectors' AdamW first-moment decay.
+        adam_beta1: f64 = 0.9, in Range::UnitHalfOpen;
+        /// The vectors' AdamW second-moment decay.
+        adam_beta2: f64 = 0.95, in Range::UnitHalfOpen;
+        /// The vectors' AdamW `eps`.
+        adam_eps: f64 = 1e-10, in Range::Positive;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        layout: Vec<Block>,
+        t: u64,
+        b: Vec<T>,
+        m: Vec<T>,
+        v: Vec<T>,
+    }
 }
 
 const NS: (f64, f64, f64) = (3.4445, -4.7750, 2.0315);
-
-impl<T: Real> Muon<T> {
-    /// The reference defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Muon {
-            learning_rate: Schedule::constant(lr),
-            momentum: 0.95,
-            nesterov: true,
-            ns_steps: 5,
-            weight_decay: 0.0,
-            adam_lr_ratio: 0.015,
-            adam_beta1: 0.9,
-            adam_beta2: 0.95,
-            adam_eps: 1e-10,
-            transforms: GradientTransforms::default(),
-            layout: Vec::new(),
-            t: 0,
-            b: Vec::new(),
-            m: Vec::new(),
-            v: Vec::new(),
-        }
-    }
-}
 
 /// `NS5` of the `rows x cols` row-major matrix `u`, in place (works on the wider orientation).
 pub fn newton_schulz<T: Real>(u: &mut [T], rows: usize, cols: usize, steps: u64) {
@@ -132,18 +114,7 @@ fn mul<T: Real>(a: &[T], r: usize, k: usize, b: &[T], b_t: bool, out: &mut [T], 
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Muon::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 0.02, o)?;
-    a.momentum = p.number_aliased("momentum", &["beta"], 0.95, Range::UnitHalfOpen)?;
-    a.nesterov = p.flag("nesterov", true)?;
-    a.ns_steps = p.count("ns_steps", 5, 100)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.adam_lr_ratio = p.number("adam_lr_ratio", 0.015, Range::Positive)?;
-    a.adam_beta1 = p.number("adam_beta1", 0.9, Range::UnitHalfOpen)?;
-    a.adam_beta2 = p.number("adam_beta2", 0.95, Range::UnitHalfOpen)?;
-    a.adam_eps = p.number("adam_eps", 1e-10, Range::Positive)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Muon::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Muon<T> {
@@ -152,17 +123,7 @@ impl<T: Real> Optimizer<T> for Muon<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("momentum", self.momentum.into()),
-            ("nesterov", self.nesterov.into()),
-            ("ns_steps", (self.ns_steps as f64).into()),
-            ("weight_decay", self.weight_decay.into()),
-            ("adam_lr_ratio", self.adam_lr_ratio.into()),
-            ("adam_beta1", self.adam_beta1.into()),
-            ("adam_beta2", self.adam_beta2.into()),
-            ("adam_eps", self.adam_eps.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -206,7 +167,7 @@ impl<T: Real> Optimizer<T> for Muon<T> {
         }
         let t = self.t + 1;
         let lr_f = self.learning_rate.value(self.t);
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         let decay = T::from_f64(1.0 - lr_f * self.weight_decay);
         let (beta, omb) = (T::from_f64(self.momentum), T::from_f64(1.0 - self.momentum));
         // Auxiliary AdamW, in the seed's Adam operation order.

@@ -1,46 +1,51 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// NAdam (Dozat, "Incorporating Nesterov Momentum into Adam", 2016), as `torch.optim.NAdam`:
-/// Adam whose step uses the Nesterov look-ahead of the first moment, with PyTorch's momentum
-/// schedule `mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))` (t from 1):
-///
-/// ```text
-/// m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
-/// d  = sqrt(v / (1 - beta2^t)) + eps
-/// theta <- theta - lr (1 - mu_t) / (1 - prod_{i<=t} mu_i) * g / d
-///                - lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i) * m / d
-/// ```
-///
-/// Defaults (PyTorch): `lr = 2e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
-/// `momentum_decay = 4e-3`, `weight_decay = 0` (coupled L2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NAdam<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment decay in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root of the second moment, `> 0`.
-    pub eps: f64,
-    /// `psi` of the momentum schedule, `>= 0`.
-    pub momentum_decay: f64,
-    /// Clipping and coupled L2 weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    m: Vec<T>,
-    v: Vec<T>,
-    /// `prod_{i<=upto} mu_i`, recomputed from the step count after a reset or a load.
-    #[serde(skip, default = "no_product")]
-    mu_product: (u64, f64),
+super::declare_optimizer! {
+    /// NAdam (Dozat, "Incorporating Nesterov Momentum into Adam", 2016), as `torch.optim.NAdam`:
+    /// Adam whose step uses the Nesterov look-ahead of the first moment, with PyTorch's momentum
+    /// schedule `mu_t = beta1 (1 - 0.5 * 0.96^(t * momentum_decay))` (t from 1):
+    ///
+    /// ```text
+    /// m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2
+    /// d  = sqrt(v / (1 - beta2^t)) + eps
+    /// theta <- theta - lr (1 - mu_t) / (1 - prod_{i<=t} mu_i) * g / d
+    ///                - lr mu_{t+1} / (1 - prod_{i<=t+1} mu_i) * m / d
+    /// ```
+    ///
+    /// Defaults (PyTorch): `lr = 2e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
+    /// `momentum_decay = 4e-3`, `weight_decay = 0` (coupled L2).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct NAdam<T>, "nadam", builder NAdamBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 2e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "PyTorch betas[0]";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "PyTorch betas[1]";
+        /// Added to `sqrt(v_hat)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Speed of the momentum schedule `mu_t`.
+        momentum_decay: f64 = 4e-3, in Range::NonNegative;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        m: Vec<T>,
+        v: Vec<T>,
+        #[serde(skip, default = "no_product")]
+        mu_product: (u64, f64) = no_product(),
+    }
 }
 
 fn no_product() -> (u64, f64) {
@@ -48,22 +53,6 @@ fn no_product() -> (u64, f64) {
 }
 
 impl<T: Real> NAdam<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        NAdam {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            momentum_decay: 4e-3,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            m: Vec::new(),
-            v: Vec::new(),
-            mu_product: no_product(),
-        }
-    }
-
     fn mu(&self, t: u64) -> f64 {
         self.beta1 * (1.0 - 0.5 * 0.96f64.powf(t as f64 * self.momentum_decay))
     }
@@ -82,13 +71,7 @@ impl<T: Real> NAdam<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = NAdam::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 2e-3, o)?;
-    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
-    a.momentum_decay = p.number("momentum_decay", 4e-3, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    a.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(a))
+    Ok(Box::new(NAdam::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for NAdam<T> {
@@ -97,11 +80,7 @@ impl<T: Real> Optimizer<T> for NAdam<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([
-            ("momentum_decay", self.momentum_decay.into()),
-            ("weight_decay", self.transforms.weight_decay.into()),
-        ]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -125,7 +104,7 @@ impl<T: Real> Optimizer<T> for NAdam<T> {
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let eps = T::from_f64(self.eps);
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks4(params, grads, &mut self.m, &mut self.v, |ps, gs, ms, vs| {
             for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut()) {
                 let g = pre.apply(g, *p);

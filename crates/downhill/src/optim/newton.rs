@@ -1,9 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, learning_rate, lr_value, restore, BuildOptions, Iteration, Optimizer, OptimizerState,
-    Value,
-};
+use super::{check_lengths, restore, BuildOptions, Iteration, Optimizer, OptimizerState, Value};
 use crate::error::{Error, Result};
 use crate::linalg::{cholesky, cholesky_solve};
 use crate::line_search::{Found, Line, LineSearch};
@@ -12,58 +9,51 @@ use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Newton's method, the notebook seed's "perfect" update, which divides the gradient (push) by
-/// the curvature (brake):
-///
-/// ```text
-/// 1-D:  theta <- theta - lr_t * (f'(theta) / f''(theta))
-/// N-D:  theta <- theta - lr_t * d,   (H + tau I) d = g   (Cholesky solve)
-/// ```
-///
-/// Default `lr = 1`: on a quadratic the first step lands on the minimum.
-///
-/// When `H` is not positive definite the plain Newton step can point uphill (towards a maximum
-/// or along a saddle's negative curvature). Then downhill adds a multiple of the identity, using
-/// Nocedal & Wright's "Cholesky with added multiple of the identity" (Numerical Optimization,
-/// 2nd ed., Algorithm 3.3) with `beta = damping` (default 1e-3): `tau = 0` if every diagonal entry
-/// is positive, else `tau = beta - min_i H_ii`; while the Cholesky factorization of `H + tau I`
-/// fails, `tau <- max(2 tau, beta)`. The damped matrix is positive definite, so `-d` is a descent
-/// direction. In 1-D this gives `f'' + tau = beta` whenever `f'' <= 0`. [`Newton::last_damping`]
-/// reports `tau`. Newton needs the Hessian, so it runs on objectives (`step_on`), not bare gradients.
-///
-/// With `line_search=armijo|strong-wolfe|more-thuente` (c2 0.9) the step along `d` is searched for, tried
-/// first at `lr` (Nocedal & Wright's line-search Newton method, Algorithm 3.2).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Newton<T> {
-    /// Step multiplier (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// `beta` of the damping rule, `> 0`.
-    pub damping: f64,
-    /// A line search along the Newton direction (`None`: the step `lr * d`).
-    #[serde(default)]
-    pub line_search: Option<LineSearch>,
-    t: u64,
-    last_damping: f64,
-    #[serde(skip)]
-    hessian: Vec<T>,
-    #[serde(skip)]
-    factor: Vec<f64>,
+super::declare_optimizer! {
+    /// Newton's method, the notebook seed's "perfect" update, which divides the gradient (push) by
+    /// the curvature (brake):
+    ///
+    /// ```text
+    /// 1-D:  theta <- theta - lr_t * (f'(theta) / f''(theta))
+    /// N-D:  theta <- theta - lr_t * d,   (H + tau I) d = g   (Cholesky solve)
+    /// ```
+    ///
+    /// Default `lr = 1`: on a quadratic the first step lands on the minimum.
+    ///
+    /// When `H` is not positive definite the plain Newton step can point uphill (towards a maximum
+    /// or along a saddle's negative curvature). Then downhill adds a multiple of the identity, using
+    /// Nocedal & Wright's "Cholesky with added multiple of the identity" (Numerical Optimization,
+    /// 2nd ed., Algorithm 3.3) with `beta = damping` (default 1e-3): `tau = 0` if every diagonal entry
+    /// is positive, else `tau = beta - min_i H_ii`; while the Cholesky factorization of `H + tau I`
+    /// fails, `tau <- max(2 tau, beta)`. The damped matrix is positive definite, so `-d` is a descent
+    /// direction. In 1-D this gives `f'' + tau = beta` whenever `f'' <= 0`. [`Newton::last_damping`]
+    /// reports `tau`. Newton needs the Hessian, so it runs on objectives (`step_on`), not bare gradients.
+    ///
+    /// With `line_search=armijo|strong-wolfe|more-thuente` (c2 0.9) the step along `d` is searched for, tried
+    /// first at `lr` (Nocedal & Wright's line-search Newton method, Algorithm 3.2).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Newton<T>, "newton", builder NewtonBuilder {
+        /// Step scale (a schedule of the step); the line search's first trial.
+        learning_rate: Schedule = 1.0, in Range::Positive;
+        /// Smallest `tau` added to the diagonal when the Hessian is not positive definite.
+        damping: f64 = 1e-3, in Range::Positive;
+    }
+    options {
+        /// A line search along the Newton direction (`None`: the plain step).
+        #[serde(default)]
+        line_search: Option<LineSearch>,
+    }
+    state {
+        t: u64,
+        last_damping: f64,
+        #[serde(skip)]
+        hessian: Vec<T>,
+        #[serde(skip)]
+        factor: Vec<f64>,
+    }
 }
 
 impl<T: Real> Newton<T> {
-    /// Newton's method with step multiplier `lr`.
-    pub fn new(lr: f64) -> Self {
-        Newton {
-            learning_rate: Schedule::constant(lr),
-            damping: 1e-3,
-            line_search: None,
-            t: 0,
-            last_damping: 0.0,
-            hessian: Vec::new(),
-            factor: Vec::new(),
-        }
-    }
-
     /// The `tau` added to the Hessian's diagonal in the last step (0 when it was positive definite).
     pub fn last_damping(&self) -> f64 {
         self.last_damping
@@ -71,11 +61,15 @@ impl<T: Real> Newton<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut n = Newton::<T>::new(0.0);
-    n.learning_rate = learning_rate(p, 1.0, o)?;
-    n.damping = p.number("damping", 1e-3, Range::Positive)?;
-    n.line_search = LineSearch::from_params(p, "none", 0.9)?;
-    Ok(Box::new(n))
+    let b = Newton::spec_builder(p, o)?.line_search(LineSearch::from_params(p, "none", 0.9)?);
+    Ok(Box::new(b.build()?))
+}
+
+/// The keys: the declared ones and the line search's.
+pub(crate) fn keys() -> Vec<super::Hyperparameter> {
+    let mut keys = Newton::<f64>::declared();
+    keys.extend(super::line_search_keys("none", 0.9));
+    keys
 }
 
 impl<T: Real> Newton<T> {
@@ -113,7 +107,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![("lr", lr_value(&self.learning_rate)), ("damping", self.damping.into())];
+        let mut h = self.declared_report();
         if self.line_search.is_some() {
             LineSearch::describe(&self.line_search, &mut h);
         }

@@ -79,61 +79,49 @@ pub fn steihaug(hessian: &[f64], grad: &[f64], radius: f64, tolerance: f64) -> S
     Steihaug { step: z, on_boundary: false, iterations: 2 * n + 10 }
 }
 
-/// Newton's method with a trust region, the subproblem solved by [`steihaug`] (Nocedal & Wright,
-/// Algorithms 4.1 and 7.2; scipy's `trust-ncg`):
-///
-/// ```text
-/// p = argmin g.p + 0.5 p.H p  over |p| <= radius   (Steihaug CG, tolerance min(0.5, sqrt|g|) |g|)
-/// rho = (f(x) - f(x + p)) / -(g.p + 0.5 p.H p)
-/// rho < 0.25: radius <- radius / 4;  rho > 0.75 and |p| = radius: radius <- min(2 radius, max_radius)
-/// rho > eta: x <- x + p   (otherwise solve again with the smaller radius)
-/// ```
-///
-/// Defaults as scipy: `radius = 1`, `max_radius = 1000`, `eta = 0.15`. One iteration ends at an
-/// accepted point; rejected trials happen inside it (each one evaluation), so the trajectory
-/// keeps one entry per accepted step. The Hessian is evaluated once per iteration. When the
-/// radius falls below the parameters' precision, or the model predicts no decrease, the run
-/// stops as `stalled`. Needs an objective with a Hessian; the dense Hessian limits it to
-/// [`super::BFGS_MAX_DIM`] parameters.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NewtonTrustRegion<T> {
-    /// The first trust radius.
-    pub initial_radius: f64,
-    /// The largest trust radius.
-    pub max_radius: f64,
-    /// Accept a step when `rho > eta`, in `[0, 0.25)`.
-    pub eta: f64,
-    t: u64,
-    radius: f64,
-    #[serde(skip)]
-    hessian: Vec<T>,
-    #[serde(skip)]
-    trial: Vec<T>,
+super::declare_optimizer! {
+    /// Newton's method with a trust region, the subproblem solved by [`steihaug`] (Nocedal & Wright,
+    /// Algorithms 4.1 and 7.2; scipy's `trust-ncg`):
+    ///
+    /// ```text
+    /// p = argmin g.p + 0.5 p.H p  over |p| <= radius   (Steihaug CG, tolerance min(0.5, sqrt|g|) |g|)
+    /// rho = (f(x) - f(x + p)) / -(g.p + 0.5 p.H p)
+    /// rho < 0.25: radius <- radius / 4;  rho > 0.75 and |p| = radius: radius <- min(2 radius, max_radius)
+    /// rho > eta: x <- x + p   (otherwise solve again with the smaller radius)
+    /// ```
+    ///
+    /// Defaults as scipy: `radius = 1`, `max_radius = 1000`, `eta = 0.15`. One iteration ends at an
+    /// accepted point; rejected trials happen inside it (each one evaluation), so the trajectory
+    /// keeps one entry per accepted step. The Hessian is evaluated once per iteration. When the
+    /// radius falls below the parameters' precision, or the model predicts no decrease, the run
+    /// stops as `stalled`. Needs an objective with a Hessian; the dense Hessian limits it to
+    /// [`super::BFGS_MAX_DIM`] parameters.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct NewtonTrustRegion<T>, "newton-tr", builder NewtonTrustRegionBuilder {
+        /// The first trust radius.
+        radius: f64 = 1.0, in Range::Positive, ref "scipy initial_trust_radius";
+        /// The largest trust radius.
+        max_radius: f64 = 1000.0, in Range::Positive, ref "scipy max_trust_radius";
+        /// Accept a step when the actual decrease is more than `eta` times the predicted one.
+        eta: f64 = 0.15, in Range::closed_open(0.0, 0.25);
+    }
+    options {}
+    state {
+        t: u64,
+        trust_radius: f64,
+        #[serde(skip)]
+        hessian: Vec<T>,
+        #[serde(skip)]
+        trial: Vec<T>,
+    }
+    check = check;
+    init = start;
 }
 
 impl<T: Real> NewtonTrustRegion<T> {
-    /// scipy's defaults: radius 1, max radius 1000, eta 0.15.
-    pub fn new() -> Self {
-        NewtonTrustRegion {
-            initial_radius: 1.0,
-            max_radius: 1000.0,
-            eta: 0.15,
-            t: 0,
-            radius: 1.0,
-            hessian: Vec::new(),
-            trial: Vec::new(),
-        }
-    }
-
     /// The current trust radius.
-    pub fn radius(&self) -> f64 {
-        self.radius
-    }
-}
-
-impl<T: Real> Default for NewtonTrustRegion<T> {
-    fn default() -> Self {
-        Self::new()
+    pub fn trust_radius(&self) -> f64 {
+        self.trust_radius
     }
 }
 
@@ -146,21 +134,22 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
                     .into(),
         });
     }
-    let mut n = NewtonTrustRegion::<T>::new();
-    n.initial_radius = p.number("radius", 1.0, Range::Positive)?;
-    n.max_radius = p.number("max_radius", 1000.0, Range::Positive)?;
-    n.eta = p.number("eta", 0.15, Range::NonNegative)?;
-    if n.eta >= 0.25 {
-        return Err(Error::out_of_range(p.field("eta"), n.eta, "[0, 0.25)"));
-    }
-    if n.initial_radius > n.max_radius {
+    Ok(Box::new(NewtonTrustRegion::spec_builder(p, o)?.build()?))
+}
+
+fn check<T>(b: &NewtonTrustRegionBuilder<T>) -> Result<()> {
+    if b.radius > b.max_radius {
         return Err(Error::Inconsistent {
-            field: p.field("radius"),
-            message: format!("{} exceeds max_radius {}", n.initial_radius, n.max_radius),
+            field: "newton-tr.radius".into(),
+            message: format!("{} exceeds max_radius {}", b.radius, b.max_radius),
         });
     }
-    n.radius = n.initial_radius;
-    Ok(Box::new(n))
+    Ok(())
+}
+
+/// The trust region starts at the first radius.
+fn start<T>(n: &mut NewtonTrustRegion<T>) {
+    n.trust_radius = n.radius;
 }
 
 impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
@@ -169,11 +158,7 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        vec![
-            ("radius", self.initial_radius.into()),
-            ("max_radius", self.max_radius.into()),
-            ("eta", self.eta.into()),
-        ]
+        self.declared_report()
     }
 
     fn steps(&self) -> u64 {
@@ -181,7 +166,7 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
     }
 
     fn learning_rate(&self) -> f64 {
-        self.radius
+        self.trust_radius
     }
 
     fn update(&mut self, _params: &mut [T], _grads: &[T]) -> Result<()> {
@@ -232,7 +217,7 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
         let smallest = crate::line_search::precision::<T>() * xmax.max(1e-30);
         self.trial.resize(n, T::ZERO);
         loop {
-            let sub = steihaug(&h, &g, self.radius, tolerance);
+            let sub = steihaug(&h, &g, self.trust_radius, tolerance);
             let p = &sub.step;
             let hp: Vec<f64> =
                 (0..n).map(|i| h[i * n..(i + 1) * n].iter().zip(p).map(|(a, b)| a * b).sum()).collect();
@@ -254,26 +239,30 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
                 f64::NEG_INFINITY
             };
             if rho < 0.25 {
-                self.radius *= 0.25;
+                self.trust_radius *= 0.25;
             } else if rho > 0.75 && sub.on_boundary {
-                self.radius = (2.0 * self.radius).min(self.max_radius);
+                self.trust_radius = (2.0 * self.trust_radius).min(self.max_radius);
             }
             if rho > self.eta {
                 params.copy_from_slice(&self.trial);
                 self.t += 1;
                 return Ok(Iteration::Evaluated(new_loss));
             }
-            if self.radius < smallest {
+            if self.trust_radius < smallest {
                 return Ok(Iteration::Stalled(format!(
                     "newton-tr: the trust radius {:e} fell below the parameters' precision",
-                    self.radius
+                    self.trust_radius
                 )));
             }
         }
     }
 
     fn state(&self) -> OptimizerState<T> {
-        OptimizerState::new("newton-tr", self.t, vec![("radius".into(), vec![T::from_f64(self.radius)])])
+        OptimizerState::new(
+            "newton-tr",
+            self.t,
+            vec![("radius".into(), vec![T::from_f64(self.trust_radius)])],
+        )
     }
 
     fn load_state(&mut self, state: OptimizerState<T>) -> Result<()> {
@@ -285,7 +274,7 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
         }
         match state.buffers.as_slice() {
             [(name, r)] if name == "radius" && r.len() == 1 && r[0].to_f64() > 0.0 => {
-                self.radius = r[0].to_f64();
+                self.trust_radius = r[0].to_f64();
                 self.t = state.step;
                 Ok(())
             }
@@ -298,6 +287,6 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
 
     fn reset(&mut self) {
         self.t = 0;
-        self.radius = self.initial_radius;
+        self.trust_radius = self.radius;
     }
 }

@@ -3,71 +3,58 @@ use serde::{Deserialize, Serialize};
 use super::layerwise::Layers;
 use super::parallel;
 use super::{
-    check_lengths, ensure, learning_rate, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
-    Value,
+    check_lengths, ensure, Block, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
 };
 use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// NovoGrad (Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for
-/// Training of Deep Networks", 2019), as optax's `novograd` (`scale_by_novograd`, then the
-/// learning rate). The second moment is one number per parameter block `b` (each weight matrix
-/// and bias of a model; a plain vector is one block), `t` counted from 1:
-///
-/// ```text
-/// v_b   <- t == 1 ? ||g_b||^2 : (1 - beta2) * ||g_b||^2 + beta2 * v_b
-/// u      = g / (sqrt(v_b + eps_root) + eps) + weight_decay * theta
-/// m     <- t == 1 ? u : beta1 * m + u
-/// theta <- theta - lr_t * m
-/// ```
-///
-/// No bias correction, and `m` is a sum (no `1 - beta1` factor), as in optax and the paper.
-/// `||g_b||^2` is computed as optax does, the square of the norm. Defaults (optax):
-/// `beta1 = 0.9`, `beta2 = 0.25`, `eps = 1e-6`, `eps_root = 0`, `weight_decay = 0` (decoupled,
-/// inside the momentum); optax has no default rate, downhill uses `lr = 1e-3`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NovoGrad<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Momentum in `[0, 1)`.
-    pub beta1: f64,
-    /// Decay of the per-block second moment in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root, `> 0`.
-    pub eps: f64,
-    /// Added inside the root, `>= 0`.
-    pub eps_root: f64,
-    /// Decoupled weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Clipping (its `weight_decay` is not used).
-    pub transforms: GradientTransforms,
-    layers: Layers,
-    t: u64,
-    mu: Vec<T>,
-    /// One entry per block.
-    nu: Vec<T>,
+super::declare_optimizer! {
+    /// NovoGrad (Ginsburg et al., "Stochastic Gradient Methods with Layer-wise Adaptive Moments for
+    /// Training of Deep Networks", 2019), as optax's `novograd` (`scale_by_novograd`, then the
+    /// learning rate). The second moment is one number per parameter block `b` (each weight matrix
+    /// and bias of a model; a plain vector is one block), `t` counted from 1:
+    ///
+    /// ```text
+    /// v_b   <- t == 1 ? ||g_b||^2 : (1 - beta2) * ||g_b||^2 + beta2 * v_b
+    /// u      = g / (sqrt(v_b + eps_root) + eps) + weight_decay * theta
+    /// m     <- t == 1 ? u : beta1 * m + u
+    /// theta <- theta - lr_t * m
+    /// ```
+    ///
+    /// No bias correction, and `m` is a sum (no `1 - beta1` factor), as in optax and the paper.
+    /// `||g_b||^2` is computed as optax does, the square of the norm. Defaults (optax):
+    /// `beta1 = 0.9`, `beta2 = 0.25`, `eps = 1e-6`, `eps_root = 0`, `weight_decay = 0` (decoupled,
+    /// inside the momentum); optax has no default rate, downhill uses `lr = 1e-3`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct NovoGrad<T>, "novograd", builder NovoGradBuilder {
+        /// Learning rate (a schedule of the step; optax has no default).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "optax b1";
+        /// Decay of the per-block second moment.
+        beta2: f64 = 0.25, in Range::UnitHalfOpen, ref "optax b2";
+        /// Added to `sqrt(v_b + eps_root)`.
+        eps: f64 = 1e-6, in Range::Positive;
+        /// Added to `v_b` inside the square root.
+        eps_root: f64 = 0.0, in Range::NonNegative;
+        /// Weight decay added to the normalized gradient.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        layers: Layers,
+        t: u64,
+        mu: Vec<T>,
+        nu: Vec<T>,
+    }
 }
 
 impl<T: Real> NovoGrad<T> {
-    /// optax's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        NovoGrad {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.25,
-            eps: 1e-6,
-            eps_root: 0.0,
-            weight_decay: 0.0,
-            transforms: GradientTransforms::default(),
-            layers: Layers::default(),
-            t: 0,
-            mu: Vec::new(),
-            nu: Vec::new(),
-        }
-    }
-
     /// The per-block second moments (empty before the first update).
     pub fn block_second_moments(&self) -> &[T] {
         &self.nu
@@ -75,15 +62,7 @@ impl<T: Real> NovoGrad<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = NovoGrad::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.25, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-6, Range::Positive)?;
-    a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(NovoGrad::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for NovoGrad<T> {
@@ -92,8 +71,7 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([("eps_root", self.eps_root.into()), ("weight_decay", self.weight_decay.into())]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -139,7 +117,7 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
         let (eps, eps_root, wd) =
             (T::from_f64(self.eps), T::from_f64(self.eps_root), T::from_f64(self.weight_decay));
         let decay = self.weight_decay != 0.0;
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         // Per block: the gradient's norm (summed over fixed chunks, so the same bits on any number
         // of threads), then the step, each split across threads when the block is large.
         for (b, range) in blocks.into_iter().enumerate() {

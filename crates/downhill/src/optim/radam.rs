@@ -1,65 +1,53 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// RAdam (Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020), as
-/// `torch.optim.RAdam`: Adam whose adaptive step is switched on only once the variance of the
-/// second-moment estimate is bounded, and rectified until it settles (t from 1):
-///
-/// ```text
-/// m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2,   m_hat = m / (1 - beta1^t)
-/// rho_inf = 2 / (1 - beta2) - 1,   rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
-/// rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
-///             theta <- theta - lr m_hat r sqrt(1 - beta2^t) / (sqrt(v) + eps)
-/// otherwise:  theta <- theta - lr m_hat                      (momentum SGD while v is unreliable)
-/// ```
-///
-/// Defaults (PyTorch): `lr = 1e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
-/// `weight_decay = 0`, coupled unless `decoupled=true` (AdamW-style, `theta *= 1 - lr wd`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RAdam<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment decay in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to `sqrt(v)`, `> 0`.
-    pub eps: f64,
-    /// Weight decay, `>= 0`.
-    pub weight_decay: f64,
-    /// Decay the weights directly instead of adding `wd * theta` to the gradient.
-    pub decoupled: bool,
-    /// Clipping.
-    pub transforms: GradientTransforms,
-    t: u64,
-    m: Vec<T>,
-    v: Vec<T>,
+super::declare_optimizer! {
+    /// RAdam (Liu et al., "On the Variance of the Adaptive Learning Rate and Beyond", ICLR 2020), as
+    /// `torch.optim.RAdam`: Adam whose adaptive step is switched on only once the variance of the
+    /// second-moment estimate is bounded, and rectified until it settles (t from 1):
+    ///
+    /// ```text
+    /// m <- beta1 m + (1 - beta1) g,   v <- beta2 v + (1 - beta2) g^2,   m_hat = m / (1 - beta1^t)
+    /// rho_inf = 2 / (1 - beta2) - 1,   rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
+    /// rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+    ///             theta <- theta - lr m_hat r sqrt(1 - beta2^t) / (sqrt(v) + eps)
+    /// otherwise:  theta <- theta - lr m_hat                      (momentum SGD while v is unreliable)
+    /// ```
+    ///
+    /// Defaults (PyTorch): `lr = 1e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
+    /// `weight_decay = 0`, coupled unless `decoupled=true` (AdamW-style, `theta *= 1 - lr wd`).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct RAdam<T>, "radam", builder RAdamBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 1e-3, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "PyTorch betas[0]";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "PyTorch betas[1]";
+        /// Added to `sqrt(v_hat)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Weight decay: coupled L2, or decoupled with `decoupled`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+        /// AdamW-style decoupled weight decay.
+        decoupled: bool = false, ref "PyTorch decoupled_weight_decay";
+    }
+    options {
+        /// Clipping (its `weight_decay` is not used; see `weight_decay`).
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        m: Vec<T>,
+        v: Vec<T>,
+    }
 }
 
 impl<T: Real> RAdam<T> {
-    /// PyTorch's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        RAdam {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            decoupled: false,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            m: Vec::new(),
-            v: Vec::new(),
-        }
-    }
-
     /// The rectification factor `r_t`, or `None` while `rho_t <= 5` (t from 1).
     pub fn rectification(&self, t: u64) -> Option<f64> {
         let b2t = self.beta2.powf(t as f64);
@@ -72,13 +60,7 @@ impl<T: Real> RAdam<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = RAdam::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-3, o)?;
-    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.decoupled = p.flag("decoupled", false)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(RAdam::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for RAdam<T> {
@@ -87,8 +69,7 @@ impl<T: Real> Optimizer<T> for RAdam<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([("weight_decay", self.weight_decay.into()), ("decoupled", self.decoupled.into())]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -115,7 +96,7 @@ impl<T: Real> Optimizer<T> for RAdam<T> {
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let eps = T::from_f64(self.eps);
-        let pre = GradientTransforms { weight_decay: coupled, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(coupled).prepare(grads);
         super::parallel::for_chunks4(params, grads, &mut self.m, &mut self.v, |ps, gs, ms, vs| {
             for (((p, &g), m), v) in ps.iter_mut().zip(gs).zip(ms.iter_mut()).zip(vs.iter_mut()) {
                 let g = pre.apply(g, *p);

@@ -1,9 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
@@ -19,60 +16,52 @@ pub enum EpsPlacement {
     Inside,
 }
 
-/// RMSprop (Hinton 2012, lecture 6e), as the seed article writes it, with PyTorch's options:
-///
-/// ```text
-/// s     <- alpha * s + (1 - alpha) * g^2
-/// avg   <- sqrt(s) + eps                    (eps_mode=inside: sqrt(s + eps))
-///          centered: sqrt(s - a^2) + eps,   a <- alpha * a + (1 - alpha) * g
-/// theta <- theta - lr_t * (g / avg)          (momentum = 0)
-/// b     <- momentum * b + g / avg;  theta <- theta - lr_t * b   (momentum > 0)
-/// ```
-///
-/// Defaults are PyTorch's: `lr = 1e-2`, `alpha = 0.99`, `eps = 1e-8`, `momentum = 0`,
-/// `centered = false`. The seed calls the decay `beta` and says it is "typically 0.999"; PyTorch,
-/// Keras and Hinton's lecture use 0.99 (0.9 in the lecture's slides). `beta` is accepted as an alias of
-/// `alpha`. The division is done before multiplying by `lr`, as in PyTorch's `addcdiv`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RmsProp<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// Decay of the squared-gradient average, in `[0, 1)`.
-    pub alpha: f64,
-    /// Denominator guard, `> 0`.
-    pub eps: f64,
-    /// Where `eps` goes.
-    pub eps_mode: EpsPlacement,
-    /// Momentum on the normalized gradient, in `[0, 1)`.
-    pub momentum: f64,
-    /// Subtract the squared mean gradient (variance instead of second moment).
-    pub centered: bool,
-    /// Clipping and coupled weight decay.
-    pub transforms: GradientTransforms,
-    t: u64,
-    square_avg: Vec<T>,
-    grad_avg: Vec<T>,
-    momentum_buffer: Vec<T>,
+super::declare::choice_value!(EpsPlacement { Outside = "outside", Inside = "inside" });
+
+super::declare_optimizer! {
+    /// RMSprop (Hinton 2012, lecture 6e), as the seed article writes it, with PyTorch's options:
+    ///
+    /// ```text
+    /// s     <- alpha * s + (1 - alpha) * g^2
+    /// avg   <- sqrt(s) + eps                    (eps_mode=inside: sqrt(s + eps))
+    ///          centered: sqrt(s - a^2) + eps,   a <- alpha * a + (1 - alpha) * g
+    /// theta <- theta - lr_t * (g / avg)          (momentum = 0)
+    /// b     <- momentum * b + g / avg;  theta <- theta - lr_t * b   (momentum > 0)
+    /// ```
+    ///
+    /// Defaults are PyTorch's. The seed calls the decay `beta` and says it is "typically 0.999"; PyTorch,
+    /// Keras and Hinton's lecture use 0.99 (0.9 in the lecture's slides). `beta` is accepted as an alias of
+    /// `alpha`. The division is done before multiplying by `lr`, as in PyTorch's `addcdiv`.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct RmsProp<T>, "rmsprop", builder RmsPropBuilder {
+        /// Learning rate (a schedule of the step).
+        learning_rate: Schedule = 1e-2, in Range::Positive;
+        /// Decay of the squared-gradient average (the seed's `beta`, "typically 0.999").
+        alpha: f64 = 0.99, in Range::UnitHalfOpen, alias "beta";
+        /// Denominator guard.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Where `eps` goes: `sqrt(s) + eps` (PyTorch) or `sqrt(s + eps)` (optax).
+        eps_mode: EpsPlacement = EpsPlacement::Outside;
+        /// Momentum on the normalized gradient.
+        momentum: f64 = 0.0, in Range::UnitHalfOpen;
+        /// Subtract the squared mean gradient (variance instead of second moment).
+        centered: bool = false;
+        /// Coupled L2 weight decay, `g + weight_decay * theta`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        square_avg: Vec<T>,
+        grad_avg: Vec<T>,
+        momentum_buffer: Vec<T>,
+    }
 }
 
 impl<T: Real> RmsProp<T> {
-    /// PyTorch's defaults with a given rate.
-    pub fn new(lr: f64) -> Self {
-        RmsProp {
-            learning_rate: Schedule::constant(lr),
-            alpha: 0.99,
-            eps: 1e-8,
-            eps_mode: EpsPlacement::Outside,
-            momentum: 0.0,
-            centered: false,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            square_avg: Vec::new(),
-            grad_avg: Vec::new(),
-            momentum_buffer: Vec::new(),
-        }
-    }
-
     /// The running average of squared gradients `s`.
     pub fn square_avg(&self) -> &[T] {
         &self.square_avg
@@ -80,19 +69,7 @@ impl<T: Real> RmsProp<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut r = RmsProp::<T>::new(0.0);
-    r.learning_rate = learning_rate(p, 1e-2, o)?;
-    r.alpha = p.number_aliased("alpha", &["beta"], 0.99, Range::UnitHalfOpen)?;
-    r.eps = p.number("eps", 1e-8, Range::Positive)?;
-    r.eps_mode = match p.choice("eps_mode", &["outside", "inside"], "outside")? {
-        "inside" => EpsPlacement::Inside,
-        _ => EpsPlacement::Outside,
-    };
-    r.momentum = p.number("momentum", 0.0, Range::UnitHalfOpen)?;
-    r.centered = p.flag("centered", false)?;
-    r.transforms = GradientTransforms::from_params(p)?;
-    r.transforms.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    Ok(Box::new(r))
+    Ok(Box::new(RmsProp::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for RmsProp<T> {
@@ -101,15 +78,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&self.learning_rate)),
-            ("alpha", self.alpha.into()),
-            ("eps", self.eps.into()),
-            ("eps_mode", if self.eps_mode == EpsPlacement::Inside { "inside" } else { "outside" }.into()),
-            ("momentum", self.momentum.into()),
-            ("centered", self.centered.into()),
-            ("weight_decay", self.transforms.weight_decay.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -129,7 +98,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
             ensure("rmsprop", &mut self.momentum_buffer, n, T::ZERO)?;
         }
         let lr = T::from_f64(self.learning_rate.value(self.t));
-        let pre = self.transforms.prepare(grads);
+        let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         let (alpha, one_minus_alpha) = (T::from_f64(self.alpha), T::from_f64(1.0 - self.alpha));
         let eps = T::from_f64(self.eps);
         let mu = T::from_f64(self.momentum);

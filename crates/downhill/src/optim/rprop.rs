@@ -1,65 +1,57 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, lr_value, BuildOptions, GradientTransforms, Optimizer,
-    OptimizerState, Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
+use crate::batch::{BatchKind, Batchable};
 use crate::error::{Error, Result};
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Rprop, resilient backpropagation (Riedmiller & Braun, ICNN 1993), as `torch.optim.Rprop`:
-/// each parameter has its own step size, grown while its gradient keeps its sign and shrunk when
-/// the sign flips; only the gradient's sign is used.
-///
-/// ```text
-/// s = sign(g * g_prev)
-/// step  <- clamp(step * (s > 0 ? etaplus : s < 0 ? etaminus : 1), step_min, step_max)
-/// g     <- (s < 0) ? 0 : g                  (after a sign flip, no move and no flip next time)
-/// theta <- theta - sign(g) * step
-/// g_prev <- g
-/// ```
-///
-/// Every step size starts at `lr`, which is all `lr` does (as in PyTorch, where a scheduler
-/// changing it after the first step has no effect); a schedule is therefore refused. Defaults
-/// (PyTorch): `lr = 1e-2`, `etaminus = 0.5`, `etaplus = 1.2`, `step_min = 1e-6`, `step_max = 50`.
-/// PyTorch's Rprop has no weight decay, and neither has this one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Rprop<T> {
-    /// The initial step size of every parameter.
-    pub learning_rate: f64,
-    /// Step-size factor after a sign change, in `(0, 1)`.
-    pub etaminus: f64,
-    /// Step-size factor while the sign holds, `> 1`.
-    pub etaplus: f64,
-    /// Smallest step size, `>= 0`.
-    pub step_min: f64,
-    /// Largest step size, `>= step_min`.
-    pub step_max: f64,
-    /// Clipping.
-    pub transforms: GradientTransforms,
-    t: u64,
-    prev: Vec<T>,
-    step_size: Vec<T>,
+super::declare_optimizer! {
+    /// Rprop, resilient backpropagation (Riedmiller & Braun, ICNN 1993), as `torch.optim.Rprop`:
+    /// each parameter has its own step size, grown while its gradient keeps its sign and shrunk when
+    /// the sign flips; only the gradient's sign is used.
+    ///
+    /// ```text
+    /// s = sign(g * g_prev)
+    /// step  <- clamp(step * (s > 0 ? etaplus : s < 0 ? etaminus : 1), step_min, step_max)
+    /// g     <- (s < 0) ? 0 : g                  (after a sign flip, no move and no flip next time)
+    /// theta <- theta - sign(g) * step
+    /// g_prev <- g
+    /// ```
+    ///
+    /// Every step size starts at `lr`, which is all `lr` does (as in PyTorch, where a scheduler
+    /// changing it after the first step has no effect); a schedule is therefore refused. Defaults
+    /// (PyTorch): `lr = 1e-2`, `etaminus = 0.5`, `etaplus = 1.2`, `step_min = 1e-6`, `step_max = 50`.
+    /// PyTorch's Rprop has no weight decay, and neither has this one.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Rprop<T>, "rprop", builder RpropBuilder {
+        /// Initial step size (a number: Rprop takes no schedule).
+        learning_rate: f64 = 1e-2, in Range::Positive;
+        /// Step factor after a sign flip.
+        etaminus: f64 = 0.5, in Range::open(0.0, 1.0), ref "PyTorch etas[0]";
+        /// Step factor while the sign holds.
+        etaplus: f64 = 1.2, in Range::Interval { lo: 1.0, lo_closed: false, hi: f64::INFINITY, hi_closed: false }, ref "PyTorch etas[1]";
+        /// Smallest step size.
+        step_min: f64 = 1e-6, in Range::NonNegative, ref "PyTorch step_sizes[0]";
+        /// Largest step size.
+        step_max: f64 = 50.0, in Range::Positive, ref "PyTorch step_sizes[1]";
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        prev: Vec<T>,
+        step_size: Vec<T>,
+    }
+    check = check;
 }
 
 impl<T: Real> Rprop<T> {
-    /// PyTorch's defaults with the given initial step size.
-    pub fn new(lr: f64) -> Self {
-        Rprop {
-            learning_rate: lr,
-            etaminus: 0.5,
-            etaplus: 1.2,
-            step_min: 1e-6,
-            step_max: 50.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            prev: Vec::new(),
-            step_size: Vec::new(),
-        }
-    }
-
     /// The per-parameter step sizes (empty before the first update).
     pub fn step_sizes(&self) -> &[T] {
         &self.step_size
@@ -73,27 +65,18 @@ pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn
             message: "Rprop's lr is only its initial step size, so it takes no schedule".into(),
         });
     }
-    let mut r = Rprop::<T>::new(0.0);
-    r.learning_rate = learning_rate(p, 1e-2, o)?.value(0);
-    r.etaminus = p.number("etaminus", 0.5, Range::Positive)?;
-    if r.etaminus >= 1.0 {
-        return Err(Error::out_of_range("rprop.etaminus", r.etaminus, "(0, 1)"));
-    }
-    r.etaplus = p.number("etaplus", 1.2, Range::Positive)?;
-    if r.etaplus <= 1.0 {
-        return Err(Error::out_of_range("rprop.etaplus", r.etaplus, "(1, inf)"));
-    }
-    r.step_min = p.number("step_min", 1e-6, Range::NonNegative)?;
-    r.step_max = p.number("step_max", 50.0, Range::Positive)?;
-    if r.step_max < r.step_min {
+    Ok(Box::new(Rprop::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
+}
+
+fn check<T>(b: &RpropBuilder<T>) -> Result<()> {
+    if b.step_max < b.step_min {
         return Err(Error::out_of_range(
             "rprop.step_max",
-            r.step_max,
-            &format!("[step_min = {}, inf)", r.step_min),
+            b.step_max,
+            &format!("[step_min = {}, inf)", b.step_min),
         ));
     }
-    r.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(r))
+    Ok(())
 }
 
 impl<T: Real> Optimizer<T> for Rprop<T> {
@@ -102,15 +85,17 @@ impl<T: Real> Optimizer<T> for Rprop<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = vec![
-            ("lr", lr_value(&Schedule::constant(self.learning_rate))),
-            ("etaminus", self.etaminus.into()),
-            ("etaplus", self.etaplus.into()),
-            ("step_min", self.step_min.into()),
-            ("step_max", self.step_max.into()),
-        ];
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        // etaminus and etaplus take the places of the betas (runs are grouped by them).
+        let lr = Schedule::constant(self.learning_rate);
+        let b = Batchable::new(BatchKind::Rprop, &lr, self.etaminus, self.etaplus, 0.0, 0.0);
+        let b = b.map(|b| b.init(0.0, self.learning_rate).bounds(self.step_min, self.step_max));
+        self.transforms.is_identity().then_some(b)?
     }
 
     fn learning_rate(&self) -> f64 {

@@ -1,74 +1,59 @@
 use serde::{Deserialize, Serialize};
 
-use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value,
-};
+use super::{check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Value};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Schedule-Free AdamW (Defazio et al., "The Road Less Scheduled", NeurIPS 2024), as the
-/// authors' reference `AdamWScheduleFree`. It keeps two sequences: `z` takes AdamW-like steps and
-/// `x`, a weighted average of the `z`s, is the answer; gradients are taken at their interpolation
-/// `y = (1 - beta1) z + beta1 x`, which is what the parameter vector holds during training
-/// (t from 1, lr_t from the schedule, usually a warmup then constant):
-///
-/// ```text
-/// v <- beta2 v + (1 - beta2) g^2,     u = g / (sqrt(v / (1 - beta2^t)) + eps) + wd * y
-/// lr_max = max(lr_max, lr_t),  w_t = t^r lr_max^weight_lr_power,  c = w_t / sum_{i<=t} w_i
-/// y <- y + c (z - y) + lr_t (beta1 (1 - c) - 1) u
-/// z <- z - lr_t u
-/// ```
-///
-/// [`Optimizer::eval_params`] returns `x = y + (1 - 1/beta1)(z - y)`: validate and save that.
-/// Defaults (reference): `lr = 2.5e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
-/// `weight_decay = 0`, `r = 0`, `weight_lr_power = 2`. No learning-rate decay is needed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ScheduleFreeAdamW<T> {
-    /// Learning rate (a schedule of the step; a warmup is common, a decay is unnecessary).
-    pub learning_rate: Schedule,
-    /// Interpolation between `z` and `x`, in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment decay in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root of the second moment, `> 0`.
-    pub eps: f64,
-    /// Weight decay evaluated at `y`, `>= 0`.
-    pub weight_decay: f64,
-    /// Polynomial weighting power of the average.
-    pub r: f64,
-    /// Weight of the learning rate in the averaging weights.
-    pub weight_lr_power: f64,
-    /// Clipping.
-    pub transforms: GradientTransforms,
-    t: u64,
-    z: Vec<T>,
-    v: Vec<T>,
-    /// `(steps covered, lr_max, weight_sum)`, recomputed from the schedule after a reset or load.
-    #[serde(skip)]
-    sums: (u64, f64, f64),
+super::declare_optimizer! {
+    /// Schedule-Free AdamW (Defazio et al., "The Road Less Scheduled", NeurIPS 2024), as the
+    /// authors' reference `AdamWScheduleFree`. It keeps two sequences: `z` takes AdamW-like steps and
+    /// `x`, a weighted average of the `z`s, is the answer; gradients are taken at their interpolation
+    /// `y = (1 - beta1) z + beta1 x`, which is what the parameter vector holds during training
+    /// (t from 1, lr_t from the schedule, usually a warmup then constant):
+    ///
+    /// ```text
+    /// v <- beta2 v + (1 - beta2) g^2,     u = g / (sqrt(v / (1 - beta2^t)) + eps) + wd * y
+    /// lr_max = max(lr_max, lr_t),  w_t = t^r lr_max^weight_lr_power,  c = w_t / sum_{i<=t} w_i
+    /// y <- y + c (z - y) + lr_t (beta1 (1 - c) - 1) u
+    /// z <- z - lr_t u
+    /// ```
+    ///
+    /// [`Optimizer::eval_params`] returns `x = y + (1 - 1/beta1)(z - y)`: validate and save that.
+    /// Defaults (reference): `lr = 2.5e-3`, `beta1 = 0.9`, `beta2 = 0.999`, `eps = 1e-8`,
+    /// `weight_decay = 0`, `r = 0`, `weight_lr_power = 2`. No learning-rate decay is needed.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ScheduleFreeAdamW<T>, "sf-adamw", builder ScheduleFreeAdamWBuilder {
+        /// Learning rate (a schedule of the step; warm up through a schedule).
+        learning_rate: Schedule = 2.5e-3, in Range::Positive;
+        /// Interpolation between `z` and `x` for the gradient point `y`.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "reference betas[0]";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "reference betas[1]";
+        /// Added to `sqrt(v_hat)`.
+        eps: f64 = 1e-8, in Range::Positive;
+        /// Decoupled weight decay, at `y`.
+        weight_decay: f64 = 0.0, in Range::NonNegative;
+        /// Polynomial weighting of the average by the step count.
+        r: f64 = 0.0, in Range::NonNegative;
+        /// Power of the learning rate in the average's weights.
+        weight_lr_power: f64 = 2.0, in Range::NonNegative;
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        z: Vec<T>,
+        v: Vec<T>,
+        #[serde(skip)]
+        sums: (u64, f64, f64),
+    }
 }
 
 impl<T: Real> ScheduleFreeAdamW<T> {
-    /// The reference defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        ScheduleFreeAdamW {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-            weight_decay: 0.0,
-            r: 0.0,
-            weight_lr_power: 2.0,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            z: Vec::new(),
-            v: Vec::new(),
-            sums: (0, 0.0, 0.0),
-        }
-    }
-
     /// Advances `(lr_max, weight_sum)` to cover steps `1..=t`, in the order training does.
     fn sums_to(&mut self, t: u64) -> (f64, f64, f64) {
         if self.sums.0 > t {
@@ -86,14 +71,9 @@ impl<T: Real> ScheduleFreeAdamW<T> {
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = ScheduleFreeAdamW::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 2.5e-3, o)?;
-    (a.beta1, a.beta2, a.eps) = super::moment_keys(p)?;
-    a.weight_decay = p.number("weight_decay", 0.0, Range::NonNegative)?;
-    a.r = p.number("r", 0.0, Range::NonNegative)?;
-    a.weight_lr_power = p.number("weight_lr_power", 2.0, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(
+        ScheduleFreeAdamW::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?,
+    ))
 }
 
 impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
@@ -102,12 +82,7 @@ impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([
-            ("weight_decay", self.weight_decay.into()),
-            ("r", self.r.into()),
-            ("weight_lr_power", self.weight_lr_power.into()),
-        ]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
     }
@@ -133,7 +108,7 @@ impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
         let (eps, wd) = (T::from_f64(self.eps), T::from_f64(self.weight_decay));
         let (c, y_lr, lr) =
             (T::from_f64(ckp1), T::from_f64(lr_f * (self.beta1 * (1.0 - ckp1) - 1.0)), T::from_f64(lr_f));
-        let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
+        let pre = self.transforms.with_decay(0.0).prepare(grads);
         super::parallel::for_chunks4(params, grads, &mut self.z, &mut self.v, |ys, gs, zs, vs| {
             for (((y, &g), z), v) in ys.iter_mut().zip(gs).zip(zs.iter_mut()).zip(vs.iter_mut()) {
                 let g = pre.apply(g, *y);

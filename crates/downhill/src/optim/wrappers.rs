@@ -21,8 +21,80 @@ pub struct WrapperEntry {
     pub name: &'static str,
     /// Other accepted names.
     pub aliases: &'static [&'static str],
-    /// One line for `--help` and listings: keys with their defaults.
-    pub summary: &'static str,
+    /// The wrapper's own keys, each declared once: the spec reads them, the typed constructors
+    /// check against them and the listing shows them.
+    pub keys: &'static [WrapperKey],
+    /// What it does, for listings.
+    pub note: &'static str,
+}
+
+/// One key of a wrapper, e.g. Lookahead's `k`.
+pub struct WrapperKey {
+    /// Spec key.
+    pub key: &'static str,
+    /// Default.
+    pub default: f64,
+    /// Accepted values: a range, or whole numbers from `Some(min)` to 2^32 - 1.
+    pub accepts: (Range, Option<u64>),
+    /// One line saying what it does.
+    pub doc: &'static str,
+}
+
+impl WrapperKey {
+    /// `x` when accepted, else the spec's one-line error for `wrapper.key`.
+    fn check(&self, wrapper: &str, x: f64) -> Result<f64> {
+        let field = format!("{wrapper}.{}", self.key);
+        match self.accepts {
+            (_, Some(min)) if x.fract() != 0.0 || !(min as f64..=MAX_COUNT as f64).contains(&x) => {
+                Err(Error::out_of_range(
+                    field,
+                    crate::spec::fmt_num(x),
+                    &format!("whole numbers {min}..={MAX_COUNT}"),
+                ))
+            }
+            (_, Some(_)) => Ok(x),
+            (range, None) => range.check(&field, x),
+        }
+    }
+}
+
+impl WrapperEntry {
+    /// One line for `--help` and listings: keys with their defaults, then what it does.
+    pub fn summary(&self) -> String {
+        let keys: Vec<String> = self
+            .keys
+            .iter()
+            .map(|k| format!("{}={}", k.key, super::declare::show_number(k.default)))
+            .collect();
+        format!("{}: {}", keys.join(", "), self.note)
+    }
+
+    fn key(&self, key: &str) -> &'static WrapperKey {
+        self.keys.iter().find(|k| k.key == key).expect("a declared wrapper key")
+    }
+
+    /// Reads `key` from a spec (its default when absent) and checks it.
+    fn read(&self, p: &mut Params, key: &'static str) -> Result<f64> {
+        let k = self.key(key);
+        match p.raw(key, &[])? {
+            None => Ok(k.default),
+            Some(text) => k.check(self.name, crate::spec::parse_number(&p.field(key), text)?),
+        }
+    }
+}
+
+/// The declared key `key` of wrapper `name` checked, for the typed constructors.
+fn checked(name: &str, key: &str, x: f64) -> Result<f64> {
+    let entry = lookup_wrapper(name).expect("a registered wrapper");
+    entry.key(key).check(entry.name, x)
+}
+
+const fn count(key: &'static str, default: f64, min: u64, doc: &'static str) -> WrapperKey {
+    WrapperKey { key, default, accepts: (Range::Finite, Some(min)), doc }
+}
+
+const fn number(key: &'static str, default: f64, range: Range, doc: &'static str) -> WrapperKey {
+    WrapperKey { key, default, accepts: (range, None), doc }
 }
 
 /// Every wrapper that [`super::build`] knows.
@@ -30,27 +102,42 @@ pub const WRAPPERS: &[WrapperEntry] = &[
     WrapperEntry {
         name: "lookahead",
         aliases: &[],
-        summary: "k=5, alpha=0.5: every k inner steps, slow += alpha*(fast - slow) and fast <- slow (Zhang et al. 2019)",
+        keys: &[
+            count("k", 5.0, 1, "Fast steps between synchronizations."),
+            number("alpha", 0.5, Range::Unit, "Slow step size."),
+        ],
+        note: "every k inner steps, slow += alpha*(fast - slow) and fast <- slow (Zhang et al. 2019)",
     },
     WrapperEntry {
         name: "ema",
         aliases: &[],
-        summary: "decay=0.999: ema <- decay*ema + (1-decay)*theta after each step (first: ema = theta); train validates at ema",
+        keys: &[number("decay", 0.999, Range::UnitHalfOpen, "Weight of the old average.")],
+        note:
+            "ema <- decay*ema + (1-decay)*theta after each step (first: ema = theta); train validates at ema",
     },
     WrapperEntry {
         name: "accumulate",
         aliases: &["multi-steps", "multisteps"],
-        summary: "k=2: the inner optimizer steps every k-th call with the mean of the k gradients (optax MultiSteps)",
+        keys: &[count("k", 2.0, 1, "Calls per inner step.")],
+        note: "the inner optimizer steps every k-th call with the mean of the k gradients (optax MultiSteps)",
     },
     WrapperEntry {
         name: "skip-nonfinite",
         aliases: &["apply-if-finite"],
-        summary: "max_consecutive_errors=5: skips steps whose gradient is not finite, counting them (optax apply_if_finite)",
+        keys: &[count(
+            "max_consecutive_errors",
+            5.0,
+            0,
+            "Non-finite gradients in a row skipped before one is applied.",
+        )],
+        note: "skips steps whose gradient is not finite, counting them (optax apply_if_finite)",
     },
     WrapperEntry {
         name: "sam",
         aliases: &[],
-        summary: "rho=0.05: steps with the gradient at theta + rho*g/||g|| (sharpness-aware minimization, Foret et al. 2021)",
+        keys: &[number("rho", 0.05, Range::NonNegative, "Radius of the neighbourhood.")],
+        note:
+            "steps with the gradient at theta + rho*g/||g|| (sharpness-aware minimization, Foret et al. 2021)",
     },
 ];
 
@@ -227,16 +314,15 @@ pub fn wrap<'a, T: Real>(
     let mut p = Params::from_pairs(entry.name, pairs);
     let built: Box<dyn Optimizer<T>> = match entry.name {
         "lookahead" => {
-            let k = whole(&mut p, "lookahead", "k", 5, 1)?;
-            Box::new(Lookahead::new(inner, k, p.number("alpha", 0.5, Range::Unit)?)?)
+            let (k, alpha) = (entry.read(&mut p, "k")?, entry.read(&mut p, "alpha")?);
+            Box::new(Lookahead::new(inner, k as u64, alpha)?)
         }
-        "ema" => Box::new(Ema::new(inner, p.number("decay", 0.999, Range::UnitHalfOpen)?)),
-        "accumulate" => Box::new(Accumulate::new(inner, whole(&mut p, "accumulate", "k", 2, 1)?)?),
+        "ema" => Box::new(Ema::new(inner, entry.read(&mut p, "decay")?)?),
+        "accumulate" => Box::new(Accumulate::new(inner, entry.read(&mut p, "k")? as u64)?),
         "skip-nonfinite" => {
-            let max = whole(&mut p, "skip-nonfinite", "max_consecutive_errors", 5, 0)?;
-            Box::new(SkipNonFinite::new(inner, max))
+            Box::new(SkipNonFinite::new(inner, entry.read(&mut p, "max_consecutive_errors")? as u64)?)
         }
-        "sam" => Box::new(Sam::new(inner, p.number("rho", 0.05, Range::NonNegative)?)),
+        "sam" => Box::new(Sam::new(inner, entry.read(&mut p, "rho")?)?),
         other => return Err(Error::unknown("optimizer wrapper", other, &wrapper_names())),
     };
     p.finish()?;
@@ -245,24 +331,6 @@ pub fn wrap<'a, T: Real>(
 
 /// The largest `k` or error count a wrapper accepts.
 const MAX_COUNT: u64 = u32::MAX as u64;
-
-fn at_least_one(field: &str, k: u64) -> Result<u64> {
-    if !(1..=MAX_COUNT).contains(&k) {
-        return Err(Error::out_of_range(field, k, &format!("whole numbers 1..={MAX_COUNT}")));
-    }
-    Ok(k)
-}
-
-/// A whole number in `min..=MAX_COUNT` for `key`, or `default`.
-fn whole(p: &mut Params, prefix: &str, key: &'static str, default: u64, min: u64) -> Result<u64> {
-    let Some(text) = p.raw(key, &[])? else { return Ok(default) };
-    let field = format!("{prefix}.{key}");
-    let x = crate::spec::parse_number(&field, text)?;
-    if x.fract() != 0.0 || !(min as f64..=MAX_COUNT as f64).contains(&x) {
-        return Err(Error::out_of_range(field, text, &format!("whole numbers {min}..={MAX_COUNT}")));
-    }
-    Ok(x as u64)
-}
 
 /// Checks a saved wrapper state's name, buffers and counters, and hands back its parts.
 struct Saved<T> {
@@ -353,17 +421,27 @@ fn wrapped_state<T: Real>(
 pub struct Lookahead<T> {
     inner: Box<dyn Optimizer<T>>,
     /// Fast steps between synchronizations, `>= 1`.
-    pub k: u64,
+    k: u64,
     /// Slow step size in `[0, 1]`.
-    pub alpha: f64,
+    alpha: f64,
     slow: Vec<T>,
 }
 
 impl<T: Real> Lookahead<T> {
     /// Lookahead around `inner`; fails when `k` is 0.
     pub fn new(inner: Box<dyn Optimizer<T>>, k: u64, alpha: f64) -> Result<Self> {
-        Range::Unit.check("lookahead.alpha", alpha)?;
-        Ok(Lookahead { inner, k: at_least_one("lookahead.k", k)?, alpha, slow: Vec::new() })
+        let k = checked("lookahead", "k", k as f64)? as u64;
+        Ok(Lookahead { inner, k, alpha: checked("lookahead", "alpha", alpha)?, slow: Vec::new() })
+    }
+
+    /// Fast steps between synchronizations.
+    pub fn k(&self) -> u64 {
+        self.k
+    }
+
+    /// Slow step size.
+    pub fn alpha(&self) -> f64 {
+        self.alpha
     }
 
     /// The slow weights `phi` (empty before the first step).
@@ -490,14 +568,19 @@ impl<T: Real> Optimizer<T> for Lookahead<T> {
 pub struct Ema<T> {
     inner: Box<dyn Optimizer<T>>,
     /// Weight of the old average, in `[0, 1)`.
-    pub decay: f64,
+    decay: f64,
     ema: Vec<T>,
 }
 
 impl<T: Real> Ema<T> {
     /// An average with `decay` around `inner`.
-    pub fn new(inner: Box<dyn Optimizer<T>>, decay: f64) -> Self {
-        Ema { inner, decay, ema: Vec::new() }
+    pub fn new(inner: Box<dyn Optimizer<T>>, decay: f64) -> Result<Self> {
+        Ok(Ema { inner, decay: checked("ema", "decay", decay)?, ema: Vec::new() })
+    }
+
+    /// Weight of the old average.
+    pub fn decay(&self) -> f64 {
+        self.decay
     }
 
     /// The average (empty before the first step).
@@ -592,7 +675,7 @@ impl<T: Real> Optimizer<T> for Ema<T> {
 pub struct Accumulate<T> {
     inner: Box<dyn Optimizer<T>>,
     /// Calls per inner step, `>= 1`.
-    pub k: u64,
+    k: u64,
     calls: u64,
     acc: Vec<T>,
 }
@@ -600,7 +683,12 @@ pub struct Accumulate<T> {
 impl<T: Real> Accumulate<T> {
     /// Accumulation of `k` gradients around `inner`; fails when `k` is 0.
     pub fn new(inner: Box<dyn Optimizer<T>>, k: u64) -> Result<Self> {
-        Ok(Accumulate { inner, k: at_least_one("accumulate.k", k)?, calls: 0, acc: Vec::new() })
+        Ok(Accumulate { inner, k: checked("accumulate", "k", k as f64)? as u64, calls: 0, acc: Vec::new() })
+    }
+
+    /// Calls per inner step.
+    pub fn k(&self) -> u64 {
+        self.k
     }
 
     /// Adds `grads` to the mean; returns whether this call completes `k`.
@@ -685,7 +773,7 @@ impl<T: Real> Optimizer<T> for Accumulate<T> {
 pub struct SkipNonFinite<T> {
     inner: Box<dyn Optimizer<T>>,
     /// Non-finite gradients in a row that are skipped before one is passed on.
-    pub max_consecutive_errors: u64,
+    max_consecutive_errors: u64,
     calls: u64,
     consecutive: u64,
     non_finite: u64,
@@ -694,8 +782,22 @@ pub struct SkipNonFinite<T> {
 
 impl<T: Real> SkipNonFinite<T> {
     /// Skipping around `inner`.
-    pub fn new(inner: Box<dyn Optimizer<T>>, max_consecutive_errors: u64) -> Self {
-        SkipNonFinite { inner, max_consecutive_errors, calls: 0, consecutive: 0, non_finite: 0, skipped: 0 }
+    pub fn new(inner: Box<dyn Optimizer<T>>, max_consecutive_errors: u64) -> Result<Self> {
+        let max_consecutive_errors =
+            checked("skip-nonfinite", "max_consecutive_errors", max_consecutive_errors as f64)? as u64;
+        Ok(SkipNonFinite {
+            inner,
+            max_consecutive_errors,
+            calls: 0,
+            consecutive: 0,
+            non_finite: 0,
+            skipped: 0,
+        })
+    }
+
+    /// Non-finite gradients in a row that are skipped before one is passed on.
+    pub fn max_consecutive_errors(&self) -> u64 {
+        self.max_consecutive_errors
     }
 
     /// Steps skipped so far.
@@ -810,15 +912,20 @@ impl<T: Real> Optimizer<T> for SkipNonFinite<T> {
 pub struct Sam<T> {
     inner: Box<dyn Optimizer<T>>,
     /// Radius of the neighbourhood, `>= 0`.
-    pub rho: f64,
+    rho: f64,
     point: Vec<T>,
     grad: Vec<T>,
 }
 
 impl<T: Real> Sam<T> {
     /// SAM around `inner`.
-    pub fn new(inner: Box<dyn Optimizer<T>>, rho: f64) -> Self {
-        Sam { inner, rho, point: Vec::new(), grad: Vec::new() }
+    pub fn new(inner: Box<dyn Optimizer<T>>, rho: f64) -> Result<Self> {
+        Ok(Sam { inner, rho: checked("sam", "rho", rho)?, point: Vec::new(), grad: Vec::new() })
+    }
+
+    /// Radius of the neighbourhood.
+    pub fn rho(&self) -> f64 {
+        self.rho
     }
 }
 

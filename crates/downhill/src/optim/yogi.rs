@@ -1,78 +1,57 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    check_lengths, ensure, learning_rate, BuildOptions, GradientTransforms, Optimizer, OptimizerState,
-    Prepared, Value,
+    check_lengths, ensure, BuildOptions, GradientTransforms, Optimizer, OptimizerState, Prepared, Value,
 };
+use crate::batch::{BatchKind, Batchable};
 use crate::error::Result;
 use crate::real::Real;
 use crate::schedule::Schedule;
 use crate::spec::{Params, Range};
 
-/// Yogi (Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018), as optax's
-/// `yogi` (`scale_by_yogi`, then the learning rate), `t` counted from 1:
-///
-/// ```text
-/// m     <- (1 - beta1) * g + beta1 * m
-/// v     <- v - (1 - beta2) * sign(v - g^2) * g^2         (sign(0) = 0)
-/// theta <- theta - lr_t * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t) + eps_root) + eps)
-/// ```
-///
-/// `v` moves towards `g^2` by at most `(1 - beta2) g^2`, additively, where Adam's moves
-/// multiplicatively, so the effective rate cannot jump up when gradients shrink. Both `m` and
-/// `v` start at `initial_accumulator_value`, as in optax. Defaults (optax): `beta1 = 0.9`,
-/// `beta2 = 0.999`, `eps = 1e-3`, `eps_root = 0`, `initial_accumulator_value = 1e-6`; optax has no
-/// default rate, downhill uses the paper's `lr = 1e-2`. optax's Yogi has no weight decay.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Yogi<T> {
-    /// Learning rate (a schedule of the step).
-    pub learning_rate: Schedule,
-    /// First-moment decay in `[0, 1)`.
-    pub beta1: f64,
-    /// Second-moment rate in `[0, 1)`.
-    pub beta2: f64,
-    /// Added to the root, `> 0`.
-    pub eps: f64,
-    /// Added inside the root, `>= 0`.
-    pub eps_root: f64,
-    /// Starting value of both moments, `>= 0`.
-    pub initial_accumulator_value: f64,
-    /// Clipping.
-    pub transforms: GradientTransforms,
-    t: u64,
-    mu: Vec<T>,
-    nu: Vec<T>,
-}
-
-impl<T: Real> Yogi<T> {
-    /// optax's defaults with the given rate.
-    pub fn new(lr: f64) -> Self {
-        Yogi {
-            learning_rate: Schedule::constant(lr),
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-3,
-            eps_root: 0.0,
-            initial_accumulator_value: 1e-6,
-            transforms: GradientTransforms::default(),
-            t: 0,
-            mu: Vec::new(),
-            nu: Vec::new(),
-        }
+super::declare_optimizer! {
+    /// Yogi (Zaheer et al., "Adaptive Methods for Nonconvex Optimization", NeurIPS 2018), as optax's
+    /// `yogi` (`scale_by_yogi`, then the learning rate), `t` counted from 1:
+    ///
+    /// ```text
+    /// m     <- (1 - beta1) * g + beta1 * m
+    /// v     <- v - (1 - beta2) * sign(v - g^2) * g^2         (sign(0) = 0)
+    /// theta <- theta - lr_t * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t) + eps_root) + eps)
+    /// ```
+    ///
+    /// `v` moves towards `g^2` by at most `(1 - beta2) g^2`, additively, where Adam's moves
+    /// multiplicatively, so the effective rate cannot jump up when gradients shrink. Both `m` and
+    /// `v` start at `initial_accumulator_value`, as in optax. Defaults (optax): `beta1 = 0.9`,
+    /// `beta2 = 0.999`, `eps = 1e-3`, `eps_root = 0`, `initial_accumulator_value = 1e-6`; optax has no
+    /// default rate, downhill uses the paper's `lr = 1e-2`. optax's Yogi has no weight decay.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct Yogi<T>, "yogi", builder YogiBuilder {
+        /// Learning rate (a schedule of the step; optax has no default, this is the paper's).
+        learning_rate: Schedule = 1e-2, in Range::Positive;
+        /// First-moment decay.
+        beta1: f64 = 0.9, in Range::UnitHalfOpen, ref "optax b1";
+        /// Second-moment decay.
+        beta2: f64 = 0.999, in Range::UnitHalfOpen, ref "optax b2";
+        /// Added to `sqrt(v_hat + eps_root)`.
+        eps: f64 = 1e-3, in Range::Positive;
+        /// Added to `v_hat` inside the square root.
+        eps_root: f64 = 0.0, in Range::NonNegative;
+        /// Starting value of `m` and `v`.
+        initial_accumulator_value: f64 = 1e-6, in Range::NonNegative, alias "initial_accumulator", ref "optax initial_accumulator_value";
+    }
+    options {
+        /// Clipping.
+        transforms: GradientTransforms,
+    }
+    state {
+        t: u64,
+        mu: Vec<T>,
+        nu: Vec<T>,
     }
 }
 
 pub(crate) fn build<T: Real>(p: &mut Params, o: &BuildOptions) -> Result<Box<dyn Optimizer<T>>> {
-    let mut a = Yogi::<T>::new(0.0);
-    a.learning_rate = learning_rate(p, 1e-2, o)?;
-    a.beta1 = p.number("beta1", 0.9, Range::UnitHalfOpen)?;
-    a.beta2 = p.number("beta2", 0.999, Range::UnitHalfOpen)?;
-    a.eps = p.number("eps", 1e-3, Range::Positive)?;
-    a.eps_root = p.number("eps_root", 0.0, Range::NonNegative)?;
-    a.initial_accumulator_value =
-        p.number_aliased("initial_accumulator_value", &["initial_accumulator"], 1e-6, Range::NonNegative)?;
-    a.transforms = GradientTransforms::from_params(p)?;
-    Ok(Box::new(a))
+    Ok(Box::new(Yogi::spec_builder(p, o)?.transforms(GradientTransforms::from_params(p)?).build()?))
 }
 
 impl<T: Real> Optimizer<T> for Yogi<T> {
@@ -81,13 +60,15 @@ impl<T: Real> Optimizer<T> for Yogi<T> {
     }
 
     fn hyperparameters(&self) -> Vec<(&'static str, Value)> {
-        let mut h = super::moment_report(&self.learning_rate, self.beta1, self.beta2, self.eps);
-        h.extend([
-            ("eps_root", self.eps_root.into()),
-            ("initial_accumulator_value", self.initial_accumulator_value.into()),
-        ]);
+        let mut h = self.declared_report();
         self.transforms.describe(&mut h);
         h
+    }
+
+    fn batchable(&self) -> Option<Batchable> {
+        let b = Batchable::new(BatchKind::Yogi, &self.learning_rate, self.beta1, self.beta2, self.eps, 0.0);
+        let init = self.initial_accumulator_value;
+        self.transforms.is_identity().then(|| b.map(|b| b.eps_root(self.eps_root).init(init, init)))?
     }
 
     fn learning_rate(&self) -> f64 {
