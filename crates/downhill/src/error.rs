@@ -134,7 +134,7 @@ impl Error {
 }
 
 /// The accepted name closest to `name` by edit distance, if it is close enough to be a typo.
-pub fn closest<'a>(name: &str, accepted: &[&'a str]) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, accepted: &[&'a str]) -> Option<&'a str> {
     let name = name.to_ascii_lowercase();
     accepted
         .iter()

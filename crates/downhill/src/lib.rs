@@ -41,6 +41,7 @@ pub mod line_search;
 pub mod objective;
 pub mod objectives;
 pub mod optim;
+pub mod prelude;
 pub mod problem;
 pub mod real;
 pub mod report;
