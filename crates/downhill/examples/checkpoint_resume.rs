@@ -22,9 +22,10 @@ struct Checkpoint {
 /// Adam with a warmup + cosine schedule over 1,000 steps: the schedule makes the step count part
 /// of the state that matters.
 fn optimizer() -> Adam<f64> {
-    let mut adam = Adam::new(0.05);
-    adam.learning_rate = Schedule::WarmupCosine { max: 0.05, min: 1e-4, warmup: 50, total: 1000 };
-    adam
+    Adam::builder()
+        .lr(Schedule::WarmupCosine { max: 0.05, min: 1e-4, warmup: 50, total: 1000 })
+        .build()
+        .expect("a valid schedule")
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -83,9 +83,9 @@ fn main() -> Result<()> {
     // ---- Minimize it -------------------------------------------------------------------------
     let start = [0.0, 0.0];
     let options = RunOptions { grad_tol: Some(1e-10), ..RunOptions::steps(200) };
-    let mut newton = Newton::<f64>::new(1.0);
-    let mut lbfgs = Lbfgs::<f64>::new(10);
-    let mut adam = Adam::<f64>::new(0.05);
+    let mut newton = Newton::<f64>::new(1.0)?;
+    let mut lbfgs = Lbfgs::<f64>::default(); // 10 (s, y) pairs, More-Thuente line search
+    let mut adam = Adam::<f64>::new(0.05)?;
     let optimizers: [(&str, &mut dyn Optimizer<f64>); 3] =
         [("newton", &mut newton), ("lbfgs", &mut lbfgs), ("adam lr=0.05", &mut adam)];
     println!("\nfrom {start:?}; the minimum is (1, 2), value 0:");

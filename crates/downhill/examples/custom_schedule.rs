@@ -21,7 +21,7 @@ fn noam(t: u64) -> f64 {
 
 fn main() -> Result<()> {
     let parabola = Quadratic::new(vec![1.0]); // f(x) = x^2, gradient 2x
-    let gd: &mut dyn Optimizer<f64> = &mut GradientDescent::new(noam(0));
+    let gd: &mut dyn Optimizer<f64> = &mut GradientDescent::new(noam(0))?;
     let mut x = vec![3.0f64];
     let mut grad = vec![0.0f64];
     let steps = 300;

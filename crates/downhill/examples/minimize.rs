@@ -18,9 +18,7 @@ fn main() -> Result<()> {
     // The rate falls from 0.015 to 0.001 along half a cosine over 200 steps. GD is stable on this
     // bowl while lr < 2 / lambda_max = 2 / 100 = 0.02.
     let schedule = Schedule::Cosine { max: 0.015, min: 0.001, total: 200 };
-    schedule.validate()?;
-    let mut gd = GradientDescent::new(0.015);
-    gd.learning_rate = schedule.clone();
+    let mut gd = GradientDescent::<f64>::builder().lr(schedule.clone()).build()?; // checks the schedule
 
     let start = [1.0, 1.0];
     let run = minimize(&bowl, &mut gd, &start, &RunOptions::steps(200), None)?;
@@ -50,9 +48,7 @@ fn main() -> Result<()> {
     let (a, b) = (1.0, 10.0);
     let valley = Rosenbrock { a, b };
     let warmup_cosine = Schedule::WarmupCosine { max: 0.05, min: 1e-4, warmup: 100, total: 2000 };
-    warmup_cosine.validate()?;
-    let mut adam = Adam::<f64>::new(0.05);
-    adam.learning_rate = warmup_cosine;
+    let mut adam = Adam::<f64>::builder().lr(warmup_cosine).beta1(0.9).build()?;
 
     let options = RunOptions { record_every: 400, ..RunOptions::steps(2000) };
     let run = minimize(&valley, &mut adam, &[-1.5, 2.5], &options, None)?;

@@ -27,8 +27,7 @@ fn main() -> Result<()> {
 
     // Adam whose rate decays from 0.1 to 1e-4 over the run (cosine).
     let steps = 800;
-    let mut adam = Adam::<f32>::new(0.1);
-    adam.learning_rate = Schedule::Cosine { max: 0.1, min: 1e-4, total: steps };
+    let mut adam = Adam::<f32>::builder().lr(Schedule::Cosine { max: 0.1, min: 1e-4, total: steps }).build()?;
 
     for step in 0..steps {
         // Forward pass and the gradient of L = mean((w.x + b - y)^2), by hand:
@@ -48,7 +47,7 @@ fn main() -> Result<()> {
         if step % 200 == 0 || step == steps - 1 {
             println!(
                 "step {step:>3}  lr {:.5}  loss {loss:.6}  params {params:?}",
-                adam.learning_rate.value(step)
+                adam.lr().value(step)
             );
         }
     }

@@ -18,11 +18,14 @@ fn main() -> Result<()> {
     // Stop when the gradient norm falls to 1e-8 (or after 20,000 steps).
     let options = RunOptions { grad_tol: Some(1e-8), record_every: 0, ..RunOptions::steps(20_000) };
 
-    let mut lbfgs = Lbfgs::<f64>::new(10); // 10 (s, y) pairs, strong Wolfe line search
-    let mut bfgs = Bfgs::<f64>::new(); // dense inverse Hessian, strong Wolfe
-    let mut cg = ConjugateGradient::<f64>::new(CgVariant::PolakRibierePlus); // strong Wolfe, c2 = 0.1
-    let mut gd = GradientDescent::new(1.0); // steepest descent, backtracking from a step of 1
-    gd.line_search = Some(LineSearch::Armijo(Armijo::default()));
+    let mut lbfgs = Lbfgs::<f64>::builder().memory(10).build()?; // 10 (s, y) pairs, More-Thuente search
+    let mut bfgs = Bfgs::<f64>::default(); // dense inverse Hessian, scipy's step rules
+    let mut cg = ConjugateGradient::<f64>::builder().variant(CgVariant::PolakRibierePlus).build()?; // strong Wolfe, c2 = 0.1
+    // Steepest descent, backtracking from a step of 1.
+    let mut gd = GradientDescent::<f64>::builder()
+        .lr(1.0)
+        .line_search(Some(LineSearch::Armijo(Armijo::default())))
+        .build()?;
 
     let methods: [(&str, &mut dyn Optimizer<f64>); 4] =
         [("lbfgs", &mut lbfgs), ("bfgs", &mut bfgs), ("cg", &mut cg), ("gd + armijo", &mut gd)];

@@ -9,7 +9,7 @@
 
 use downhill::prelude::*;
 use downhill::rng::Rng;
-use downhill::train::{Dataset, Model, Target, Trainer};
+use downhill_train::{Dataset, Model, Target, Trainer};
 
 fn main() -> Result<()> {
     // ---- The data set -------------------------------------------------------------------------
@@ -36,7 +36,7 @@ fn main() -> Result<()> {
     let mut accuracy = Vec::new();
     for spec in ["logistic", "mlp:hidden=16,16,act=tanh"] {
         let model = Model::parse(spec, 2, &rings.target)?;
-        let adam: Box<dyn Optimizer<f32>> = Box::new(Adam::<f32>::new(0.01));
+        let adam: Box<dyn Optimizer<f32>> = Box::new(Adam::<f32>::new(0.01)?);
         // Minibatches of 32, initialization and shuffling from seed 3.
         let mut trainer = Trainer::new(&train, &validation, model, adam, 32, 3)?;
         println!("{spec} ({} parameters):", trainer.model().num_params());

@@ -1,8 +1,8 @@
-//! A hyperparameter sweep from code: Adam's learning rate (17 values, log-spaced) times its
+//! Many runs at once from code, with the batched engine: Adam's learning rate (17 values, log-spaced) times its
 //! `beta1` (3 values) times 4 start points on the seed's Rosenbrock valley, 204 runs of 1,000
 //! steps, all advanced together by the batched engine on every core.
 //!
-//! Run it with `cargo run --release --example sweep` (it is quick in a debug build too).
+//! Run it with `cargo run --release --example batched_runs` (it is quick in a debug build too).
 //!
 //! The batched engine performs, run for run, exactly the operations `minimize` would; the
 //! example checks that on the best configuration, bit for bit.
@@ -31,12 +31,8 @@ fn main() -> Result<()> {
     // ---- Run them all at once -----------------------------------------------------------------
     let optimizers: Vec<Adam<f64>> = configs
         .iter()
-        .map(|&(lr, beta1, _)| {
-            let mut adam = Adam::new(lr);
-            adam.beta1 = beta1;
-            adam
-        })
-        .collect();
+        .map(|&(lr, beta1, _)| Adam::builder().lr(lr).beta1(beta1).build())
+        .collect::<Result<_>>()?;
     let views: Vec<&dyn Optimizer<f64>> = optimizers.iter().map(|o| o as &dyn Optimizer<f64>).collect();
     let start_points: Vec<Vec<f64>> = configs.iter().map(|c| c.2.to_vec()).collect();
     let results = minimize_batch(&valley, &views, &start_points, steps, bound)
