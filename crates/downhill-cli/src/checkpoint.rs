@@ -14,7 +14,7 @@ use anyhow::Result;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use downhill::{
-    minimize, Objective, Optimizer, OptimizerState, Point, Real, RunOptions, RunResult, StopReason,
+    minimize, DescribedObjective, Optimizer, OptimizerState, Point, Real, RunOptions, RunResult, StopReason,
 };
 
 use crate::cmd_run::RunArgs;
@@ -184,7 +184,7 @@ pub fn read_framed<P: DeserializeOwned>(path: &Path, kind: &str) -> Result<P> {
 /// with a checkpoint after each when `--checkpoint` is given, continuing from `--resume`.
 pub fn run_recorded<T: Real + Serialize + DeserializeOwned>(
     args: &RunArgs,
-    objective: &dyn Objective<T>,
+    objective: &dyn DescribedObjective<T>,
     optimizer: &mut dyn Optimizer<T>,
     start: &[f64],
     options: &RunOptions,

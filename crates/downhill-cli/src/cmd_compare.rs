@@ -7,7 +7,7 @@ use clap::Args;
 use serde_json::{json, Value};
 
 use downhill::optim::{self, BuildOptions};
-use downhill::{minimize, Objective, Point, RunOptions, RunResult, StopReason};
+use downhill::{minimize, DescribedObjective, Point, RunOptions, RunResult, StopReason};
 
 use crate::cmd_run::optimizer_json;
 use crate::objective_args::{point_or_default, ObjectiveArgs};
@@ -67,7 +67,7 @@ pub struct Entry {
 
 /// A finished comparison.
 pub struct Comparison {
-    pub objective: Box<dyn Objective<f64>>,
+    pub objective: Box<dyn DescribedObjective<f64>>,
     pub start: Vec<f64>,
     pub steps: u64,
     pub tol: f64,
@@ -95,7 +95,7 @@ pub fn lr_grid() -> Vec<f64> {
 }
 
 fn run_one(
-    objective: &dyn Objective<f64>,
+    objective: &dyn DescribedObjective<f64>,
     spec: &str,
     start: &[f64],
     options: &RunOptions,
@@ -108,7 +108,7 @@ fn run_one(
 /// Runs `spec`, keeping every point when `keep` (else a thinned trajectory, for a plot), and
 /// finds the first step at which `hit` holds, looking at every step whatever is kept.
 fn run_tracked(
-    objective: &dyn Objective<f64>,
+    objective: &dyn DescribedObjective<f64>,
     spec: &str,
     start: &[f64],
     options: &RunOptions,
@@ -140,7 +140,7 @@ fn run_tracked(
     Ok((r, reached))
 }
 
-fn best_value(objective: &dyn Objective<f64>) -> Option<f64> {
+fn best_value(objective: &dyn DescribedObjective<f64>) -> Option<f64> {
     objective.minima().iter().map(|m| m.value).min_by(f64::total_cmp)
 }
 
@@ -299,7 +299,12 @@ pub struct Track<'a> {
 
 /// The contour map with trajectories (2-D) beside loss curves on a log scale: the picture of
 /// `compare --plot` and of `plot run.json`.
-pub fn trajectory_figure(f: &dyn Objective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
+pub fn trajectory_figure(
+    f: &dyn DescribedObjective<f64>,
+    start: &[f64],
+    tracks: &[Track],
+    steps: u64,
+) -> Figure {
     let f_star = best_value(f);
     let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
     fig.title = Some(format!("{}: {}", f.name(), f.formula()));

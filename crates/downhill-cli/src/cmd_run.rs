@@ -8,7 +8,7 @@ use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::report::{ObjectiveInfo, OptimizerInfo};
 use std::io::Write;
 
-use downhill::{Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
+use downhill::{DescribedObjective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, cell, column, coordinate_names, sample_rows, Format};
@@ -125,7 +125,7 @@ pub fn run(cmd: &RunCommand) -> Result<String> {
 
 /// Everything about one finished run, ready to print.
 pub struct Report<T> {
-    pub objective: Box<dyn Objective<T>>,
+    pub objective: Box<dyn DescribedObjective<T>>,
     pub optimizer: Box<dyn Optimizer<T>>,
     pub start: Vec<f64>,
     pub result: RunResult<T>,
@@ -133,7 +133,7 @@ pub struct Report<T> {
 
 /// A run set up from its options, not yet started.
 struct Setup<T> {
-    objective: Box<dyn Objective<T>>,
+    objective: Box<dyn DescribedObjective<T>>,
     optimizer: Box<dyn Optimizer<T>>,
     start: Vec<f64>,
     options: RunOptions,
@@ -306,7 +306,11 @@ fn run_typed<T: Buildable + serde::Serialize + serde::de::DeserializeOwned>(
 }
 
 /// The first line of `--format jsonl`: what runs, from where.
-fn header_json<T: Real>(objective: &dyn Objective<T>, optimizer: &dyn Optimizer<T>, start: &[f64]) -> Value {
+fn header_json<T: Real>(
+    objective: &dyn DescribedObjective<T>,
+    optimizer: &dyn Optimizer<T>,
+    start: &[f64],
+) -> Value {
     json!({
         "objective": ObjectiveInfo::with_minima(objective),
         "optimizer": OptimizerInfo::of(optimizer),

@@ -12,7 +12,7 @@ use downhill::optim::Buildable;
 use downhill::optim::{self, BuildOptions};
 use downhill::rng::Rng;
 use downhill::spec::parse_number;
-use downhill::{minimize, Objective, Real, RunOptions, StopReason};
+use downhill::{minimize, DescribedObjective, Real, RunOptions, StopReason};
 
 use crate::cmd_run::Dtype;
 
@@ -324,7 +324,7 @@ impl Configs {
     }
 }
 
-fn starts(args: &SweepArgs, objective: &dyn Objective<f64>) -> Result<Vec<Vec<f64>>> {
+fn starts(args: &SweepArgs, objective: &dyn DescribedObjective<f64>) -> Result<Vec<Vec<f64>>> {
     let dim = objective.dim();
     if let Some(text) = &args.starts {
         let bounds = objective
@@ -792,7 +792,7 @@ impl Sweep<'_> {
     /// other optimizers) runs one at a time.
     fn run_chunk<T: Buildable>(
         &self,
-        objective: &dyn Objective<T>,
+        objective: &dyn DescribedObjective<T>,
         plans: &[Plan],
         chunk: &[usize],
     ) -> Result<Vec<Row>> {

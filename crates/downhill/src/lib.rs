@@ -50,7 +50,7 @@ pub mod theory;
 pub mod train;
 
 pub use error::{Error, Result};
-pub use objective::{Minimum, Objective};
+pub use objective::{DescribedObjective, Landscape, Minimum, Objective};
 pub use optim::{Optimizer, OptimizerState};
 pub use real::Real;
 pub use run::{minimize, minimize_stochastic, Observer, Point, RunOptions, RunResult, StopReason};

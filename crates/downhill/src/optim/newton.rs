@@ -175,10 +175,9 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         };
         check_lengths("newton", params.len(), grad.len())?;
         if !objective.has_hessian() {
-            return Err(Error::Unsupported(format!(
-                "newton: objective '{}' has no Hessian",
-                objective.name()
-            )));
+            return Err(Error::Unsupported(
+                "newton: the objective has no Hessian (lbfgs and bfgs need gradients only)".into(),
+            ));
         }
         let n = params.len();
         self.hessian.resize(n * n, T::ZERO);
@@ -219,10 +218,9 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         check_lengths("newton", params.len(), grad.len())?;
         if !objective.has_hessian() {
-            return Err(Error::Unsupported(format!(
-                "newton: objective '{}' has no Hessian",
-                objective.name()
-            )));
+            return Err(Error::Unsupported(
+                "newton: the objective has no Hessian (lbfgs and bfgs need gradients only)".into(),
+            ));
         }
         let n = params.len();
         crate::objective::check_dense_hessian("newton", n, crate::objective::MAX_DENSE_HESSIAN_DIM)?;
