@@ -4,7 +4,7 @@
 use downhill::objectives::{self, Quadratic, Rosenbrock, RosenbrockNd};
 use downhill::optim::{self, BuildOptions};
 use downhill::problem::{LeastSquares, Matrix};
-use downhill::{Error, Objective, Schedule};
+use downhill::{minimize, Error, Objective, RunOptions, Schedule};
 
 #[test]
 fn a_step_decay_every_0_steps_is_an_error_not_a_division_by_zero() {
@@ -107,4 +107,42 @@ fn the_seed_rosenbrock_still_evaluates_bit_for_bit_through_the_checked_call() {
     let v = f.evaluate(&[x, y], &mut g).unwrap();
     assert_eq!(v, (1.0 - x) * (1.0 - x) + 10.0 * ((y - x * x) * (y - x * x)));
     assert_eq!(g, [-2.0 * (1.0 - x) + 20.0 * (y - x * x) * (-2.0 * x), 20.0 * (y - x * x)]);
+}
+
+#[test]
+fn a_custom_schedule_that_turns_negative_stops_the_update_with_an_error_naming_the_step() {
+    let objective = Rosenbrock { a: 1.0, b: 10.0 };
+    let mut tried = Vec::new();
+    for entry in optim::REGISTRY {
+        let mut opt = optim::build::<f64>(entry.name, &BuildOptions::default()).unwrap();
+        let schedule = Schedule::custom("sign flip", |t| if t < 3 { 1e-3 } else { -1e-3 });
+        if opt.set_learning_rate(schedule).is_err() {
+            continue; // Rprop takes constant rates only; the trust-region method has none
+        }
+        tried.push(entry.name);
+        let err = minimize(&objective, opt.as_mut(), &[-1.5, 2.5], &RunOptions::steps(10), None)
+            .expect_err(entry.name)
+            .to_string();
+        assert_eq!(
+            err,
+            "schedule custom:sign flip at step 3: -0.001 is not in [0, inf) (a finite, non-negative rate)",
+            "{}",
+            entry.name
+        );
+        // The same through a plain update on your own buffer: steps 0..2 apply, step 3 refuses
+        // and leaves the parameters alone.
+        if entry.name == "adam" {
+            let mut opt = optim::build::<f64>("adam", &BuildOptions::default()).unwrap();
+            opt.set_learning_rate(Schedule::custom("nan at 2", |t| if t < 2 { 0.1 } else { f64::NAN }))
+                .unwrap();
+            let mut params = [1.0, -1.0];
+            opt.update(&mut params, &[0.5, 0.5]).unwrap();
+            opt.update(&mut params, &[0.5, 0.5]).unwrap();
+            let before = params;
+            let err = opt.update(&mut params, &[0.5, 0.5]).unwrap_err().to_string();
+            assert!(err.contains("at step 2: NaN"), "{err}");
+            assert_eq!(params, before);
+        }
+    }
+    assert!(tried.len() >= 20, "{tried:?}");
 }

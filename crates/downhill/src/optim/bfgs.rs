@@ -130,7 +130,7 @@ impl<T: Real> Bfgs<T> {
             self.inverse_hessian.clear();
             self.compute_direction(grad);
         }
-        let lr = self.learning_rate.value(self.t);
+        let lr = self.learning_rate.rate(self.t)?;
         Ok(if self.inverse_hessian.is_empty() { (1.0f64).min(1.0 / norm(grad)) * lr } else { lr })
     }
 
@@ -176,6 +176,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -217,8 +218,8 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
             return Ok(Iteration::Moved);
         };
         let initial = self.prepare(params, grad)?;
-        let fallback = (!self.inverse_hessian.is_empty())
-            .then(|| (1.0f64).min(1.0 / norm(grad)) * self.learning_rate.value(self.t));
+        let rate = self.learning_rate.rate(self.t)?;
+        let fallback = (!self.inverse_hessian.is_empty()).then(|| (1.0f64).min(1.0 / norm(grad)) * rate);
         let direction = std::mem::take(&mut self.direction);
         let mut found = std::mem::take(&mut self.found);
         let line = Line { point: params, loss, grad, direction: &direction };

@@ -95,7 +95,7 @@ impl<T: Real> Optimizer<T> for GradientDescent {
         let direction: Vec<T> = grad.iter().map(|&g| -g).collect();
         let mut found = Found::default();
         let line = Line { point: params, loss, grad, direction: &direction };
-        match search.search(objective, &line, self.learning_rate.value(self.t), &mut found) {
+        match search.search(objective, &line, self.learning_rate.rate(self.t)?, &mut found) {
             Ok(()) => {
                 params.copy_from_slice(&found.point);
                 new_grad.copy_from_slice(&found.grad);
@@ -118,7 +118,7 @@ impl<T: Real> Optimizer<T> for GradientDescent {
                 search.name()
             )));
         }
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let pre = self.transforms.prepare(grads);
         super::parallel::for_chunks2(params, grads, |params, grads| {
             if pre.is_identity() {

@@ -201,7 +201,7 @@ impl<T: Real> Optimizer<T> for Muon<T> {
             ensure("muon", &mut self.v, n, T::ZERO)?;
         }
         let t = self.t + 1;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let pre = GradientTransforms { weight_decay: 0.0, ..self.transforms.clone() }.prepare(grads);
         let decay = T::from_f64(1.0 - lr_f * self.weight_decay);
         let (beta, omb) = (T::from_f64(self.momentum), T::from_f64(1.0 - self.momentum));

@@ -185,7 +185,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         let direction: Vec<T> = self.solve(grad)?.into_iter().map(|d| T::from_f64(-d)).collect();
         let mut found = Found::default();
         let line = Line { point: params, loss, grad, direction: &direction };
-        match search.search(objective, &line, self.learning_rate.value(self.t), &mut found) {
+        match search.search(objective, &line, self.learning_rate.rate(self.t)?, &mut found) {
             Ok(()) => {
                 params.copy_from_slice(&found.point);
                 new_grad.copy_from_slice(&found.grad);
@@ -205,6 +205,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -226,7 +227,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         crate::objective::check_dense_hessian("newton", n, crate::objective::MAX_DENSE_HESSIAN_DIM)?;
         self.hessian.resize(n * n, T::ZERO);
         objective.hessian(params, &mut self.hessian)?;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let beta = self.damping;
         if n == 1 {
             // The notebook's lr * L'/L'', exactly, when the curvature is positive.
