@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use downhill::optim::{self, Block, BuildOptions, Buildable, OptimizerState};
-use downhill::{minimize, objectives, Objective, Real, RunOptions, Schedule};
+use downhill::{minimize, objectives, DescribedObjective, Real, RunOptions, Schedule};
 
 /// Arrays at least this long are updated with the GIL released (shorter ones finish before the
 /// release and re-acquisition would pay off).
@@ -439,7 +439,7 @@ fn build_objective<T: Real>(
     objective: Option<&str>,
     expr: Option<&str>,
     vars: Option<Vec<String>>,
-) -> PyResult<Box<dyn Objective<T>>> {
+) -> PyResult<Box<dyn DescribedObjective<T>>> {
     match (objective, expr) {
         (Some(_), Some(_)) => {
             Err(PyValueError::new_err("objective: give either objective or expr, not both"))
@@ -463,7 +463,7 @@ fn build_objective<T: Real>(
 fn point_or_default<T: Real>(
     field: &str,
     point: Option<Vec<f64>>,
-    objective: &dyn Objective<T>,
+    objective: &dyn DescribedObjective<T>,
 ) -> PyResult<Vec<f64>> {
     let point =
         point.unwrap_or_else(|| objective.default_start().unwrap_or_else(|| vec![0.0; objective.dim()]));
@@ -556,7 +556,7 @@ fn schedule<'py>(py: Python<'py>, spec: &str, steps: u64) -> PyResult<Bound<'py,
 /// An objective with exact derivatives, evaluated in float64.
 #[pyclass(module = "downhill._downhill", name = "Objective")]
 struct PyObjective {
-    inner: Box<dyn Objective<f64>>,
+    inner: Box<dyn DescribedObjective<f64>>,
 }
 
 impl PyObjective {

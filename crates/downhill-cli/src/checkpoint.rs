@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde::{de::DeserializeOwned, Serialize};
 
-use downhill::{Objective, Optimizer, Point, Real, RunOptions, RunResult};
+use downhill::{DescribedObjective, Optimizer, Point, Real, RunOptions, RunResult};
 use downhill_runs::checkpoint::{self as ck, Checkpointing, Recording, RunIdentity};
 
 use crate::cmd_run::RunArgs;
@@ -62,7 +62,7 @@ impl<T: Real> Recording<T> for Recorder<'_, T> {
 /// with a checkpoint after each when `--checkpoint` is given, continuing from `--resume`.
 pub fn run_recorded<T: Real + Serialize + DeserializeOwned>(
     args: &RunArgs,
-    objective: &dyn Objective<T>,
+    objective: &dyn DescribedObjective<T>,
     optimizer: &mut dyn Optimizer<T>,
     start: &[f64],
     options: &RunOptions,

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use downhill::compare::{compare, CompareOptions, Comparison};
 use downhill::optim::{self, BuildOptions};
-use downhill::{Objective, Point};
+use downhill::{DescribedObjective, Point};
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, column, rows_from_columns, table, Format};
@@ -57,7 +57,7 @@ pub struct CompareArgs {
 }
 
 /// What [`compare`] takes: the objective, the start and the options.
-type Prepared = (Box<dyn Objective<f64>>, Vec<f64>, CompareOptions);
+type Prepared = (Box<dyn DescribedObjective<f64>>, Vec<f64>, CompareOptions);
 
 /// The objective, the start and the options `args` give, checked with the flags named; the JSON
 /// format is refused up front when the document would not fit in memory.
@@ -149,7 +149,7 @@ pub struct Track<'a> {
 
 /// The contour map with trajectories (2-D) beside loss curves on a log scale: the picture of
 /// `compare --plot` and of `plot run.json`.
-pub fn trajectory_figure(f: &dyn Objective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
+pub fn trajectory_figure(f: &dyn DescribedObjective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
     let f_star = f.minima().iter().map(|m| m.value).min_by(f64::total_cmp);
     let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
     fig.title = Some(format!("{}: {}", f.name(), f.formula()));

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use downhill::{objectives, Objective, Point};
+use downhill::{objectives, DescribedObjective, Point};
 
 use crate::cmd_compare::{trajectory_figure, Track};
 use crate::plot;
@@ -30,7 +30,7 @@ fn bad(msg: impl Into<String>) -> anyhow::Error {
     BadInput(msg.into()).into()
 }
 
-fn objective_from(name: &str) -> Result<Box<dyn Objective<f64>>> {
+fn objective_from(name: &str) -> Result<Box<dyn DescribedObjective<f64>>> {
     Ok(match name.strip_prefix("expr:") {
         Some(formula) => objectives::from_expression::<f64>(formula, None)?,
         None => objectives::build::<f64>(name)?,

@@ -7,7 +7,7 @@ use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::report::{RunDocument, RunHeader, RunSummary, TrajectoryPoint};
 use std::io::Write;
 
-use downhill::{Objective, Optimizer, Real, RunOptions, RunResult, Schedule};
+use downhill::{DescribedObjective, Optimizer, Real, RunOptions, RunResult, Schedule};
 
 use crate::objective_args::{point_or_default, ObjectiveArgs};
 use crate::output::{self, cell, column, coordinate_names, sample_rows};
@@ -116,7 +116,7 @@ pub fn run(cmd: &RunCommand) -> Result<String> {
 
 /// Everything about one finished run, ready to print.
 pub struct Report<T> {
-    pub objective: Box<dyn Objective<T>>,
+    pub objective: Box<dyn DescribedObjective<T>>,
     pub optimizer: Box<dyn Optimizer<T>>,
     pub start: Vec<f64>,
     pub result: RunResult<T>,
@@ -124,7 +124,7 @@ pub struct Report<T> {
 
 /// A run set up from its options, not yet started.
 struct Setup<T> {
-    objective: Box<dyn Objective<T>>,
+    objective: Box<dyn DescribedObjective<T>>,
     optimizer: Box<dyn Optimizer<T>>,
     start: Vec<f64>,
     options: RunOptions,

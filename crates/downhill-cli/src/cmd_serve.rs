@@ -24,7 +24,7 @@ use tokio::sync::Semaphore;
 use downhill::compare::{compare, CompareOptions};
 use downhill::optim::{self, BuildOptions};
 use downhill::report::RunDocument;
-use downhill::{minimize, objectives, Objective, RunOptions, Schedule};
+use downhill::{minimize, objectives, DescribedObjective, RunOptions, Schedule};
 
 const PAGE: &str = include_str!("../assets/playground.html");
 
@@ -121,7 +121,7 @@ pub struct Landscape {
 
 impl Landscape {
     /// The objective, of any dimension.
-    fn build(&self) -> std::result::Result<Box<dyn Objective<f64>>, ApiError> {
+    fn build(&self) -> std::result::Result<Box<dyn DescribedObjective<f64>>, ApiError> {
         match (&self.objective, &self.expr) {
             (Some(spec), None) => objectives::build::<f64>(spec).map_err(|e| bad(format!("objective: {e}"))),
             (None, Some(formula)) => {
@@ -139,7 +139,7 @@ impl Landscape {
     }
 
     /// The objective, refused above [`MAX_DIM`] variables.
-    fn objective(&self) -> std::result::Result<Box<dyn Objective<f64>>, ApiError> {
+    fn objective(&self) -> std::result::Result<Box<dyn DescribedObjective<f64>>, ApiError> {
         let f = self.build()?;
         if f.dim() > MAX_DIM {
             return Err(bad(format!("objective: dimension {} is not in 1..={MAX_DIM}", f.dim())));
@@ -152,7 +152,7 @@ impl Landscape {
 fn point_or_default(
     field: &str,
     point: Option<&[f64]>,
-    objective: &dyn Objective<f64>,
+    objective: &dyn DescribedObjective<f64>,
 ) -> std::result::Result<Vec<f64>, ApiError> {
     let point = match point {
         Some(p) => p.to_vec(),

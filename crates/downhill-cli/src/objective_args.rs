@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 
-use downhill::{objectives, Objective, Real};
+use downhill::{objectives, DescribedObjective, Real};
 
 use crate::output;
 
@@ -25,7 +25,7 @@ pub struct ObjectiveArgs {
 
 impl ObjectiveArgs {
     /// Builds the objective at precision `T`.
-    pub fn build<T: Real>(&self) -> Result<Box<dyn Objective<T>>> {
+    pub fn build<T: Real>(&self) -> Result<Box<dyn DescribedObjective<T>>> {
         match (&self.objective, &self.expr) {
             (Some(spec), _) => Ok(objectives::build::<T>(spec).context("--objective")?),
             (None, Some(formula)) => {
@@ -43,7 +43,7 @@ impl ObjectiveArgs {
 pub fn point_or_default<T: Real>(
     field: &str,
     text: Option<&str>,
-    objective: &dyn Objective<T>,
+    objective: &dyn DescribedObjective<T>,
 ) -> Result<Vec<f64>> {
     let point = match text {
         Some(text) => output::parse_point(field, text).with_context(|| format!("--{field}"))?,

@@ -210,11 +210,11 @@ fn an_old_format_journal_is_named_and_its_runs_done_again() {
 }
 
 trait RunSorted {
-    fn run_sorted(&self, f: &dyn downhill::Objective<f64>) -> Vec<Row>;
+    fn run_sorted(&self, f: &dyn downhill::DescribedObjective<f64>) -> Vec<Row>;
 }
 
 impl RunSorted for Sweep {
-    fn run_sorted(&self, f: &dyn downhill::Objective<f64>) -> Vec<Row> {
+    fn run_sorted(&self, f: &dyn downhill::DescribedObjective<f64>) -> Vec<Row> {
         let mut rows = self.run(f, &self.runs(), &f.minima(), &()).unwrap();
         rows.sort_by_key(|r| r.index);
         rows

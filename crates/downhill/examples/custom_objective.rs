@@ -40,10 +40,17 @@ impl Objective<f64> for TiltedValley {
         hess[3] = 2.0 * (1.0 + x * x); // d2f/dy2
         Ok(())
     }
+}
 
-    // The name reports and plots use.
+// Optional: what reports and plots show. `Landscape` sits beside `Objective`: the mathematics
+// does not need it, the tools that draw and report do.
+impl downhill::Landscape for TiltedValley {
     fn name(&self) -> String {
         "tilted-valley".into()
+    }
+
+    fn minima(&self) -> Vec<downhill::objective::Minimum> {
+        vec![downhill::objective::Minimum { point: vec![1.0, 2.0], value: 0.0 }]
     }
 }
 

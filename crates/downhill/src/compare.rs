@@ -19,7 +19,7 @@
 
 use serde::ser::{Serialize, Serializer};
 
-use crate::objective::{Minimum, Objective};
+use crate::objective::{DescribedObjective, Minimum};
 use crate::optim::{self, BuildOptions, OptimizerSpec};
 use crate::report::{OptimizerInfo, TrajectoryPoint};
 use crate::run::{minimize, Point, RunOptions, RunResult, StopReason};
@@ -72,7 +72,7 @@ pub struct Entry {
 /// A finished comparison.
 pub struct Comparison {
     /// The objective raced on.
-    pub objective: Box<dyn Objective<f64>>,
+    pub objective: Box<dyn DescribedObjective<f64>>,
     /// The common start.
     pub start: Vec<f64>,
     /// Updates per optimizer.
@@ -141,7 +141,7 @@ impl Keeper {
 /// Runs `spec`, keeping the points `keep` asks for, and finds the first step at which `hit`
 /// holds, looking at every step whatever is kept.
 fn run_tracked(
-    objective: &dyn Objective<f64>,
+    objective: &dyn DescribedObjective<f64>,
     spec: &str,
     start: &[f64],
     options: &RunOptions,
@@ -176,7 +176,7 @@ fn run_tracked(
 
 /// The learning-rate spec of [`lr_grid`] with the lowest final loss for `spec` (`spec` itself
 /// when every rate diverges).
-fn tune(objective: &dyn Objective<f64>, spec: &str, start: &[f64], options: &RunOptions) -> Result<String> {
+fn tune(objective: &dyn DescribedObjective<f64>, spec: &str, start: &[f64], options: &RunOptions) -> Result<String> {
     let tuning = RunOptions { bound: Some(options.bound.unwrap_or(1e6)), record_every: 0, ..options.clone() };
     let mut best: Option<(f64, String)> = None;
     for lr in lr_grid() {
@@ -196,7 +196,7 @@ fn tune(objective: &dyn Objective<f64>, spec: &str, start: &[f64], options: &Run
 /// Runs each optimizer spec of `specs` on `objective` from `start` (each spec is checked before
 /// any runs).
 pub fn compare(
-    objective: Box<dyn Objective<f64>>,
+    objective: Box<dyn DescribedObjective<f64>>,
     specs: &[String],
     start: Vec<f64>,
     options: &CompareOptions,

@@ -51,7 +51,7 @@ pub mod schedule;
 pub mod spec;
 
 pub use error::{Error, Result};
-pub use objective::{Minimum, Objective};
+pub use objective::{DescribedObjective, Landscape, Minimum, Objective};
 pub use optim::{Optimizer, OptimizerState};
 pub use real::Real;
 pub use run::{minimize, minimize_stochastic, Observer, Point, RunOptions, RunResult, StopReason};

@@ -34,11 +34,47 @@ pub fn check_dense_hessian(what: &str, n: usize, limit: usize) -> Result<()> {
     ))
 }
 
-/// A differentiable function `f: R^d -> R` to minimize.
+/// A differentiable function `f: R^d -> R` to minimize: the mathematics only.
 ///
 /// Implementors give the value and the exact gradient; the Hessian is optional (Newton's method
-/// needs it). Slices always have length [`Objective::dim`] (the Hessian `dim * dim`, row-major);
-/// callers check lengths before calling, so implementations may index freely.
+/// needs it). Slices have length [`Objective::dim`] (the Hessian `dim * dim`, row-major). The
+/// run loop and the optimizers check lengths before they call; [`Objective::evaluate`] is the
+/// checked call for your own code. The built-in objectives never panic on a wrong length: they
+/// answer NaN (and fill the gradient with NaN), and their Hessians return
+/// [`Error::Dimension`].
+///
+/// What the tools that draw and report need (a name, the formula, known minima, a start point
+/// and a plotting window) lives beside this trait, in [`Landscape`].
+///
+/// ```
+/// use downhill::objective::Objective;
+///
+/// /// f(x) = sum_i (x_i - i)^2.
+/// struct Shifted(usize);
+///
+/// impl Objective<f64> for Shifted {
+///     fn dim(&self) -> usize {
+///         self.0
+///     }
+///     fn value(&self, x: &[f64]) -> f64 {
+///         x.iter().enumerate().map(|(i, v)| (v - i as f64).powi(2)).sum()
+///     }
+///     fn gradient(&self, x: &[f64], grad: &mut [f64]) {
+///         for (i, (g, v)) in grad.iter_mut().zip(x).enumerate() {
+///             *g = 2.0 * (v - i as f64);
+///         }
+///     }
+/// }
+///
+/// let f = Shifted(3);
+/// let mut grad = [0.0; 3];
+/// assert_eq!(f.evaluate(&[1.0, 1.0, 1.0], &mut grad)?, 2.0);
+/// assert_eq!(grad, [2.0, 0.0, -2.0]);
+/// // A point of the wrong length is an error naming the field and the lengths.
+/// let err = f.evaluate(&[1.0, 1.0], &mut grad).unwrap_err();
+/// assert_eq!(err.to_string(), "point: expected 3 values, got 2");
+/// # Ok::<(), downhill::Error>(())
+/// ```
 pub trait Objective<T: Real>: Send + Sync {
     /// Number of parameters `d`.
     fn dim(&self) -> usize;
@@ -55,14 +91,29 @@ pub trait Objective<T: Real>: Send + Sync {
         self.value(x)
     }
 
+    /// [`Objective::value_and_gradient`] with the lengths checked: [`Error::Dimension`] naming
+    /// `point` or `gradient` when either is not [`Objective::dim`] long.
+    fn evaluate(&self, x: &[T], grad: &mut [T]) -> Result<T> {
+        let d = self.dim();
+        check_length("point", d, x.len())?;
+        check_length("gradient", d, grad.len())?;
+        Ok(self.value_and_gradient(x, grad))
+    }
+
     /// Values and gradients at many points at once, for batched sweeps. `points` is
     /// coordinate-major (`points[i * n + r]` is coordinate `i` of point `r`, with `n = values.len()`),
     /// and so is `grads`. Implementations must perform, per point, exactly the operations of
-    /// [`Objective::value_and_gradient`]; the default does so one point at a time. Override it with a
-    /// loop over points that the compiler can vectorize (see `Rosenbrock`).
+    /// [`Objective::value_and_gradient`]; the default does so one point at a time (and answers
+    /// NaN when `points` or `grads` is not `dim * n` long). Override it with a loop over points
+    /// that the compiler can vectorize (see `Rosenbrock`).
     fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) {
         let n = values.len();
         let d = self.dim();
+        if points.len() != d * n || grads.len() != d * n {
+            values.fill(T::from_f64(f64::NAN));
+            grads.fill(T::from_f64(f64::NAN));
+            return;
+        }
         let (mut x, mut g) = (vec![T::ZERO; d], vec![T::ZERO; d]);
         for r in 0..n {
             for i in 0..d {
@@ -82,9 +133,46 @@ pub trait Objective<T: Real>: Send + Sync {
 
     /// Writes the Hessian at `x` into `hess` (row-major, `dim * dim`).
     fn hessian(&self, _x: &[T], _hess: &mut [T]) -> Result<()> {
-        Err(Error::Unsupported(format!("objective '{}' has no Hessian", self.name())))
+        Err(Error::Unsupported("the objective has no Hessian".into()))
     }
+}
 
+/// [`Error::Dimension`] for `field` unless `got == expected`.
+pub(crate) fn check_length(field: &str, expected: usize, got: usize) -> Result<()> {
+    if got == expected {
+        Ok(())
+    } else {
+        Err(Error::Dimension { field: field.into(), expected, got })
+    }
+}
+
+/// The checks a built-in Hessian makes: `x` of length `dim`, `hess` of `dim * dim`.
+pub(crate) fn check_hessian_lengths(dim: usize, x: usize, hess: usize) -> Result<()> {
+    check_length("point", dim, x)?;
+    check_length("hessian", dim.saturating_mul(dim), hess)
+}
+
+/// NaN in the working precision: what a built-in answers for a point of the wrong length.
+pub(crate) fn nan<T: Real>() -> T {
+    T::from_f64(f64::NAN)
+}
+
+/// What the tools that draw and report know about an objective beyond its mathematics: the spec
+/// that rebuilds it, its formula, known minima, a start point that shows its character and a
+/// window to plot. Every built-in implements it; implement it for your own objective to use the
+/// drawing and reporting tools with it.
+///
+/// ```
+/// use downhill::objective::{Landscape, Minimum};
+/// use downhill::objectives::Rosenbrock;
+///
+/// let f = Rosenbrock { a: 1.0, b: 10.0 };
+/// assert_eq!(f.name(), "rosenbrock:a=1,b=10");
+/// assert_eq!(f.formula(), "(1 - x)^2 + 10 (y - x^2)^2");
+/// assert_eq!(f.minima(), [Minimum { point: vec![1.0, 1.0], value: 0.0 }]);
+/// assert_eq!(f.default_start(), Some(vec![-1.5, 2.5])); // the seed's figure 1 start
+/// ```
+pub trait Landscape {
     /// The spec that rebuilds this objective, e.g. `rosenbrock:a=1,b=10`.
     fn name(&self) -> String;
 
@@ -108,6 +196,23 @@ pub trait Objective<T: Real>: Send + Sync {
         None
     }
 }
+
+/// An [`Objective`] that is also a [`Landscape`]: what [`crate::objectives::build`] returns and
+/// what the drawing and reporting tools take. Implemented for every type that is both; a
+/// `&dyn DescribedObjective<T>` is also a `&dyn Objective<T>` and a `&dyn Landscape`.
+///
+/// ```
+/// use downhill::objective::{DescribedObjective, Landscape, Objective};
+///
+/// let f: Box<dyn DescribedObjective<f64>> = downhill::objectives::build("himmelblau")?;
+/// assert_eq!((f.name(), f.dim(), f.minima().len()), ("himmelblau".to_string(), 2, 4));
+/// let math: &dyn Objective<f64> = &*f;
+/// assert_eq!(math.value(&[3.0, 2.0]), 0.0);
+/// # Ok::<(), downhill::Error>(())
+/// ```
+pub trait DescribedObjective<T: Real>: Objective<T> + Landscape {}
+
+impl<T: Real, O: Objective<T> + Landscape> DescribedObjective<T> for O {}
 
 /// An objective that counts how often it is evaluated, as scipy's `nfev`/`njev`/`nhev` do.
 ///
@@ -174,21 +279,6 @@ impl<T: Real> Objective<T> for Counted<'_, T> {
         Self::bump(&self.hessians, 1);
         self.inner.hessian(x, hess)
     }
-    fn name(&self) -> String {
-        self.inner.name()
-    }
-    fn formula(&self) -> String {
-        self.inner.formula()
-    }
-    fn minima(&self) -> Vec<Minimum> {
-        self.inner.minima()
-    }
-    fn default_start(&self) -> Option<Vec<f64>> {
-        self.inner.default_start()
-    }
-    fn domain(&self) -> Option<[f64; 4]> {
-        self.inner.domain()
-    }
 }
 
 /// An objective from a closure that returns `f(x)` and writes `grad f(x)`: a training batch, a
@@ -236,6 +326,9 @@ impl<T: Real, F: Fn(&[T], &mut [T]) -> T + Send + Sync> Objective<T> for FnObjec
     fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
         (self.function)(x, grad)
     }
+}
+
+impl<F> Landscape for FnObjective<F> {
     fn name(&self) -> String {
         self.name.clone()
     }

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::objective::{Minimum, Objective};
+use crate::objective::{check_hessian_lengths, nan, Landscape, Minimum, Objective};
 use crate::real::Real;
 use crate::rng::Rng;
 
@@ -140,10 +140,20 @@ macro_rules! full_batch_objective {
             self.value_and_gradient(x, grad);
         }
         fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+            let d = Objective::<T>::dim(self);
+            if x.len() != d || grad.len() != d {
+                grad.fill(nan());
+                return nan();
+            }
             let all: Vec<usize> = (0..Problem::<T>::len(self)).collect();
             Problem::batch_value_and_gradient(self, &all, x, grad)
         }
     };
+}
+
+/// Whether a batch call fits: `x` and `grad` of the problem's dimension, every index a term.
+fn fits<T>(dim: usize, len: usize, batch: &[usize], x: &[T], grad: &[T]) -> bool {
+    x.len() == dim && grad.len() == dim && batch.iter().all(|&i| i < len)
 }
 
 fn dot<T: Real>(a: &[f64], x: &[T]) -> T {
@@ -170,6 +180,21 @@ fn sigmoid(z: f64) -> f64 {
 }
 
 /// Linear least squares, `f_i(x) = 0.5 (a_i . x - b_i)^2 + 0.5 l2 |x|^2`.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::problem::{LeastSquares, Matrix};
+///
+/// // Two examples, a = I, b = (1, 2): f(0) = (0.5 * 1 + 0.5 * 4) / 2.
+/// let a = Matrix { rows: 2, cols: 2, data: vec![1.0, 0.0, 0.0, 1.0] };
+/// let f = LeastSquares::new(a, vec![1.0, 2.0], 0.0)?;
+/// let mut grad = [0.0; 2];
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 1.25);
+/// assert_eq!(grad, [-0.5, -1.0]);
+/// assert_eq!(f.solution()?, [1.0, 2.0]);
+/// assert!(f.evaluate(&[0.0; 3], &mut grad).is_err());
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeastSquares {
     /// Design matrix, one example per row.
@@ -241,12 +266,16 @@ impl<T: Real> Objective<T> for LeastSquares {
     fn has_hessian(&self) -> bool {
         true
     }
-    fn hessian(&self, _x: &[T], hess: &mut [T]) -> Result<()> {
+    fn hessian(&self, x: &[T], hess: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.a.cols, x.len(), hess.len())?;
         for (o, v) in hess.iter_mut().zip(self.hessian_matrix()) {
             *o = T::from_f64(v);
         }
         Ok(())
     }
+}
+
+impl Landscape for LeastSquares {
     fn name(&self) -> String {
         format!("least-squares:n={},dim={}", self.a.rows, self.a.cols)
     }
@@ -269,6 +298,10 @@ impl<T: Real> Problem<T> for LeastSquares {
         self.a.rows
     }
     fn batch_value_and_gradient(&self, batch: &[usize], x: &[T], grad: &mut [T]) -> T {
+        if !fits(Objective::<T>::dim(self), Problem::<T>::len(self), batch, x, grad) {
+            grad.fill(nan());
+            return nan();
+        }
         grad.iter_mut().for_each(|g| *g = T::ZERO);
         let mut loss = T::ZERO;
         for &i in batch {
@@ -291,6 +324,18 @@ impl<T: Real> Problem<T> for LeastSquares {
 
 /// Binary logistic regression, `f_i(x) = log(1 + exp(-s_i a_i . x)) + 0.5 l2 |x|^2` with labels
 /// `s_i` in {-1, +1} (given as 0/1), computed stably.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::problem::{Logistic, Matrix};
+///
+/// // One example a = 1 with label 1: f(0) = log 2, f'(0) = -sigmoid(0) = -0.5.
+/// let f = Logistic { a: Matrix { rows: 1, cols: 1, data: vec![1.0] }, y: vec![1], l2: 0.0 };
+/// let mut grad = [0.0];
+/// assert_eq!(f.evaluate(&[0.0], &mut grad)?, 2f64.ln());
+/// assert_eq!(grad, [-0.5]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Logistic {
     /// Features, one example per row.
@@ -306,6 +351,9 @@ impl<T: Real> Objective<T> for Logistic {
         self.a.cols
     }
     full_batch_objective!();
+}
+
+impl Landscape for Logistic {
     fn name(&self) -> String {
         format!("logistic:n={},dim={}", self.a.rows, self.a.cols)
     }
@@ -319,6 +367,10 @@ impl<T: Real> Problem<T> for Logistic {
         self.a.rows
     }
     fn batch_value_and_gradient(&self, batch: &[usize], x: &[T], grad: &mut [T]) -> T {
+        if !fits(Objective::<T>::dim(self), Problem::<T>::len(self), batch, x, grad) {
+            grad.fill(nan());
+            return nan();
+        }
         grad.iter_mut().for_each(|g| *g = T::ZERO);
         let mut loss = 0.0;
         for &i in batch {
@@ -343,6 +395,20 @@ impl<T: Real> Problem<T> for Logistic {
 
 /// Multinomial (softmax) regression with `classes` classes: parameters are a `classes x dim`
 /// weight matrix, row-major; `f_i = logsumexp(W a_i) - (W a_i)_{y_i}`, computed stably.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::problem::{Matrix, Softmax};
+///
+/// // One example a = 1 of class 0, two classes: at W = 0 both are equally likely, f = log 2 and
+/// // the gradient is p - onehot(0) = (0.5 - 1, 0.5).
+/// let a = Matrix { rows: 1, cols: 1, data: vec![1.0] };
+/// let f = Softmax { a, y: vec![0], classes: 2, l2: 0.0 };
+/// let mut grad = [0.0; 2];
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 2f64.ln());
+/// assert_eq!(grad, [-0.5, 0.5]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Softmax {
     /// Features, one example per row.
@@ -360,6 +426,9 @@ impl<T: Real> Objective<T> for Softmax {
         self.a.cols * self.classes
     }
     full_batch_objective!();
+}
+
+impl Landscape for Softmax {
     fn name(&self) -> String {
         format!("softmax:n={},dim={},classes={}", self.a.rows, self.a.cols, self.classes)
     }
@@ -373,6 +442,10 @@ impl<T: Real> Problem<T> for Softmax {
         self.a.rows
     }
     fn batch_value_and_gradient(&self, batch: &[usize], x: &[T], grad: &mut [T]) -> T {
+        if !fits(Objective::<T>::dim(self), Problem::<T>::len(self), batch, x, grad) {
+            grad.fill(nan());
+            return nan();
+        }
         let (d, k) = (self.a.cols, self.classes);
         grad.iter_mut().for_each(|g| *g = T::ZERO);
         let mut loss = 0.0;

@@ -5,7 +5,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::analysis::{BoxAnalysis, PointAnalysis};
-use crate::objective::{Minimum, Objective};
+use crate::objective::{DescribedObjective, Landscape, Minimum};
 use crate::optim::{Optimizer, Value};
 use crate::real::Real;
 use crate::run::{Point, RunResult};
@@ -26,12 +26,12 @@ pub struct ObjectiveInfo {
 
 impl ObjectiveInfo {
     /// Name, formula, dimension and minima of `objective`.
-    pub fn with_minima<T: Real>(objective: &dyn Objective<T>) -> Self {
+    pub fn with_minima<T: Real>(objective: &dyn DescribedObjective<T>) -> Self {
         ObjectiveInfo { minima: Some(objective.minima()), ..Self::without_minima(objective) }
     }
 
     /// Name, formula and dimension of `objective`.
-    pub fn without_minima<T: Real>(objective: &dyn Objective<T>) -> Self {
+    pub fn without_minima<T: Real>(objective: &dyn DescribedObjective<T>) -> Self {
         ObjectiveInfo {
             name: objective.name(),
             formula: objective.formula(),
@@ -148,7 +148,7 @@ pub struct RunHeader<'a> {
 impl<'a> RunHeader<'a> {
     /// The header of a run of `optimizer` on `objective` from `start`.
     pub fn new<T: Real>(
-        objective: &dyn Objective<T>,
+        objective: &dyn DescribedObjective<T>,
         optimizer: &dyn Optimizer<T>,
         start: &'a [f64],
     ) -> Self {
@@ -189,7 +189,7 @@ pub struct RunSummary<'a, T> {
 
 impl<'a, T: Real> RunSummary<'a, T> {
     /// The summary of `result`, a run on `objective`.
-    pub fn new(objective: &dyn Objective<T>, result: &'a RunResult<T>) -> Self {
+    pub fn new(objective: &dyn DescribedObjective<T>, result: &'a RunResult<T>) -> Self {
         RunSummary {
             stop: result.stop.as_str(),
             detail: result.detail.as_deref(),
@@ -254,7 +254,7 @@ pub struct RunDocument<'a, T> {
 impl<'a, T: Real> RunDocument<'a, T> {
     /// The document of a finished run of `optimizer` on `objective` from `start`.
     pub fn new(
-        objective: &dyn Objective<T>,
+        objective: &dyn DescribedObjective<T>,
         optimizer: &dyn Optimizer<T>,
         start: &'a [f64],
         result: &'a RunResult<T>,
@@ -285,7 +285,7 @@ impl<'a, T: Real> RunDocument<'a, T> {
 }
 
 /// Euclidean distance from `params` to the nearest known minimum of `objective`, if it has any.
-pub fn distance_to_minimum<T: Real>(objective: &dyn Objective<T>, params: &[T]) -> Option<f64> {
+pub fn distance_to_minimum<T: Real>(objective: &dyn Landscape, params: &[T]) -> Option<f64> {
     objective
         .minima()
         .iter()
@@ -312,7 +312,7 @@ pub const ANALYSIS_GRID: std::ops::RangeInclusive<usize> = 2..=1000;
 /// Analyzes `objective` at `at` and, over `bounds` (default: the plotting domain of a 2-D
 /// objective), on a `grid x grid` grid: what `downhill analyze` computes.
 pub fn analyze(
-    objective: &dyn Objective<f64>,
+    objective: &dyn DescribedObjective<f64>,
     at: &[f64],
     bounds: Option<[f64; 4]>,
     grid: usize,

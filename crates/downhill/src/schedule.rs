@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::spec::{Params, Range, Spec};
@@ -16,7 +17,38 @@ pub const MAX_STEPS: u64 = 1_000_000_000_000;
 /// The largest cycle growth factor `mult` of [`Schedule::CosineRestarts`].
 pub const MAX_MULT: u64 = 1000;
 
-/// A learning-rate schedule. Build one directly, or parse a spec with [`Schedule::parse`].
+/// A learning-rate schedule: a function of the 0-based step count.
+///
+/// Build one with a constructor, which checks its settings ([`Schedule::warmup_cosine`],
+/// [`Schedule::step`], ...), from a number ([`From<f64>`], a constant rate), from your own
+/// function ([`Schedule::custom`]), or parse a spec with [`Schedule::parse`]. A variant written
+/// out directly is checked by [`Schedule::validate`], which optimizers call when they take it.
+///
+/// [`Schedule::value`] never panics: settings that make no sense (a step decay every 0 steps)
+/// give NaN, and [`Schedule::rate`], which optimizers use, turns any NaN, infinite or negative
+/// rate into an error that names the step.
+///
+/// ```
+/// use downhill::Schedule;
+///
+/// // The seed article's warmup + cosine: 1000 steps up to 1e-3, then down to 1e-5 at 10,000.
+/// let s = Schedule::warmup_cosine(1e-3, 1e-5, 1000, 10_000)?;
+/// assert_eq!(s.value(500), 5e-4);
+/// assert_eq!(s.value(1000), 1e-3);
+/// assert_eq!(s.value(20_000), 1e-5);
+/// // Written as a spec, and read back.
+/// assert_eq!(s.to_string(), "warmup-cosine:max=0.001,min=1e-5,warmup=1000,total=10000");
+/// assert_eq!(Schedule::parse(&s.to_string())?, s);
+/// // Warmup longer than the whole schedule is an error naming the field.
+/// let err = Schedule::warmup_cosine(1e-3, 1e-5, 2000, 1000).unwrap_err();
+/// assert_eq!(err.to_string(), "schedule.warmup: 2000 must not exceed total (1000)");
+/// // A constant rate from a number, and your own function of the step.
+/// let constant: Schedule = 0.1.into();
+/// assert_eq!(constant.value(7), 0.1);
+/// let halving = Schedule::custom("halve every 10", |t| 0.1 * 0.5f64.powi((t / 10) as i32));
+/// assert_eq!(halving.value(25), 0.025);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "name", rename_all = "kebab-case")]
 pub enum Schedule {
@@ -168,6 +200,79 @@ pub enum Schedule {
         /// Increasing absolute step numbers where the next piece begins.
         boundaries: Vec<u64>,
     },
+    /// Your own function of the step (PyTorch's `LambdaLR`, optax's callable schedules); build it
+    /// with [`Schedule::custom`]. It serializes as `{"name": "custom", "function": NAME}`, and
+    /// reading that back is an error: the function itself cannot be written down.
+    Custom(CustomSchedule),
+}
+
+/// The function inside a [`Schedule::Custom`]: a name for reports and the function itself.
+///
+/// Clones share the function; two custom schedules are equal when they share it (a clone of one
+/// another), whatever their names.
+///
+/// ```
+/// use downhill::Schedule;
+///
+/// let s = Schedule::custom("inverse", |t| 1.0 / (t as f64 + 1.0));
+/// let Schedule::Custom(f) = &s else { unreachable!() };
+/// assert_eq!(f.name(), "inverse");
+/// assert_eq!(f.value(3), 0.25);
+/// assert_eq!(s.clone(), s);
+/// assert_ne!(Schedule::custom("inverse", |t| 1.0 / (t as f64 + 1.0)), s);
+/// ```
+#[derive(Clone)]
+pub struct CustomSchedule {
+    name: String,
+    function: Arc<dyn Fn(u64) -> f64 + Send + Sync>,
+}
+
+impl CustomSchedule {
+    /// The name given to [`Schedule::custom`].
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The function's value at step `t`, unchecked.
+    pub fn value(&self, t: u64) -> f64 {
+        (self.function)(t)
+    }
+}
+
+impl std::fmt::Debug for CustomSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomSchedule").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for CustomSchedule {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.function, &other.function)
+    }
+}
+
+impl Serialize for CustomSchedule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(1))?;
+        map.serialize_entry("function", &self.name)?;
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomSchedule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Named {
+            function: String,
+        }
+        let named = Named::deserialize(d)?;
+        Err(serde::de::Error::custom(format!(
+            "schedule: the custom schedule '{}' is a Rust function and cannot be read back; \
+             build it again with Schedule::custom",
+            named.function
+        )))
+    }
 }
 
 /// How a [`Schedule::Cyclic`] amplitude changes from cycle to cycle (PyTorch's `mode`).
@@ -202,18 +307,274 @@ pub const SCHEDULE_NAMES: &[&str] = &[
     "piecewise",
 ];
 
+impl From<f64> for Schedule {
+    /// A constant rate: `0.1.into()` is `Schedule::Constant { lr: 0.1 }`.
+    fn from(lr: f64) -> Self {
+        Schedule::Constant { lr }
+    }
+}
+
 impl Schedule {
-    /// A constant rate.
+    /// A constant rate (checked where it is used: an optimizer refuses a rate that is not
+    /// positive and finite).
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// assert_eq!(Schedule::constant(0.1).value(1_000), 0.1);
+    /// assert_eq!(Schedule::constant(0.1), 0.1.into());
+    /// ```
     pub fn constant(lr: f64) -> Self {
         Schedule::Constant { lr }
     }
 
-    /// The learning rate at 0-based step `t`.
+    /// Your own function of the 0-based step, with a name for reports (PyTorch's `LambdaLR`,
+    /// optax's callable schedules). The function is not checked here; an optimizer that meets a
+    /// NaN, infinite or negative rate stops with an error naming the step (see [`Schedule::rate`]).
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    ///
+    /// // PyTorch's LambdaLR(lambda t: 0.95 ** t) on a base rate of 0.1.
+    /// let s = Schedule::custom("0.1 * 0.95^t", |t| 0.1 * 0.95f64.powi(t as i32));
+    /// assert_eq!(s.value(0), 0.1);
+    /// assert_eq!(s.value(2), 0.1 * 0.95 * 0.95);
+    /// assert_eq!(s.to_string(), "custom:0.1 * 0.95^t");
+    /// let bad = Schedule::custom("negative", |t| 1.0 - t as f64);
+    /// assert!(bad.rate(1).is_ok());
+    /// assert_eq!(
+    ///     bad.rate(3).unwrap_err().to_string(),
+    ///     "schedule custom:negative at step 3: -2 is not in [0, inf) (a finite, non-negative rate)"
+    /// );
+    /// ```
+    pub fn custom(name: impl Into<String>, function: impl Fn(u64) -> f64 + Send + Sync + 'static) -> Self {
+        Schedule::Custom(CustomSchedule { name: name.into(), function: Arc::new(function) })
+    }
+
+    /// Linear warmup from 0 to `max` over `warmup` steps, then `max`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::warmup(1.0, 4)?;
+    /// assert_eq!((0..6).map(|t| s.value(t)).collect::<Vec<_>>(), [0.0, 0.25, 0.5, 0.75, 1.0, 1.0]);
+    /// assert!(Schedule::warmup(0.1, 0).is_err());
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn warmup(max: f64, warmup: u64) -> Result<Self> {
+        Schedule::Warmup { max, warmup }.validated()
+    }
+
+    /// Cosine annealing from `max` to `min` over `total` steps.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::cosine(1.0, 0.0, 100)?;
+    /// assert_eq!(s.value(0), 1.0);
+    /// assert!((s.value(50) - 0.5).abs() < 1e-15);
+    /// assert_eq!(s.value(100), 0.0);
+    /// assert!(Schedule::cosine(0.1, 0.2, 100).is_err()); // min above max
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn cosine(max: f64, min: f64, total: u64) -> Result<Self> {
+        Schedule::Cosine { max, min, total }.validated()
+    }
+
+    /// The seed article's linear warmup to `max` over `warmup` steps, then cosine annealing to
+    /// `min` at `total`. `warmup` must not exceed `total`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::warmup_cosine(1e-3, 1e-5, 1000, 10_000)?;
+    /// assert_eq!(s.value(1000), 1e-3);
+    /// assert!((s.value(5500) - (1e-3 + 1e-5) / 2.0).abs() < 1e-15);
+    /// assert!(Schedule::warmup_cosine(1e-3, 1e-5, 2000, 1000).is_err());
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn warmup_cosine(max: f64, min: f64, warmup: u64, total: u64) -> Result<Self> {
+        Schedule::WarmupCosine { max, min, warmup, total }.validated()
+    }
+
+    /// Step decay `lr * gamma^floor(t / every)` (PyTorch `StepLR`); `gamma` in `(0, 1]`,
+    /// `every >= 1`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::step(1.0, 0.5, 3)?;
+    /// assert_eq!((0..7).map(|t| s.value(t)).collect::<Vec<_>>(), [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25]);
+    /// let err = Schedule::step(1.0, 0.5, 0).unwrap_err();
+    /// assert_eq!(err.to_string(), "schedule.every: 0 is not in [1, 1000000000000]");
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn step(lr: f64, gamma: f64, every: u64) -> Result<Self> {
+        Schedule::Step { lr, gamma, every }.validated()
+    }
+
+    /// Exponential decay `lr * gamma^t` (PyTorch `ExponentialLR`); `gamma` in `(0, 1]`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::exponential(1.0, 0.5)?;
+    /// assert_eq!(s.value(3), 0.125);
+    /// assert!(Schedule::exponential(1.0, 1.5).is_err());
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn exponential(lr: f64, gamma: f64) -> Result<Self> {
+        Schedule::Exponential { lr, gamma }.validated()
+    }
+
+    /// Inverse square root `lr / sqrt(t + offset)`; the seed's `eta_0 / sqrt(t)` with `t` from 1
+    /// is `offset = 1`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::inv_sqrt(2.0, 1.0)?;
+    /// assert_eq!(s.value(0), 2.0);
+    /// assert_eq!(s.value(3), 1.0);
+    /// assert!(Schedule::inv_sqrt(2.0, 0.0).is_err()); // 1/sqrt(0) at step 0
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn inv_sqrt(lr: f64, offset: f64) -> Result<Self> {
+        Schedule::InvSqrt { lr, offset }.validated()
+    }
+
+    /// Polynomial decay `(lr - end) (1 - t/total)^power + end`, then `end`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::polynomial(1.0, 0.0, 1.0, 4)?;
+    /// assert_eq!((0..6).map(|t| s.value(t)).collect::<Vec<_>>(), [1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
+    /// assert!(Schedule::polynomial(1.0, 2.0, 1.0, 4).is_err()); // end above lr
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn polynomial(lr: f64, end: f64, power: f64, total: u64) -> Result<Self> {
+        Schedule::Polynomial { lr, end, power, total }.validated()
+    }
+
+    /// One-cycle (PyTorch `OneCycleLR` with cosine annealing): from `max/div` up to `max` over the
+    /// first `pct_start` of `total` steps, then down to `max/div/final_div`. PyTorch's defaults
+    /// are `pct_start = 0.3`, `div = 25`, `final_div = 1e4`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::one_cycle(0.1, 100, 0.3, 25.0, 1e4)?;
+    /// assert!((s.value(0) - 0.1 / 25.0).abs() < 1e-15);
+    /// assert!((s.value(29) - 0.1).abs() < 1e-15);
+    /// assert!(Schedule::one_cycle(0.1, 100, 0.0, 25.0, 1e4).is_err()); // no rising phase
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn one_cycle(max: f64, total: u64, pct_start: f64, div: f64, final_div: f64) -> Result<Self> {
+        Schedule::OneCycle { max, total, pct_start, div, final_div }.validated()
+    }
+
+    /// Cosine annealing with warm restarts (PyTorch `CosineAnnealingWarmRestarts`): cycles of
+    /// `period`, `period * mult`, ... steps, each from `max` down towards `min`.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::cosine_restarts(1.0, 0.0, 10, 2)?;
+    /// assert_eq!(s.value(10), 1.0); // the second cycle starts
+    /// assert!((s.value(20) - 0.5).abs() < 1e-15); // half way through the 20-step second cycle
+    /// assert!(Schedule::cosine_restarts(1.0, 0.0, 0, 1).is_err());
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn cosine_restarts(max: f64, min: f64, period: u64, mult: u64) -> Result<Self> {
+        Schedule::CosineRestarts { max, min, period, mult }.validated()
+    }
+
+    /// Cyclical rates (PyTorch `CyclicLR`): from `base` up to `max` in `up` steps and back in
+    /// `down`; `gamma` is used by [`CyclicMode::ExpRange`] only (PyTorch's default is 1).
+    ///
+    /// ```
+    /// use downhill::schedule::{CyclicMode, Schedule};
+    /// let s = Schedule::cyclic(0.0, 1.0, 2, 2, CyclicMode::Triangular, 1.0)?;
+    /// assert_eq!((0..5).map(|t| s.value(t)).collect::<Vec<_>>(), [0.0, 0.5, 1.0, 0.5, 0.0]);
+    /// assert!(Schedule::cyclic(2.0, 1.0, 2, 2, CyclicMode::Triangular, 1.0).is_err()); // base above max
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn cyclic(base: f64, max: f64, up: u64, down: u64, mode: CyclicMode, gamma: f64) -> Result<Self> {
+        Schedule::Cyclic { base, max, up, down, mode, gamma }.validated()
+    }
+
+    /// A factor changing linearly from `start_factor` to `end_factor` over `total` steps, times
+    /// `lr` (PyTorch `LinearLR`).
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::linear(1.0, 0.25, 1.0, 3)?;
+    /// assert_eq!((0..5).map(|t| s.value(t)).collect::<Vec<_>>(), [0.25, 0.5, 0.75, 1.0, 1.0]);
+    /// assert!(Schedule::linear(1.0, 0.0, 1.0, 3).is_err()); // a factor of 0 at step 0
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn linear(lr: f64, start_factor: f64, end_factor: f64, total: u64) -> Result<Self> {
+        Schedule::Linear { lr, start_factor, end_factor, total }.validated()
+    }
+
+    /// Piecewise constant (optax `piecewise_constant_schedule`): `lr`, multiplied by
+    /// `factors[i]` from step `boundaries[i]` on.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::piecewise(1.0, vec![2, 4], vec![0.5, 0.1])?;
+    /// assert_eq!((0..6).map(|t| s.value(t)).collect::<Vec<_>>(), [1.0, 1.0, 0.5, 0.5, 0.05, 0.05]);
+    /// assert!(Schedule::piecewise(1.0, vec![4, 2], vec![0.5, 0.1]).is_err()); // not increasing
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn piecewise(lr: f64, boundaries: Vec<u64>, factors: Vec<f64>) -> Result<Self> {
+        Schedule::Piecewise { lr, boundaries, factors }.validated()
+    }
+
+    /// Schedules one after another (optax `join_schedules`): piece `i + 1` starts at the absolute
+    /// step `boundaries[i]` and counts its own steps from 0 there. Pieces may be custom.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::join(vec![Schedule::warmup(1.0, 10)?, Schedule::cosine(1.0, 0.0, 90)?], vec![10])?;
+    /// assert_eq!(s.value(5), 0.5);
+    /// assert_eq!(s.value(10), 1.0);
+    /// assert_eq!(s.value(100), 0.0);
+    /// assert!(Schedule::join(vec![Schedule::constant(1.0)], vec![10]).is_err()); // one piece too few
+    /// # Ok::<(), downhill::Error>(())
+    /// ```
+    pub fn join(pieces: Vec<Schedule>, boundaries: Vec<u64>) -> Result<Self> {
+        Schedule::Join { pieces, boundaries }.validated()
+    }
+
+    fn validated(self) -> Result<Self> {
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// The learning rate at 0-based step `t`. Never panics: settings that [`Schedule::validate`]
+    /// refuses give NaN where they have no meaning.
     #[inline]
     pub fn value(&self, t: u64) -> f64 {
         match *self {
             Schedule::Constant { lr } => lr,
             _ => self.varying(t),
+        }
+    }
+
+    /// The learning rate at step `t`, checked: an error naming the schedule and the step when it
+    /// is NaN, infinite or negative (which only an unchecked variant or a custom function gives).
+    /// Optimizers read their rates through this.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// assert_eq!(Schedule::constant(0.1).rate(5), Ok(0.1));
+    /// let every_zero = Schedule::Step { lr: 1.0, gamma: 0.5, every: 0 }; // written out, unchecked
+    /// assert!(every_zero.value(3).is_nan());
+    /// assert!(every_zero.rate(3).unwrap_err().to_string().contains("at step 3: NaN"));
+    /// ```
+    #[inline]
+    pub fn rate(&self, t: u64) -> Result<f64> {
+        let v = self.value(t);
+        if v >= 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Error::out_of_range(
+                format!("schedule {self} at step {t}"),
+                v,
+                "[0, inf) (a finite, non-negative rate)",
+            ))
         }
     }
 
@@ -246,7 +607,10 @@ impl Schedule {
                     min
                 }
             }
-            Schedule::Step { lr, gamma, every } => lr * gamma.powf((t / every) as f64),
+            Schedule::Step { lr, gamma, every } => match t.checked_div(every) {
+                Some(k) => lr * gamma.powf(k as f64),
+                None => f64::NAN,
+            },
             Schedule::Exponential { lr, gamma } => lr * gamma.powf(t as f64),
             Schedule::InvSqrt { lr, offset } => lr / (t as f64 + offset).sqrt(),
             Schedule::Polynomial { lr, end, power, total } => {
@@ -273,6 +637,9 @@ impl Schedule {
                 }
             }
             Schedule::CosineRestarts { max, min, period, mult } => {
+                if period == 0 || mult == 0 {
+                    return f64::NAN;
+                }
                 let (mut t_cur, mut t_i) = (t, period);
                 if mult == 1 {
                     t_cur = t % period;
@@ -316,8 +683,12 @@ impl Schedule {
             Schedule::Join { ref pieces, ref boundaries } => {
                 let i = boundaries.iter().take_while(|&&b| t >= b).count();
                 let start = if i == 0 { 0 } else { boundaries[i - 1] };
-                pieces[i].value(t - start)
+                match pieces.get(i) {
+                    Some(piece) if t >= start => piece.value(t - start),
+                    _ => f64::NAN,
+                }
             }
+            Schedule::Custom(ref f) => f.value(t),
         }
     }
 
@@ -331,7 +702,17 @@ impl Schedule {
         matches!(self, Schedule::Constant { .. })
     }
 
-    /// Checks that the schedule is self-consistent and all its rates are finite and non-negative.
+    /// Checks that the schedule is self-consistent and all its rates are finite and non-negative,
+    /// with the one-line messages [`Schedule::parse`] gives (it calls this). The constructors call
+    /// it; call it yourself on a variant written out. A custom function passes (its values are
+    /// checked one by one by [`Schedule::rate`]).
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// let s = Schedule::Step { lr: 0.1, gamma: 0.5, every: 0 };
+    /// assert_eq!(s.validate().unwrap_err().to_string(), "schedule.every: 0 is not in [1, 1000000000000]");
+    /// assert_eq!(s.validate(), Schedule::parse("step:lr=0.1,gamma=0.5,every=0").map(|_| ()));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         let nonneg = |f: &str, x: f64| Range::NonNegative.check(&format!("schedule.{f}"), x).map(|_| ());
         let pos = |f: &str, x: f64| Range::Positive.check(&format!("schedule.{f}"), x).map(|_| ());
@@ -456,6 +837,12 @@ impl Schedule {
             }
             Schedule::Piecewise { lr, ref boundaries, ref factors } => {
                 pos("lr", lr)?;
+                if boundaries.is_empty() {
+                    return Err(Error::Inconsistent {
+                        field: "schedule.boundaries".into(),
+                        message: "required: a list such as 100,200".into(),
+                    });
+                }
                 if boundaries.len() != factors.len() {
                     return Err(Error::Inconsistent {
                         field: "schedule.factors".into(),
@@ -511,6 +898,8 @@ impl Schedule {
                 }
                 pieces.iter().try_for_each(Schedule::validate)
             }
+            // A function cannot be checked ahead of time; `rate` checks each value it gives.
+            Schedule::Custom(_) => Ok(()),
         }
     }
 
@@ -563,6 +952,14 @@ impl Schedule {
     }
 
     fn parse_one(text: &str) -> Result<Schedule> {
+        if text.split(':').next().map(str::trim) == Some("custom") {
+            return Err(Error::Inconsistent {
+                field: "schedule".into(),
+                message: "a custom schedule is a Rust function (Schedule::custom) and cannot be written \
+                          as text; use one of the named schedules"
+                    .into(),
+            });
+        }
         // A list such as `boundaries=100,200` (or `100/200`); required.
         let list = |p: &mut Params, k: &'static str| -> Result<Vec<String>> {
             match p.raw(k, &[])? {
@@ -694,6 +1091,97 @@ impl Schedule {
         p.finish()?;
         s.validate()?;
         Ok(s)
+    }
+}
+
+/// A number as a spec writes it: the shortest text that reads back to the same `f64`, without a
+/// trailing `.0` (`0.001`, `1e-5`, `1000`).
+fn number(x: f64) -> String {
+    let text = format!("{x:?}");
+    match text.strip_suffix(".0") {
+        Some(whole) => whole.to_string(),
+        None => text,
+    }
+}
+
+impl std::fmt::Display for Schedule {
+    /// The spec that [`Schedule::parse`] reads back to an equal schedule (`custom:NAME` for a
+    /// custom function, which cannot be read back).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = |x: f64| number(x);
+        match self {
+            Schedule::Constant { lr } => write!(f, "constant:lr={}", n(*lr)),
+            Schedule::Warmup { max, warmup } => write!(f, "warmup:max={},warmup={warmup}", n(*max)),
+            Schedule::Cosine { max, min, total } => {
+                write!(f, "cosine:max={},min={},total={total}", n(*max), n(*min))
+            }
+            Schedule::WarmupCosine { max, min, warmup, total } => {
+                write!(f, "warmup-cosine:max={},min={},warmup={warmup},total={total}", n(*max), n(*min))
+            }
+            Schedule::Step { lr, gamma, every } => {
+                write!(f, "step:lr={},gamma={},every={every}", n(*lr), n(*gamma))
+            }
+            Schedule::Exponential { lr, gamma } => write!(f, "exponential:lr={},gamma={}", n(*lr), n(*gamma)),
+            Schedule::InvSqrt { lr, offset } => write!(f, "inv-sqrt:lr={},offset={}", n(*lr), n(*offset)),
+            Schedule::Polynomial { lr, end, power, total } => {
+                write!(f, "polynomial:lr={},end={},power={},total={total}", n(*lr), n(*end), n(*power))
+            }
+            Schedule::OneCycle { max, total, pct_start, div, final_div } => write!(
+                f,
+                "one-cycle:max={},total={total},pct_start={},div={},final_div={}",
+                n(*max),
+                n(*pct_start),
+                n(*div),
+                n(*final_div)
+            ),
+            Schedule::CosineRestarts { max, min, period, mult } => {
+                write!(f, "cosine-restarts:max={},min={},period={period},mult={mult}", n(*max), n(*min))
+            }
+            Schedule::Cyclic { base, max, up, down, mode, gamma } => {
+                let mode = match mode {
+                    CyclicMode::Triangular => "triangular",
+                    CyclicMode::Triangular2 => "triangular2",
+                    CyclicMode::ExpRange => "exp_range",
+                };
+                write!(
+                    f,
+                    "cyclic:base={},max={},up={up},down={down},mode={mode},gamma={}",
+                    n(*base),
+                    n(*max),
+                    n(*gamma)
+                )
+            }
+            Schedule::Linear { lr, start_factor, end_factor, total } => write!(
+                f,
+                "linear:lr={},start_factor={},end_factor={},total={total}",
+                n(*lr),
+                n(*start_factor),
+                n(*end_factor)
+            ),
+            Schedule::Piecewise { lr, boundaries, factors } => {
+                let list = |v: Vec<String>| v.join("/");
+                write!(
+                    f,
+                    "piecewise:lr={},boundaries={},factors={}",
+                    n(*lr),
+                    list(boundaries.iter().map(u64::to_string).collect()),
+                    list(factors.iter().map(|&x| n(x)).collect())
+                )
+            }
+            Schedule::Join { pieces, boundaries } => {
+                for (i, piece) in pieces.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{piece}")?;
+                    if let Some(b) = boundaries.get(i) {
+                        write!(f, " until {b}")?;
+                    }
+                }
+                Ok(())
+            }
+            Schedule::Custom(c) => write!(f, "custom:{}", c.name),
+        }
     }
 }
 
@@ -850,6 +1338,154 @@ mod tests {
         assert!((s.value(0) - 0.1 / 25.0).abs() < 1e-15);
         assert!((s.value(29) - 0.1).abs() < 1e-15);
         assert!((s.value(99) - 0.1 / 25.0 / 1e4).abs() < 1e-18);
+    }
+
+    /// A schedule of every kind, its fields drawn from values that include zeros, negatives, NaN,
+    /// infinities and huge step counts.
+    fn arbitrary(rng: &mut crate::rng::Rng, depth: u32) -> Schedule {
+        const X: [f64; 9] = [-1.0, 0.0, 1e-3, 0.25, 0.5, 1.0, 2.5, f64::NAN, f64::INFINITY];
+        const N: [u64; 8] = [0, 1, 2, 3, 10, 1000, MAX_STEPS + 1, u64::MAX];
+        let mut x = || X[rng.below(X.len() as u64) as usize];
+        let xs: Vec<f64> = (0..6).map(|_| x()).collect();
+        let mut n = || N[rng.below(N.len() as u64) as usize];
+        let ns: Vec<u64> = (0..4).map(|_| n()).collect();
+        let mode =
+            [CyclicMode::Triangular, CyclicMode::Triangular2, CyclicMode::ExpRange][rng.below(3) as usize];
+        match rng.below(if depth == 0 { 15 } else { 14 }) {
+            0 => Schedule::Constant { lr: xs[0] },
+            1 => Schedule::Warmup { max: xs[0], warmup: ns[0] },
+            2 => Schedule::Cosine { max: xs[0], min: xs[1], total: ns[0] },
+            3 => Schedule::WarmupCosine { max: xs[0], min: xs[1], warmup: ns[0], total: ns[1] },
+            4 => Schedule::Step { lr: xs[0], gamma: xs[1], every: ns[0] },
+            5 => Schedule::Exponential { lr: xs[0], gamma: xs[1] },
+            6 => Schedule::InvSqrt { lr: xs[0], offset: xs[1] },
+            7 => Schedule::Polynomial { lr: xs[0], end: xs[1], power: xs[2], total: ns[0] },
+            8 => Schedule::OneCycle {
+                max: xs[0],
+                total: ns[0],
+                pct_start: xs[1],
+                div: xs[2],
+                final_div: xs[3],
+            },
+            9 => Schedule::CosineRestarts { max: xs[0], min: xs[1], period: ns[0], mult: ns[1] },
+            10 => Schedule::Cyclic { base: xs[0], max: xs[1], up: ns[0], down: ns[1], mode, gamma: xs[2] },
+            11 => Schedule::Linear { lr: xs[0], start_factor: xs[1], end_factor: xs[2], total: ns[0] },
+            12 => {
+                let k = rng.below(3) as usize;
+                Schedule::Piecewise {
+                    lr: xs[0],
+                    boundaries: ns[..k].to_vec(),
+                    factors: xs[1..1 + k].to_vec(),
+                }
+            }
+            13 => Schedule::custom("twice the step", |t| 2.0 * t as f64),
+            _ => {
+                let k = rng.below(3) as usize;
+                let pieces = (0..=k).map(|_| arbitrary(rng, depth + 1)).collect();
+                let boundaries = (1..=k as u64).map(|i| i * 100 * (1 + rng.below(2))).collect();
+                Schedule::Join { pieces, boundaries }
+            }
+        }
+    }
+
+    #[test]
+    fn value_never_panics_and_checked_schedules_give_finite_non_negative_rates() {
+        let mut rng = crate::rng::Rng::new(15);
+        let steps = [0, 1, 2, 5, 99, 100, 101, 999, 1000, 1001, 1 << 40, u64::MAX];
+        let (mut valid, mut invalid) = (0, 0);
+        for _ in 0..200_000 {
+            let s = arbitrary(&mut rng, 0);
+            let values: Vec<f64> = steps.iter().map(|&t| s.value(t)).collect();
+            match s.validate() {
+                Ok(()) => {
+                    valid += 1;
+                    for (&t, v) in steps.iter().zip(&values) {
+                        assert!(*v >= 0.0 && v.is_finite(), "{s}: {v} at step {t}");
+                        assert_eq!(s.rate(t), Ok(*v));
+                    }
+                    // The spec it prints reads back to the same schedule (custom ones cannot).
+                    // A join of one piece reads back as that piece.
+                    let same = match &s {
+                        Schedule::Join { pieces, .. } if pieces.len() == 1 => &pieces[0],
+                        _ => &s,
+                    };
+                    if !s.to_string().contains("custom:") {
+                        assert_eq!(Schedule::parse(&s.to_string()).as_ref(), Ok(same), "{s}");
+                    }
+                }
+                Err(e) => {
+                    invalid += 1;
+                    assert!(!e.to_string().contains('\n'), "{e}");
+                    assert!(e.to_string().starts_with("schedule"), "{e}");
+                }
+            }
+        }
+        assert!(valid > 5_000 && invalid > 5_000, "{valid} valid, {invalid} invalid");
+    }
+
+    #[test]
+    fn settings_without_meaning_give_nan_not_a_panic() {
+        assert!(Schedule::Step { lr: 1.0, gamma: 0.5, every: 0 }.value(3).is_nan());
+        assert!(Schedule::CosineRestarts { max: 1.0, min: 0.0, period: 0, mult: 1 }.value(3).is_nan());
+        assert!(Schedule::CosineRestarts { max: 1.0, min: 0.0, period: 0, mult: 2 }.value(3).is_nan());
+        assert!(Schedule::CosineRestarts { max: 1.0, min: 0.0, period: 5, mult: 0 }.value(7).is_nan());
+        assert!(Schedule::Join { pieces: vec![], boundaries: vec![] }.value(0).is_nan());
+        let e = Schedule::Step { lr: 1.0, gamma: 0.5, every: 0 }.rate(3).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "schedule step:lr=1,gamma=0.5,every=0 at step 3: NaN is not in [0, inf) (a finite, non-negative rate)"
+        );
+    }
+
+    #[test]
+    fn constructors_check_as_specs_do() {
+        let cases: [(Result<Schedule>, &str); 6] = [
+            (
+                Schedule::warmup_cosine(1e-3, 1e-5, 2000, 1000),
+                "warmup-cosine:max=1e-3,min=1e-5,warmup=2000,total=1000",
+            ),
+            (Schedule::step(1.0, 0.5, 0), "step:lr=1,gamma=0.5,every=0"),
+            (Schedule::cosine(1e-3, 1e-2, 10), "cosine:max=1e-3,min=1e-2,total=10"),
+            (Schedule::exponential(1.0, 1.5), "exponential:lr=1,gamma=1.5"),
+            (Schedule::inv_sqrt(-1.0, 1.0), "inv-sqrt:lr=-1"),
+            (Schedule::cosine_restarts(1.0, 0.0, 10, 0), "cosine-restarts:max=1,period=10,mult=0"),
+        ];
+        for (typed, spec) in cases {
+            let typed = typed.unwrap_err();
+            assert_eq!(Err(typed.clone()), Schedule::parse(spec), "{spec}");
+            assert!(typed.to_string().starts_with("schedule."), "{typed}");
+        }
+        assert_eq!(
+            Schedule::warmup_cosine(1e-3, 1e-5, 2000, 1000).unwrap_err().to_string(),
+            "schedule.warmup: 2000 must not exceed total (1000)"
+        );
+        assert_eq!(Schedule::from(0.5), Schedule::Constant { lr: 0.5 });
+    }
+
+    #[test]
+    fn a_custom_schedule_reports_serializes_by_name_and_is_not_read_back() {
+        let s = Schedule::custom("lambda", |t| 0.1 / (1.0 + t as f64));
+        assert_eq!(s.value(1), 0.05);
+        assert_eq!(s.clone(), s);
+        assert!(format!("{s:?}").contains("lambda"));
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(json, r#"{"name":"custom","function":"lambda"}"#);
+        let back = serde_json::from_str::<Schedule>(&json).unwrap_err().to_string();
+        assert!(back.contains("custom schedule 'lambda'") && back.contains("Schedule::custom"), "{back}");
+        let text = Schedule::parse("custom:lambda").unwrap_err().to_string();
+        assert!(text.contains("Schedule::custom"), "{text}");
+        // Inside a join, the custom piece counts its own steps from its boundary.
+        let joined = Schedule::join(vec![Schedule::constant(1.0), s], vec![10]).unwrap();
+        assert_eq!(joined.value(11), 0.05);
+        assert_eq!(joined.to_string(), "constant:lr=1 until 10; custom:lambda");
+        // Values a rate cannot have are errors naming the step.
+        let bad = Schedule::custom("one over t", |t| 1.0 / t as f64);
+        assert_eq!(bad.rate(2), Ok(0.5));
+        let e = bad.rate(0).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "schedule custom:one over t at step 0: inf is not in [0, inf) (a finite, non-negative rate)"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use downhill::analysis::{analyze_box, analyze_point, PointKind};
 use downhill::expr::{parse, Ast, BinOp, Expression, Func, Func2};
 use downhill::objectives::{self, catalogue};
 use downhill::rng::Rng;
-use downhill::{minimize, optim, Objective, RunOptions, StopReason};
+use downhill::{minimize, optim, DescribedObjective, Objective, RunOptions, StopReason};
 use proptest::prelude::*;
 
 /// The specs to test: every catalogue name, with the N-D ones also in 3 and 5 dimensions.
@@ -32,7 +32,7 @@ fn diff(f: &dyn Fn(&[f64]) -> f64, x: &[f64], i: usize) -> f64 {
     (8.0 * (at(1.0) - at(-1.0)) - (at(2.0) - at(-2.0))) / (12.0 * h)
 }
 
-fn random_point(o: &dyn Objective<f64>, rng: &mut Rng) -> Vec<f64> {
+fn random_point(o: &dyn DescribedObjective<f64>, rng: &mut Rng) -> Vec<f64> {
     let [x0, x1, y0, y1] = o.domain().unwrap_or([-2.0, 2.0, -2.0, 2.0]);
     (0..o.dim()).map(|i| if i % 2 == 0 { rng.range(x0, x1) } else { rng.range(y0, y1) }).collect()
 }

@@ -22,9 +22,6 @@ impl Objective<f64> for Coupled {
         g[0] = 6.0 * x[0] - 2.0 * x[1];
         g[1] = x[1] - 2.0 * x[0];
     }
-    fn name(&self) -> String {
-        "coupled".into()
-    }
 }
 
 fn grad(x: &[f64]) -> Vec<f64> {

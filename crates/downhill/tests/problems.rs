@@ -6,9 +6,11 @@ use downhill::problem::{
     synthetic_least_squares, synthetic_logistic, LeastSquares, Matrix, Problem, Sampler, Sampling, Softmax,
 };
 use downhill::rng::Rng;
-use downhill::{minimize, minimize_stochastic, Objective, RunOptions, Schedule, StopReason};
+use downhill::{
+    minimize, minimize_stochastic, DescribedObjective, Objective, RunOptions, Schedule, StopReason,
+};
 
-fn fd_check(p: &dyn Objective<f64>, x: &[f64]) {
+fn fd_check(p: &dyn DescribedObjective<f64>, x: &[f64]) {
     let mut g = vec![0.0; p.dim()];
     p.value_and_gradient(x, &mut g);
     for i in 0..x.len() {

@@ -18,9 +18,6 @@ impl Objective<f64> for Log {
     fn gradient(&self, x: &[f64], g: &mut [f64]) {
         g[0] = -1.0 / x[0];
     }
-    fn name(&self) -> String {
-        "-log(x)".into()
-    }
 }
 
 #[test]
@@ -37,9 +34,6 @@ fn non_finite_keeps_the_last_finite_point() {
         }
         fn gradient(&self, x: &[f64], g: &mut [f64]) {
             g[0] = 1.0 / x[0];
-        }
-        fn name(&self) -> String {
-            "log(x)".into()
         }
     }
     let run = minimize(&NegLog, &mut gd, &[0.5], &RunOptions::steps(10), None).unwrap();

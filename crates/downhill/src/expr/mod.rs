@@ -21,7 +21,7 @@ mod tape;
 pub use parse::{parse, Ast, BinOp, Func, Func2, SyntaxError, FUNCTIONS, MAX_FORMULA_LEN};
 
 use crate::error::{Error, Result};
-use crate::objective::Objective;
+use crate::objective::{check_hessian_lengths, nan, Landscape, Objective};
 use crate::real::Real;
 use tape::{Program, Tape};
 
@@ -32,7 +32,21 @@ pub const MAX_VARIABLES: usize = 64;
 /// (`Tape::peak_jets`) times `d^2 + d` numbers each.
 pub const MAX_HESSIAN_BYTES: usize = 1 << 30;
 
-/// A formula as an [`Objective`].
+/// A formula as an [`Objective`], with exact derivatives.
+///
+/// ```
+/// use downhill::expr::Expression;
+/// use downhill::objective::{Landscape, Objective};
+///
+/// // The seed's Rosenbrock-like function; variables in alphabetical order (x, y).
+/// let f = Expression::parse("(1-x)^2 + 10*(y-x^2)^2", None)?;
+/// let mut grad = [0.0; 2];
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 1.0);
+/// assert_eq!(grad, [-2.0, 0.0]); // d/dx = -2 (1 - x) - 40 x (y - x^2)
+/// assert_eq!(f.name(), "expr:(1-x)^2 + 10*(y-x^2)^2");
+/// assert!(f.evaluate(&[0.0], &mut grad).is_err());
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Expression {
     source: String,
@@ -141,14 +155,21 @@ impl<T: Real> Objective<T> for Expression {
     }
 
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.vars.len() {
+            return nan();
+        }
         self.program.value(x)
     }
 
     fn gradient(&self, x: &[T], grad: &mut [T]) {
-        self.program.value_and_gradient(x, grad);
+        Objective::value_and_gradient(self, x, grad);
     }
 
     fn value_and_gradient(&self, x: &[T], grad: &mut [T]) -> T {
+        if x.len() != self.vars.len() || grad.len() != self.vars.len() {
+            grad.fill(nan());
+            return nan();
+        }
         self.program.value_and_gradient(x, grad)
     }
 
@@ -158,6 +179,7 @@ impl<T: Real> Objective<T> for Expression {
 
     fn hessian(&self, x: &[T], hess: &mut [T]) -> Result<()> {
         let d = self.vars.len();
+        check_hessian_lengths(d, x.len(), hess.len())?;
         let bytes = self.tape.peak_jets().saturating_mul((d * d + d) * 8);
         if bytes > MAX_HESSIAN_BYTES {
             return Err(Error::out_of_range(
@@ -175,7 +197,9 @@ impl<T: Real> Objective<T> for Expression {
         }
         Ok(())
     }
+}
 
+impl Landscape for Expression {
     fn name(&self) -> String {
         format!("expr:{}", self.source)
     }

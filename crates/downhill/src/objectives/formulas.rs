@@ -3,7 +3,7 @@
 //! tests check them against central differences anyway.
 
 use crate::expr::Expression;
-use crate::objective::{Minimum, Objective};
+use crate::objective::{Landscape, Minimum, Objective};
 use crate::real::Real;
 
 /// A catalogue entry defined by a formula in `x` and `y`.
@@ -122,7 +122,21 @@ pub const FORMULAS: &[FormulaInfo] = &[
     },
 ];
 
-/// A formula from [`FORMULAS`] as an objective.
+/// A formula from [`FORMULAS`] as an objective, its derivatives by automatic differentiation.
+///
+/// ```
+/// use downhill::objective::{Landscape, Objective};
+/// use downhill::objectives::Formula;
+///
+/// let f = Formula::named("booth").unwrap(); // (x + 2y - 7)^2 + (2x + y - 5)^2
+/// let mut grad = [0.0; 2];
+/// assert_eq!(f.evaluate(&[1.0, 3.0], &mut grad)?, 0.0);
+/// assert_eq!(grad, [0.0, 0.0]);
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 74.0); // 49 + 25
+/// assert_eq!(f.minima()[0].point, [1.0, 3.0]);
+/// assert!(f.evaluate(&[0.0; 3], &mut grad).is_err());
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Formula {
     info: &'static FormulaInfo,
@@ -164,6 +178,9 @@ impl<T: Real> Objective<T> for Formula {
     fn hessian(&self, x: &[T], h: &mut [T]) -> crate::error::Result<()> {
         self.expr.hessian(x, h)
     }
+}
+
+impl Landscape for Formula {
     fn name(&self) -> String {
         self.info.name.to_string()
     }

@@ -12,7 +12,7 @@ pub use rosenbrock::Rosenbrock;
 
 use crate::error::{Error, Result};
 use crate::expr::Expression;
-use crate::objective::Objective;
+use crate::objective::DescribedObjective;
 use crate::real::Real;
 use crate::spec::{Params, Range, Spec};
 
@@ -70,10 +70,10 @@ pub fn names() -> Vec<&'static str> {
 
 /// Builds an objective from a spec such as `rosenbrock:a=1,b=10`, `quadratic:a=50,b=1`,
 /// `rastrigin:dim=5` or `himmelblau`.
-pub fn build<T: Real>(text: &str) -> Result<Box<dyn Objective<T>>> {
+pub fn build<T: Real>(text: &str) -> Result<Box<dyn DescribedObjective<T>>> {
     let spec = Spec::parse(text, "objective")?;
     let mut p = Params::new(&spec.name, &spec);
-    let objective: Box<dyn Objective<T>> = match spec.name.as_str() {
+    let objective: Box<dyn DescribedObjective<T>> = match spec.name.as_str() {
         "rosenbrock" => {
             let a = p.number("a", 1.0, Range::Finite)?;
             let b = p.number("b", 100.0, Range::Finite)?;
@@ -99,6 +99,9 @@ pub fn build<T: Real>(text: &str) -> Result<Box<dyn Objective<T>>> {
 }
 
 /// An objective from a formula, e.g. `(1-x)^2 + 10*(y-x^2)^2`; `vars` fixes the variable order.
-pub fn from_expression<T: Real>(formula: &str, vars: Option<&[String]>) -> Result<Box<dyn Objective<T>>> {
+pub fn from_expression<T: Real>(
+    formula: &str,
+    vars: Option<&[String]>,
+) -> Result<Box<dyn DescribedObjective<T>>> {
     Ok(Box::new(Expression::parse(formula, vars)?))
 }

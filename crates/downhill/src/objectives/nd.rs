@@ -3,7 +3,7 @@
 use std::f64::consts::{E, PI};
 
 use crate::error::{Error, Result};
-use crate::objective::{Minimum, Objective};
+use crate::objective::{check_hessian_lengths, nan, Landscape, Minimum, Objective};
 use crate::real::Real;
 use crate::spec::Params;
 
@@ -23,6 +23,18 @@ fn f<T: Real>(x: f64) -> T {
 }
 
 /// `f(x) = sum_i x_i^2`: the round bowl, condition number 1.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::Sphere;
+///
+/// let f = Sphere { dim: 3 };
+/// let mut grad = [0.0; 3];
+/// assert_eq!(f.evaluate(&[1.0, 2.0, 3.0], &mut grad)?, 14.0);
+/// assert_eq!(grad, [2.0, 4.0, 6.0]);
+/// assert!(f.evaluate(&[1.0, 2.0], &mut grad).is_err());
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sphere {
     /// Dimensions.
@@ -34,9 +46,16 @@ impl<T: Real> Objective<T> for Sphere {
         self.dim
     }
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.dim {
+            return nan();
+        }
         x.iter().fold(T::ZERO, |s, &v| s + v * v)
     }
     fn gradient(&self, x: &[T], g: &mut [T]) {
+        if x.len() != self.dim || g.len() != self.dim {
+            g.fill(nan());
+            return;
+        }
         for (g, &v) in g.iter_mut().zip(x) {
             *g = f::<T>(2.0) * v;
         }
@@ -44,13 +63,17 @@ impl<T: Real> Objective<T> for Sphere {
     fn has_hessian(&self) -> bool {
         true
     }
-    fn hessian(&self, _x: &[T], h: &mut [T]) -> Result<()> {
+    fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.dim, x.len(), h.len())?;
         h.iter_mut().for_each(|v| *v = T::ZERO);
         for i in 0..self.dim {
             h[i * self.dim + i] = f(2.0);
         }
         Ok(())
     }
+}
+
+impl Landscape for Sphere {
     fn name(&self) -> String {
         format!("sphere:dim={}", self.dim)
     }
@@ -71,6 +94,19 @@ impl<T: Real> Objective<T> for Sphere {
 /// The chained Rosenbrock function in N dimensions,
 /// `sum_{i<N-1} b (x_{i+1} - x_i^2)^2 + (a - x_i)^2`; minimum 0 at `(a, a^2, ...)` when `a = 1`
 /// (every coordinate 1), the textbook case.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::RosenbrockNd;
+///
+/// let f = RosenbrockNd { dim: 3, a: 1.0, b: 100.0 };
+/// let mut grad = [0.0; 3];
+/// // At the origin each of the two terms is (1 - 0)^2 = 1.
+/// assert_eq!(f.evaluate(&[0.0, 0.0, 0.0], &mut grad)?, 2.0);
+/// assert_eq!(grad, [-2.0, -2.0, 0.0]);
+/// assert_eq!(f.evaluate(&[1.0, 1.0, 1.0], &mut grad)?, 0.0);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct RosenbrockNd {
     /// Dimensions (at least 2).
@@ -86,18 +122,25 @@ impl<T: Real> Objective<T> for RosenbrockNd {
         self.dim
     }
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.dim {
+            return nan();
+        }
         let (a, b) = (f::<T>(self.a), f::<T>(self.b));
         let mut s = T::ZERO;
-        for i in 0..self.dim - 1 {
+        for i in 0..self.dim.saturating_sub(1) {
             let r = x[i + 1] - x[i] * x[i];
             s += b * (r * r) + (a - x[i]) * (a - x[i]);
         }
         s
     }
     fn gradient(&self, x: &[T], g: &mut [T]) {
+        if x.len() != self.dim || g.len() != self.dim {
+            g.fill(nan());
+            return;
+        }
         let (a, b) = (f::<T>(self.a), f::<T>(self.b));
         g.iter_mut().for_each(|v| *v = T::ZERO);
-        for i in 0..self.dim - 1 {
+        for i in 0..self.dim.saturating_sub(1) {
             let r = x[i + 1] - x[i] * x[i];
             g[i] += f::<T>(-4.0) * b * x[i] * r - f::<T>(2.0) * (a - x[i]);
             g[i + 1] += f::<T>(2.0) * b * r;
@@ -107,10 +150,11 @@ impl<T: Real> Objective<T> for RosenbrockNd {
         true
     }
     fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.dim, x.len(), h.len())?;
         let n = self.dim;
         let b = f::<T>(self.b);
         h.iter_mut().for_each(|v| *v = T::ZERO);
-        for i in 0..n - 1 {
+        for i in 0..n.saturating_sub(1) {
             h[i * n + i] += f::<T>(12.0) * b * x[i] * x[i] - f::<T>(4.0) * b * x[i + 1] + f(2.0);
             h[(i + 1) * n + i + 1] += f::<T>(2.0) * b;
             let off = f::<T>(-4.0) * b * x[i];
@@ -119,6 +163,9 @@ impl<T: Real> Objective<T> for RosenbrockNd {
         }
         Ok(())
     }
+}
+
+impl Landscape for RosenbrockNd {
     fn name(&self) -> String {
         format!("rosenbrock:dim={},a={},b={}", self.dim, self.a, self.b)
     }
@@ -139,6 +186,19 @@ impl<T: Real> Objective<T> for RosenbrockNd {
 
 /// Styblinski-Tang, `0.5 sum_i (x_i^4 - 16 x_i^2 + 5 x_i)`: `2^N` local minima, the global one at
 /// `x_i = -2.903534...` with value `-39.16617 N`.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::{StyblinskiTang, STYBLINSKI_TANG_X};
+///
+/// let f = StyblinskiTang { dim: 2 };
+/// let mut grad = [0.0; 2];
+/// let x = STYBLINSKI_TANG_X;
+/// let v = f.evaluate(&[x, x], &mut grad)?;
+/// assert!((v - 2.0 * -39.16616570377142).abs() < 1e-12);
+/// assert!(grad.iter().all(|g| g.abs() < 1e-12)); // a stationary point
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct StyblinskiTang {
     /// Dimensions.
@@ -153,10 +213,17 @@ impl<T: Real> Objective<T> for StyblinskiTang {
         self.dim
     }
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.dim {
+            return nan();
+        }
         let s = x.iter().fold(T::ZERO, |s, &v| s + v * v * v * v - f::<T>(16.0) * v * v + f::<T>(5.0) * v);
         f::<T>(0.5) * s
     }
     fn gradient(&self, x: &[T], g: &mut [T]) {
+        if x.len() != self.dim || g.len() != self.dim {
+            g.fill(nan());
+            return;
+        }
         for (g, &v) in g.iter_mut().zip(x) {
             *g = f::<T>(2.0) * v * v * v - f::<T>(16.0) * v + f(2.5);
         }
@@ -165,12 +232,16 @@ impl<T: Real> Objective<T> for StyblinskiTang {
         true
     }
     fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.dim, x.len(), h.len())?;
         h.iter_mut().for_each(|v| *v = T::ZERO);
         for i in 0..self.dim {
             h[i * self.dim + i] = f::<T>(6.0) * x[i] * x[i] - f(16.0);
         }
         Ok(())
     }
+}
+
+impl Landscape for StyblinskiTang {
     fn name(&self) -> String {
         format!("styblinski-tang:dim={}", self.dim)
     }
@@ -192,6 +263,19 @@ impl<T: Real> Objective<T> for StyblinskiTang {
 
 /// Rastrigin, `10 N + sum_i (x_i^2 - 10 cos(2 pi x_i))`: a bowl covered in regularly spaced local
 /// minima; global minimum 0 at the origin.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::Rastrigin;
+///
+/// let f = Rastrigin { dim: 2 };
+/// let mut grad = [1.0; 2];
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 0.0);
+/// assert_eq!(grad, [0.0, 0.0]);
+/// // At (1, 0): 20 + (1 - 10 cos 2 pi) + (0 - 10 cos 0) = 1.
+/// assert!((f.value(&[1.0, 0.0]) - 1.0).abs() < 1e-12);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rastrigin {
     /// Dimensions.
@@ -203,10 +287,17 @@ impl<T: Real> Objective<T> for Rastrigin {
         self.dim
     }
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.dim {
+            return nan();
+        }
         let two_pi = f::<T>(2.0 * PI);
         x.iter().fold(f::<T>(10.0 * self.dim as f64), |s, &v| s + v * v - f::<T>(10.0) * (two_pi * v).cos())
     }
     fn gradient(&self, x: &[T], g: &mut [T]) {
+        if x.len() != self.dim || g.len() != self.dim {
+            g.fill(nan());
+            return;
+        }
         let two_pi = f::<T>(2.0 * PI);
         for (g, &v) in g.iter_mut().zip(x) {
             *g = f::<T>(2.0) * v + f::<T>(20.0 * PI) * (two_pi * v).sin();
@@ -216,6 +307,7 @@ impl<T: Real> Objective<T> for Rastrigin {
         true
     }
     fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.dim, x.len(), h.len())?;
         h.iter_mut().for_each(|v| *v = T::ZERO);
         let two_pi = f::<T>(2.0 * PI);
         for i in 0..self.dim {
@@ -223,6 +315,9 @@ impl<T: Real> Objective<T> for Rastrigin {
         }
         Ok(())
     }
+}
+
+impl Landscape for Rastrigin {
     fn name(&self) -> String {
         format!("rastrigin:dim={}", self.dim)
     }
@@ -243,6 +338,17 @@ impl<T: Real> Objective<T> for Rastrigin {
 /// Ackley, `-20 exp(-0.2 sqrt(mean x_i^2)) - exp(mean cos(2 pi x_i)) + 20 + e`: nearly flat outer
 /// region, a funnel to the global minimum 0 at the origin, where it is not differentiable (the
 /// gradient there is taken as 0 and the Hessian is infinite).
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::Ackley;
+///
+/// let f = Ackley { dim: 2 };
+/// let mut grad = [1.0; 2];
+/// assert!(f.evaluate(&[0.0, 0.0], &mut grad)?.abs() < 1e-15); // the global minimum 0
+/// assert_eq!(grad, [0.0, 0.0]);
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ackley {
     /// Dimensions.
@@ -258,12 +364,19 @@ impl<T: Real> Objective<T> for Ackley {
         self.dim
     }
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.dim {
+            return nan();
+        }
         let d = f::<T>(self.dim as f64);
         let s = x.iter().fold(T::ZERO, |s, &v| s + v * v);
         let c = x.iter().fold(T::ZERO, |s, &v| s + (f::<T>(ACKLEY_C) * v).cos());
         -f::<T>(ACKLEY_A) * (-f::<T>(ACKLEY_B) * (s / d).sqrt()).exp() - (c / d).exp() + f::<T>(ACKLEY_A + E)
     }
     fn gradient(&self, x: &[T], g: &mut [T]) {
+        if x.len() != self.dim || g.len() != self.dim {
+            g.fill(nan());
+            return;
+        }
         let d = f::<T>(self.dim as f64);
         let s = x.iter().fold(T::ZERO, |s, &v| s + v * v);
         let c = x.iter().fold(T::ZERO, |s, &v| s + (f::<T>(ACKLEY_C) * v).cos());
@@ -279,6 +392,7 @@ impl<T: Real> Objective<T> for Ackley {
         true
     }
     fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(self.dim, x.len(), h.len())?;
         let n = self.dim;
         let xs: Vec<f64> = x.iter().map(|v| v.to_f64()).collect();
         let d = n as f64;
@@ -307,6 +421,9 @@ impl<T: Real> Objective<T> for Ackley {
         }
         Ok(())
     }
+}
+
+impl Landscape for Ackley {
     fn name(&self) -> String {
         format!("ackley:dim={}", self.dim)
     }

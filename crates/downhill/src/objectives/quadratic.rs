@@ -1,5 +1,5 @@
 use crate::error::{Error, Result};
-use crate::objective::{Minimum, Objective};
+use crate::objective::{check_hessian_lengths, nan, Landscape, Minimum, Objective};
 use crate::real::Real;
 use crate::spec::{Params, Range};
 
@@ -8,6 +8,19 @@ use crate::spec::{Params, Range};
 /// `quadratic:a=50,b=1` is the seed's ill-conditioned `50 x^2 + y^2` (eigenvalues 100 and 2,
 /// condition number 50); `quadratic:a=1` is the seed's one-dimensional `x^2`. The gradient is
 /// computed as `(2 c_i) x_i`, which is how the seed writes it (`100*theta[0]`, `2*x`).
+///
+/// ```
+/// use downhill::objective::{Landscape, Objective};
+/// use downhill::objectives::Quadratic;
+///
+/// let f = Quadratic::new(vec![50.0, 1.0]); // the seed's 50 x^2 + y^2
+/// let mut grad = [0.0; 2];
+/// assert_eq!(f.evaluate(&[1.0, 1.0], &mut grad)?, 51.0);
+/// assert_eq!(grad, [100.0, 2.0]);
+/// assert_eq!(f.name(), "quadratic:a=50,b=1");
+/// assert!(f.evaluate(&[1.0], &mut grad).is_err());
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quadratic {
     /// One coefficient per dimension.
@@ -60,6 +73,9 @@ impl<T: Real> Objective<T> for Quadratic {
     }
 
     fn value(&self, x: &[T]) -> T {
+        if x.len() != self.coefficients.len() || x.is_empty() {
+            return nan();
+        }
         let mut sum = T::from_f64(self.coefficients[0]) * (x[0] * x[0]);
         for (c, &xi) in self.coefficients.iter().zip(x).skip(1) {
             sum += T::from_f64(*c) * (xi * xi);
@@ -68,6 +84,10 @@ impl<T: Real> Objective<T> for Quadratic {
     }
 
     fn gradient(&self, x: &[T], grad: &mut [T]) {
+        if x.len() != self.coefficients.len() || grad.len() != x.len() {
+            grad.fill(nan());
+            return;
+        }
         for ((g, c), &xi) in grad.iter_mut().zip(&self.coefficients).zip(x) {
             *g = T::from_f64(2.0 * c) * xi;
         }
@@ -77,15 +97,18 @@ impl<T: Real> Objective<T> for Quadratic {
         true
     }
 
-    fn hessian(&self, _x: &[T], h: &mut [T]) -> Result<()> {
+    fn hessian(&self, x: &[T], h: &mut [T]) -> Result<()> {
         let n = self.coefficients.len();
+        check_hessian_lengths(n, x.len(), h.len())?;
         h.iter_mut().for_each(|v| *v = T::ZERO);
         for (i, c) in self.coefficients.iter().enumerate() {
             h[i * n + i] = T::from_f64(2.0 * c);
         }
         Ok(())
     }
+}
 
+impl Landscape for Quadratic {
     fn name(&self) -> String {
         let parts: Vec<String> =
             self.coefficients.iter().zip(KEYS).map(|(c, k)| format!("{k}={c}")).collect();

@@ -1,5 +1,5 @@
 use crate::error::Result;
-use crate::objective::{Minimum, Objective};
+use crate::objective::{check_hessian_lengths, nan, Landscape, Minimum, Objective};
 use crate::real::Real;
 
 /// The Rosenbrock function `f(x, y) = (a - x)^2 + b (y - x^2)^2`.
@@ -8,6 +8,20 @@ use crate::real::Real;
 /// `b = 100`, which is the default. Value and gradient are computed with the same operations in
 /// the same order as the seed's numpy code, so f64 trajectories agree with it bit for bit:
 /// `df/dx = -2 (a - x) + (2 b) (y - x^2) (-2 x)`, `df/dy = (2 b) (y - x^2)`.
+///
+/// ```
+/// use downhill::objective::Objective;
+/// use downhill::objectives::Rosenbrock;
+///
+/// let f = Rosenbrock { a: 1.0, b: 10.0 }; // the seed's figure 1
+/// let mut grad = [0.0; 2];
+/// // At (0, 0): f = 1, gradient (-2, 0).
+/// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 1.0);
+/// assert_eq!(grad, [-2.0, 0.0]);
+/// assert!(f.evaluate(&[0.0, 0.0, 0.0], &mut grad).is_err()); // a 3-D point
+/// assert!(f.value(&[0.0]).is_nan()); // unchecked: NaN, never a panic
+/// # Ok::<(), downhill::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rosenbrock {
     /// Position of the valley's minimum along x.
@@ -28,6 +42,9 @@ impl<T: Real> Objective<T> for Rosenbrock {
     }
 
     fn value(&self, v: &[T]) -> T {
+        if v.len() != 2 {
+            return nan();
+        }
         let (a, b) = (T::from_f64(self.a), T::from_f64(self.b));
         let (x, y) = (v[0], v[1]);
         let r = y - x * x;
@@ -35,6 +52,10 @@ impl<T: Real> Objective<T> for Rosenbrock {
     }
 
     fn gradient(&self, v: &[T], grad: &mut [T]) {
+        if v.len() != 2 || grad.len() != 2 {
+            grad.fill(nan());
+            return;
+        }
         let (a, two_b) = (T::from_f64(self.a), T::from_f64(self.b * 2.0));
         let two = T::from_f64(2.0);
         let (x, y) = (v[0], v[1]);
@@ -44,6 +65,10 @@ impl<T: Real> Objective<T> for Rosenbrock {
 
     fn value_and_gradient(&self, v: &[T], grad: &mut [T]) -> T {
         // The same operations as `value` and `gradient`, sharing the loads and conversions.
+        if v.len() != 2 || grad.len() != 2 {
+            grad.fill(nan());
+            return nan();
+        }
         let (a, b, two_b) = (T::from_f64(self.a), T::from_f64(self.b), T::from_f64(self.b * 2.0));
         let two = T::from_f64(2.0);
         let (x, y) = (v[0], v[1]);
@@ -54,6 +79,11 @@ impl<T: Real> Objective<T> for Rosenbrock {
     }
 
     fn value_and_gradient_many(&self, points: &[T], values: &mut [T], grads: &mut [T]) {
+        if points.len() != 2 * values.len() || grads.len() != 2 * values.len() {
+            values.fill(nan());
+            grads.fill(nan());
+            return;
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx2") {
@@ -70,6 +100,7 @@ impl<T: Real> Objective<T> for Rosenbrock {
     }
 
     fn hessian(&self, v: &[T], h: &mut [T]) -> Result<()> {
+        check_hessian_lengths(2, v.len(), h.len())?;
         let b = T::from_f64(self.b);
         let (x, y) = (v[0], v[1]);
         let (two, four, eight) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
@@ -79,7 +110,9 @@ impl<T: Real> Objective<T> for Rosenbrock {
         h[3] = two * b;
         Ok(())
     }
+}
 
+impl Landscape for Rosenbrock {
     fn name(&self) -> String {
         format!("rosenbrock:a={},b={}", self.a, self.b)
     }

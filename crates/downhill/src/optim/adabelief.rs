@@ -91,7 +91,7 @@ impl<T: Real> Optimizer<T> for AdaBelief<T> {
         ensure("adabelief", &mut self.nu, n, T::ZERO)?;
         let t = self.t + 1;
         let c = Coeffs {
-            lr: T::from_f64(self.learning_rate.value(self.t)),
+            lr: T::from_f64(self.learning_rate.rate(self.t)?),
             b1: T::from_f64(self.beta1),
             omb1: T::from_f64(1.0 - self.beta1),
             b2: T::from_f64(self.beta2),

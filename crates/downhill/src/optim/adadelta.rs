@@ -76,7 +76,7 @@ impl<T: Real> Optimizer<T> for Adadelta<T> {
         ensure("adadelta", &mut self.square_avg, n, T::ZERO)?;
         ensure("adadelta", &mut self.acc_delta, n, T::ZERO)?;
         let c = Coeffs {
-            lr: T::from_f64(self.learning_rate.value(self.t)),
+            lr: T::from_f64(self.learning_rate.rate(self.t)?),
             rho: T::from_f64(self.rho),
             omr: T::from_f64(1.0 - self.rho),
             eps: T::from_f64(self.eps),

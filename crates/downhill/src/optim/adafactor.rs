@@ -95,6 +95,7 @@ impl<T: Real> Optimizer<T> for Adafactor<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -134,7 +135,7 @@ impl<T: Real> Optimizer<T> for Adafactor<T> {
             (self.r, self.c, self.v) = (vec![T::ZERO; nr], vec![T::ZERO; nc], vec![T::ZERO; nv]);
         }
         let t = (self.t + 1) as f64;
-        let lr = self.learning_rate.value(self.t);
+        let lr = self.learning_rate.rate(self.t)?;
         let beta2 = 1.0 - t.powf(self.beta2_decay);
         let (b2, omb2) = (T::from_f64(beta2), T::from_f64(1.0 - beta2));
         let rho = lr.min(1.0 / t.sqrt());

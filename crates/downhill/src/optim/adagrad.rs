@@ -62,7 +62,7 @@ impl<T: Real> Optimizer<T> for AdaGrad<T> {
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("adagrad", params.len(), grads.len())?;
         ensure("adagrad", &mut self.sum, params.len(), T::from_f64(self.initial_accumulator_value))?;
-        let clr = T::from_f64(self.learning_rate.value(self.t) / (1.0 + self.t as f64 * self.lr_decay));
+        let clr = T::from_f64(self.learning_rate.rate(self.t)? / (1.0 + self.t as f64 * self.lr_decay));
         let eps = T::from_f64(self.eps);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks3(params, grads, &mut self.sum, |params, grads, sums| {

@@ -139,7 +139,8 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             && self.transforms.clip_norm.is_none()
             && self.transforms.clip_value.is_none()
         {
-            self.small_step(params, grads);
+            let lr_f = self.learning_rate.rate(self.t)?;
+            self.small_step(params, grads, lr_f);
             return Ok(());
         }
         let name = Optimizer::<T>::name(self);
@@ -150,7 +151,7 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         if self.amsgrad {
             ensure(name, &mut self.v_max, n, T::ZERO)?;
         }
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let t = self.t + 1;
         let lr = T::from_f64(lr_f);
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
@@ -221,9 +222,8 @@ impl<T: Real> Adam<T> {
     /// coupled decay: the operations of [`kernel`] without its set-up, whose fixed cost exceeds
     /// the work here.
     #[inline]
-    fn small_step(&mut self, params: &mut [T], grads: &[T]) {
+    fn small_step(&mut self, params: &mut [T], grads: &[T], lr_f: f64) {
         let t = self.t + 1;
-        let lr_f = self.learning_rate.value(self.t);
         let lr = T::from_f64(lr_f);
         // AdamW's decay multiplies the weights by 1 - lr * weight_decay first.
         let decay = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - lr_f * self.weight_decay));

@@ -78,7 +78,7 @@ impl<T: Real> Optimizer<T> for Adamax<T> {
         ensure("adamax", &mut self.exp_avg, n, T::ZERO)?;
         ensure("adamax", &mut self.exp_inf, n, T::ZERO)?;
         let t = self.t + 1;
-        let lr = self.learning_rate.value(self.t);
+        let lr = self.learning_rate.rate(self.t)?;
         let c = Coeffs {
             omb1: T::from_f64(1.0 - self.beta1),
             b2: T::from_f64(self.beta2),

@@ -85,6 +85,7 @@ impl<T: Real> Optimizer<T> for Asgd<T> {
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("asgd", params.len(), grads.len())?;
         ensure("asgd", &mut self.ax, params.len(), T::ZERO)?;
+        self.learning_rate.rate(self.t)?;
         let eta = self.eta();
         let mu = if self.t == 0 { 1.0 } else { 1.0 / (self.t as f64 - self.t0).max(1.0) };
         let c = Coeffs {

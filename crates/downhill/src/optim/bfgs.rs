@@ -129,23 +129,19 @@ impl<T: Real> Bfgs<T> {
             self.inverse_hessian.clear();
             self.compute_direction(grad);
         }
-        let lr = self.learning_rate.value(self.t);
+        let lr = self.learning_rate.rate(self.t)?;
         Ok(if self.inverse_hessian.is_empty() { (1.0f64).min(1.0 / norm(grad)) * lr } else { lr })
     }
 
     /// scipy's first trial step for a search from `loss` along the current direction.
-    fn initial_step(&self, loss: T, grad: &[T]) -> f64 {
-        let lr = self.learning_rate.value(self.t);
+    fn initial_step(&self, loss: T, grad: &[T]) -> Result<f64> {
+        let lr = self.learning_rate.rate(self.t)?;
         let previous = match self.last_loss.first() {
             Some(&f) => f.to_f64(),
             None => loss.to_f64() + norm(grad) / 2.0,
         };
         let alpha = 1.01 * 2.0 * (loss.to_f64() - previous) / dot(grad, &self.direction);
-        if alpha > 0.0 && alpha.is_finite() {
-            alpha.min(lr)
-        } else {
-            lr
-        }
+        Ok(if alpha > 0.0 && alpha.is_finite() { alpha.min(lr) } else { lr })
     }
 
     fn finish(&mut self, start: &[T], loss: Option<T>, grad: &[T]) {
@@ -191,6 +187,7 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -232,9 +229,9 @@ impl<T: Real> Optimizer<T> for Bfgs<T> {
             return Ok(Iteration::Moved);
         };
         self.prepare(params, grad)?;
-        let initial = self.initial_step(loss, grad);
-        let fallback = (!self.inverse_hessian.is_empty())
-            .then(|| (1.0f64).min(1.0 / norm(grad)) * self.learning_rate.value(self.t));
+        let initial = self.initial_step(loss, grad)?;
+        let rate = self.learning_rate.rate(self.t)?;
+        let fallback = (!self.inverse_hessian.is_empty()).then(|| (1.0f64).min(1.0 / norm(grad)) * rate);
         let direction = std::mem::take(&mut self.direction);
         let mut found = std::mem::take(&mut self.found);
         let line = Line { point: params, loss, grad, direction: &direction };

@@ -175,6 +175,7 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -201,6 +202,7 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
         new_grad: &mut [T],
     ) -> Result<Iteration<T>> {
         check_lengths("cg", params.len(), grad.len())?;
+        let rate = self.learning_rate.rate(self.t)?;
         let (initial, restarted) = self.prepare(loss, grad);
         let Some(search) = self.line_search else {
             let step = T::from_f64(initial);
@@ -210,8 +212,7 @@ impl<T: Real> Optimizer<T> for ConjugateGradient<T> {
             self.finish(loss, grad, restarted);
             return Ok(Iteration::Moved);
         };
-        let fallback =
-            (!restarted).then(|| (1.0f64).min(1.0 / norm(grad)) * self.learning_rate.value(self.t));
+        let fallback = (!restarted).then(|| (1.0f64).min(1.0 / norm(grad)) * rate);
         let mut found = std::mem::take(&mut self.found);
         let line = Line { point: params, loss, grad, direction: &self.direction };
         let result = search_with_restart(&search, objective, &line, initial, &mut found, fallback);

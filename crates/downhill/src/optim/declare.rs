@@ -556,15 +556,6 @@ pub(crate) fn summary(keys: &[Hyperparameter], note: &str) -> String {
     s
 }
 
-// declare: temporary, replaced by the schedules branch at merge (it adds this impl to schedule.rs;
-// at the end of schedule.rs, after its test module, clippy refuses it).
-impl From<f64> for Schedule {
-    /// A constant rate.
-    fn from(lr: f64) -> Self {
-        Schedule::constant(lr)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::show_number;

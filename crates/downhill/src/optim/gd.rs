@@ -99,7 +99,7 @@ impl<T: Real> Optimizer<T> for GradientDescent<T> {
         let direction: Vec<T> = grad.iter().map(|&g| -g).collect();
         let mut found = Found::default();
         let line = Line { point: params, loss, grad, direction: &direction };
-        match search.search(objective, &line, self.learning_rate.value(self.t), &mut found) {
+        match search.search(objective, &line, self.learning_rate.rate(self.t)?, &mut found) {
             Ok(()) => {
                 params.copy_from_slice(&found.point);
                 new_grad.copy_from_slice(&found.grad);
@@ -122,7 +122,7 @@ impl<T: Real> Optimizer<T> for GradientDescent<T> {
                 search.name()
             )));
         }
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         super::parallel::for_chunks2(params, grads, |params, grads| {
             if pre.is_identity() {

@@ -85,7 +85,7 @@ impl<T: Real> Optimizer<T> for Lamb<T> {
         ensure("lamb", &mut self.mu, n, T::ZERO)?;
         ensure("lamb", &mut self.nu, n, T::ZERO)?;
         let t = self.t + 1;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));
         let (b2, omb2) = (T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let bc1 = T::from_f64(super::bias_correction(self.beta1, t as f64));

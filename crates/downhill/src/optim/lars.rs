@@ -80,7 +80,7 @@ impl<T: Real> Optimizer<T> for Lars<T> {
         let n = params.len();
         let blocks = self.layers.ranges("lars", n)?;
         ensure("lars", &mut self.trace, n, T::ZERO)?;
-        let neg_lr = T::from_f64(-self.learning_rate.value(self.t));
+        let neg_lr = T::from_f64(-self.learning_rate.rate(self.t)?);
         let mu = T::from_f64(self.momentum);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         let nesterov = self.nesterov;

@@ -206,6 +206,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -219,6 +220,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
                 search.name()
             )));
         }
+        self.learning_rate.rate(self.t)?;
         let step = T::from_f64(self.prepare(params, grads));
         let start = params.to_vec();
         for (p, &d) in params.iter_mut().zip(&self.direction) {
@@ -248,8 +250,8 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
             return Ok(Iteration::Moved);
         };
         let initial = self.prepare(params, grad);
-        let fallback =
-            (!self.s.is_empty()).then(|| (1.0f64).min(1.0 / norm(grad)) * self.learning_rate.value(self.t));
+        let rate = self.learning_rate.rate(self.t)?;
+        let fallback = (!self.s.is_empty()).then(|| (1.0f64).min(1.0 / norm(grad)) * rate);
         let direction = std::mem::take(&mut self.direction);
         let mut found = std::mem::take(&mut self.found);
         let line = Line { point: params, loss, grad, direction: &direction };

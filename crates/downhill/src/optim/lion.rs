@@ -61,7 +61,7 @@ impl<T: Real> Optimizer<T> for Lion<T> {
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("lion", params.len(), grads.len())?;
         ensure("lion", &mut self.m, params.len(), T::ZERO)?;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let lr = T::from_f64(lr_f);
         let decay = (self.weight_decay != 0.0).then(|| T::from_f64(1.0 - lr_f * self.weight_decay));
         let (b1, omb1) = (T::from_f64(self.beta1), T::from_f64(1.0 - self.beta1));

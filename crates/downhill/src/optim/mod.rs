@@ -596,6 +596,7 @@ pub(crate) trait RateField {
 
 impl RateField for Schedule {
     fn set(&mut self, schedule: Schedule, _: &str) -> Result<()> {
+        schedule.validate()?;
         *self = schedule;
         Ok(())
     }
@@ -603,6 +604,7 @@ impl RateField for Schedule {
 
 impl RateField for f64 {
     fn set(&mut self, schedule: Schedule, optimizer: &str) -> Result<()> {
+        schedule.validate()?;
         match schedule {
             Schedule::Constant { lr } => {
                 *self = lr;

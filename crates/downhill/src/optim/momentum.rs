@@ -99,7 +99,7 @@ impl<T: Real> Optimizer<T> for Momentum<T> {
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("momentum", params.len(), grads.len())?;
         ensure("momentum", &mut self.velocity, params.len(), T::ZERO)?;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         let (beta, omd) = (T::from_f64(self.beta), T::from_f64(1.0 - self.dampening));
         momentum_pass(params, grads, &mut self.velocity, self.t == 0, (beta, omd), &pre, |p, _, v| {

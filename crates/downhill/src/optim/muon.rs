@@ -166,7 +166,7 @@ impl<T: Real> Optimizer<T> for Muon<T> {
             ensure("muon", &mut self.v, n, T::ZERO)?;
         }
         let t = self.t + 1;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let pre = self.transforms.with_decay(0.0).prepare(grads);
         let decay = T::from_f64(1.0 - lr_f * self.weight_decay);
         let (beta, omb) = (T::from_f64(self.momentum), T::from_f64(1.0 - self.momentum));

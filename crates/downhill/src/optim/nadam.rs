@@ -95,7 +95,7 @@ impl<T: Real> Optimizer<T> for NAdam<T> {
         ensure("nadam", &mut self.m, n, T::ZERO)?;
         ensure("nadam", &mut self.v, n, T::ZERO)?;
         let t = self.t + 1;
-        let lr = self.learning_rate.value(self.t);
+        let lr = self.learning_rate.rate(self.t)?;
         let (mu, mu_next) = (self.mu(t), self.mu(t + 1));
         let product = self.product_to(t);
         let cg = T::from_f64(lr * (1.0 - mu) / (1.0 - product));

@@ -144,7 +144,7 @@ impl<T: Real> Optimizer<T> for NesterovLookahead<T> {
         check_lengths("nesterov", params.len(), grad.len())?;
         let n = params.len();
         ensure("nesterov", &mut self.velocity, n, T::ZERO)?;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let lr = T::from_f64(lr_f);
         // The seed writes eta*beta*v: (eta*beta) first, as Python evaluates it left to right.
         let lr_beta = lr * T::from_f64(self.beta);
@@ -187,7 +187,7 @@ impl<T: Real> Optimizer<T> for Nesterov<T> {
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {
         check_lengths("nesterov", params.len(), grads.len())?;
         ensure("nesterov", &mut self.velocity, params.len(), T::ZERO)?;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         let (beta, omd) = (T::from_f64(self.beta), T::from_f64(1.0 - self.dampening));
         momentum_pass(params, grads, &mut self.velocity, self.t == 0, (beta, omd), &pre, |p, g, b| {

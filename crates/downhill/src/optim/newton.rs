@@ -128,10 +128,9 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         };
         check_lengths("newton", params.len(), grad.len())?;
         if !objective.has_hessian() {
-            return Err(Error::Unsupported(format!(
-                "newton: objective '{}' has no Hessian",
-                objective.name()
-            )));
+            return Err(Error::Unsupported(
+                "newton: the objective has no Hessian (lbfgs and bfgs need gradients only)".into(),
+            ));
         }
         let n = params.len();
         self.hessian.resize(n * n, T::ZERO);
@@ -139,7 +138,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
         let direction: Vec<T> = self.solve(grad)?.into_iter().map(|d| T::from_f64(-d)).collect();
         let mut found = Found::default();
         let line = Line { point: params, loss, grad, direction: &direction };
-        match search.search(objective, &line, self.learning_rate.value(self.t), &mut found) {
+        match search.search(objective, &line, self.learning_rate.rate(self.t)?, &mut found) {
             Ok(()) => {
                 params.copy_from_slice(&found.point);
                 new_grad.copy_from_slice(&found.grad);
@@ -159,6 +158,7 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -172,16 +172,15 @@ impl<T: Real> Optimizer<T> for Newton<T> {
     fn step_on(&mut self, objective: &dyn Objective<T>, params: &mut [T], grad: &[T]) -> Result<()> {
         check_lengths("newton", params.len(), grad.len())?;
         if !objective.has_hessian() {
-            return Err(Error::Unsupported(format!(
-                "newton: objective '{}' has no Hessian",
-                objective.name()
-            )));
+            return Err(Error::Unsupported(
+                "newton: the objective has no Hessian (lbfgs and bfgs need gradients only)".into(),
+            ));
         }
         let n = params.len();
         crate::objective::check_dense_hessian("newton", n, crate::objective::MAX_DENSE_HESSIAN_DIM)?;
         self.hessian.resize(n * n, T::ZERO);
         objective.hessian(params, &mut self.hessian)?;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let beta = self.damping;
         if n == 1 {
             // The notebook's lr * L'/L'', exactly, when the curvature is positive.

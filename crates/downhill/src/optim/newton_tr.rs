@@ -191,10 +191,9 @@ impl<T: Real> Optimizer<T> for NewtonTrustRegion<T> {
     ) -> Result<Iteration<T>> {
         check_lengths("newton-tr", params.len(), grad.len())?;
         if !objective.has_hessian() {
-            return Err(Error::Unsupported(format!(
-                "newton-tr: objective '{}' has no Hessian",
-                objective.name()
-            )));
+            return Err(Error::Unsupported(
+                "newton-tr: the objective has no Hessian (lbfgs and bfgs need gradients only)".into(),
+            ));
         }
         let n = params.len();
         if n > super::BFGS_MAX_DIM {

@@ -81,6 +81,7 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.learning_rate = schedule;
         Ok(())
     }
@@ -111,7 +112,7 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
             });
         }
         let first = self.t == 0;
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let (b1, b2, omb2) =
             (T::from_f64(self.beta1), T::from_f64(self.beta2), T::from_f64(1.0 - self.beta2));
         let (eps, eps_root, wd) =

@@ -84,7 +84,7 @@ impl<T: Real> Optimizer<T> for RAdam<T> {
         ensure("radam", &mut self.m, n, T::ZERO)?;
         ensure("radam", &mut self.v, n, T::ZERO)?;
         let t = self.t + 1;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let bc1 = super::bias_correction(self.beta1, t as f64);
         let bc2 = super::bias_correction(self.beta2, t as f64);
         let rect = self.rectification(t);

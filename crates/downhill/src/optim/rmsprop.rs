@@ -97,7 +97,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         if self.momentum > 0.0 {
             ensure("rmsprop", &mut self.momentum_buffer, n, T::ZERO)?;
         }
-        let lr = T::from_f64(self.learning_rate.value(self.t));
+        let lr = T::from_f64(self.learning_rate.rate(self.t)?);
         let pre = self.transforms.with_decay(self.weight_decay).prepare(grads);
         let (alpha, one_minus_alpha) = (T::from_f64(self.alpha), T::from_f64(1.0 - self.alpha));
         let eps = T::from_f64(self.eps);

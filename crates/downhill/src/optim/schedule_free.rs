@@ -100,7 +100,7 @@ impl<T: Real> Optimizer<T> for ScheduleFreeAdamW<T> {
         ensure("sf-adamw", &mut self.z, n, T::ZERO)?;
         ensure("sf-adamw", &mut self.v, n, T::ZERO)?;
         let t = self.t + 1;
-        let lr_f = self.learning_rate.value(self.t);
+        let lr_f = self.learning_rate.rate(self.t)?;
         let (_, weight_sum, weight) = self.sums_to(t);
         let ckp1 = if weight_sum == 0.0 { 0.0 } else { weight / weight_sum };
         let bc2 = T::from_f64(super::bias_correction(self.beta2, t as f64));
