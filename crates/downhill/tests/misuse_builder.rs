@@ -1,8 +1,5 @@
 //! Typed construction validates as specs do (issue #15): Adam with `lr = -1` or `beta1 = 1.5` is an
 //! `Err` naming the field and the accepted range, with the spec's message.
-//!
-//! Written against the typed builder of engineer "declare"; `cfg(any())` keeps it out of the build
-//! until that builder is merged (the lead removes the line at the merge).
 
 use downhill::optim::{self, Adam, BuildOptions};
 use downhill::Error;
