@@ -23,7 +23,7 @@ struct Checkpoint {
 /// of the state that matters.
 fn optimizer() -> Adam<f64> {
     Adam::builder()
-        .lr(Schedule::WarmupCosine { max: 0.05, min: 1e-4, warmup: 50, total: 1000 })
+        .lr(Schedule::warmup_cosine(0.05, 1e-4, 50, 1000).expect("a valid schedule"))
         .build()
         .expect("a valid schedule")
 }

@@ -17,7 +17,7 @@ fn main() -> Result<()> {
 
     // The rate falls from 0.015 to 0.001 along half a cosine over 200 steps. GD is stable on this
     // bowl while lr < 2 / lambda_max = 2 / 100 = 0.02.
-    let schedule = Schedule::Cosine { max: 0.015, min: 0.001, total: 200 };
+    let schedule = Schedule::cosine(0.015, 0.001, 200)?; // max, min, total
     let mut gd = GradientDescent::<f64>::builder().lr(schedule.clone()).build()?; // checks the schedule
 
     let start = [1.0, 1.0];
@@ -47,7 +47,7 @@ fn main() -> Result<()> {
     // ---- 2. Adam with warmup + cosine on Rosenbrock -------------------------------------------
     let (a, b) = (1.0, 10.0);
     let valley = Rosenbrock { a, b };
-    let warmup_cosine = Schedule::WarmupCosine { max: 0.05, min: 1e-4, warmup: 100, total: 2000 };
+    let warmup_cosine = Schedule::warmup_cosine(0.05, 1e-4, 100, 2000)?; // max, min, warmup, total (checked)
     let mut adam = Adam::<f64>::builder().lr(warmup_cosine).beta1(0.9).build()?;
 
     let options = RunOptions { record_every: 400, ..RunOptions::steps(2000) };

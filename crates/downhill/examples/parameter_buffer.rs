@@ -27,7 +27,7 @@ fn main() -> Result<()> {
 
     // Adam whose rate decays from 0.1 to 1e-4 over the run (cosine).
     let steps = 800;
-    let mut adam = Adam::<f32>::builder().lr(Schedule::Cosine { max: 0.1, min: 1e-4, total: steps }).build()?;
+    let mut adam = Adam::<f32>::builder().lr(Schedule::cosine(0.1, 1e-4, steps)?).build()?;
 
     for step in 0..steps {
         // Forward pass and the gradient of L = mean((w.x + b - y)^2), by hand:
