@@ -149,7 +149,12 @@ pub struct Track<'a> {
 
 /// The contour map with trajectories (2-D) beside loss curves on a log scale: the picture of
 /// `compare --plot` and of `plot run.json`.
-pub fn trajectory_figure(f: &dyn DescribedObjective<f64>, start: &[f64], tracks: &[Track], steps: u64) -> Figure {
+pub fn trajectory_figure(
+    f: &dyn DescribedObjective<f64>,
+    start: &[f64],
+    tracks: &[Track],
+    steps: u64,
+) -> Figure {
     let f_star = f.minima().iter().map(|m| m.value).min_by(f64::total_cmp);
     let mut fig = Figure::inches(if f.dim() == 2 { 15.0 } else { 8.0 }, 6.0);
     fig.title = Some(format!("{}: {}", f.name(), f.formula()));

@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use downhill::optim::{self, BuildOptions, Buildable};
 use downhill::schedule::ReduceOnPlateau;
+use downhill_train::Scalar;
 use downhill_train::{
     self as train, Dataset, EpochStats, Model, Session, Snapshot, Task, TrainConfig, TrainOutcome, Trainer,
 };
-use downhill_train::Scalar;
 
 use crate::checkpoint::{crc32, read_framed, write_framed};
 use crate::output::{table, write_atomic};

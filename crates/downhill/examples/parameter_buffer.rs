@@ -45,10 +45,7 @@ fn main() -> Result<()> {
         // The whole optimizer step: reads the gradient, updates the parameters in place.
         adam.update(&mut params, &grads)?;
         if step % 200 == 0 || step == steps - 1 {
-            println!(
-                "step {step:>3}  lr {:.5}  loss {loss:.6}  params {params:?}",
-                adam.lr().value(step)
-            );
+            println!("step {step:>3}  lr {:.5}  loss {loss:.6}  params {params:?}", adam.lr().value(step));
         }
     }
     assert_eq!(adam.steps(), steps);

@@ -21,7 +21,7 @@ fn main() -> Result<()> {
     let mut lbfgs = Lbfgs::<f64>::builder().memory(10).build()?; // 10 (s, y) pairs, More-Thuente search
     let mut bfgs = Bfgs::<f64>::default(); // dense inverse Hessian, scipy's step rules
     let mut cg = ConjugateGradient::<f64>::builder().variant(CgVariant::PolakRibierePlus).build()?; // strong Wolfe, c2 = 0.1
-    // Steepest descent, backtracking from a step of 1.
+                                                                                                    // Steepest descent, backtracking from a step of 1.
     let mut gd = GradientDescent::<f64>::builder()
         .lr(1.0)
         .line_search(Some(LineSearch::Armijo(Armijo::default())))

@@ -176,7 +176,12 @@ fn run_tracked(
 
 /// The learning-rate spec of [`lr_grid`] with the lowest final loss for `spec` (`spec` itself
 /// when every rate diverges).
-fn tune(objective: &dyn DescribedObjective<f64>, spec: &str, start: &[f64], options: &RunOptions) -> Result<String> {
+fn tune(
+    objective: &dyn DescribedObjective<f64>,
+    spec: &str,
+    start: &[f64],
+    options: &RunOptions,
+) -> Result<String> {
     let tuning = RunOptions { bound: Some(options.bound.unwrap_or(1e6)), record_every: 0, ..options.clone() };
     let mut best: Option<(f64, String)> = None;
     for lr in lr_grid() {

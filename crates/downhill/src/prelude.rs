@@ -9,7 +9,7 @@
 //! ```
 //! use downhill::prelude::*;
 //!
-//! let mut adam = Adam::<f64>::new(0.1);
+//! let mut adam = Adam::<f64>::new(0.1)?;
 //! let run = minimize(&Rosenbrock { a: 1.0, b: 10.0 }, &mut adam, &[-1.5, 2.5], &RunOptions::steps(500), None)?;
 //! assert!(run.loss < 1e-6);
 //! # Ok::<(), downhill::Error>(())

@@ -269,11 +269,11 @@ impl Landscape for StyblinskiTang {
 /// use downhill::objectives::Rastrigin;
 ///
 /// let f = Rastrigin { dim: 2 };
-/// let mut grad = [1.0; 2];
+/// let mut grad = [1.0f64; 2];
 /// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 0.0);
 /// assert_eq!(grad, [0.0, 0.0]);
 /// // At (1, 0): 20 + (1 - 10 cos 2 pi) + (0 - 10 cos 0) = 1.
-/// assert!((f.value(&[1.0, 0.0]) - 1.0).abs() < 1e-12);
+/// assert!((f.value(&[1.0f64, 0.0]) - 1.0).abs() < 1e-12);
 /// # Ok::<(), downhill::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -344,7 +344,7 @@ impl Landscape for Rastrigin {
 /// use downhill::objectives::Ackley;
 ///
 /// let f = Ackley { dim: 2 };
-/// let mut grad = [1.0; 2];
+/// let mut grad = [1.0f64; 2];
 /// assert!(f.evaluate(&[0.0, 0.0], &mut grad)?.abs() < 1e-15); // the global minimum 0
 /// assert_eq!(grad, [0.0, 0.0]);
 /// # Ok::<(), downhill::Error>(())

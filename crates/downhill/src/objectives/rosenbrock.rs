@@ -14,12 +14,12 @@ use crate::real::Real;
 /// use downhill::objectives::Rosenbrock;
 ///
 /// let f = Rosenbrock { a: 1.0, b: 10.0 }; // the seed's figure 1
-/// let mut grad = [0.0; 2];
+/// let mut grad = [0.0f64; 2];
 /// // At (0, 0): f = 1, gradient (-2, 0).
 /// assert_eq!(f.evaluate(&[0.0, 0.0], &mut grad)?, 1.0);
 /// assert_eq!(grad, [-2.0, 0.0]);
 /// assert!(f.evaluate(&[0.0, 0.0, 0.0], &mut grad).is_err()); // a 3-D point
-/// assert!(f.value(&[0.0]).is_nan()); // unchecked: NaN, never a panic
+/// assert!(f.value(&[0.0f64]).is_nan()); // unchecked: NaN, never a panic
 /// # Ok::<(), downhill::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
