@@ -702,6 +702,27 @@ impl Schedule {
         matches!(self, Schedule::Constant { .. })
     }
 
+    /// What [`crate::Optimizer::set_learning_rate`] accepts: a schedule that passes
+    /// [`Schedule::validate`], or a constant rate of 0 or more. A training loop's scheduler sets 0
+    /// at the start of a warmup (PyTorch accepts `lr = 0`); a spec or builder still asks an
+    /// optimizer's `lr` to be positive.
+    ///
+    /// ```
+    /// use downhill::Schedule;
+    /// assert!(Schedule::constant(0.0).validate_setting().is_ok());
+    /// assert!(Schedule::constant(0.0).validate().is_err());
+    /// assert_eq!(
+    ///     Schedule::constant(-1e-3).validate_setting().unwrap_err().to_string(),
+    ///     "schedule.lr: -0.001 is not in [0, inf)"
+    /// );
+    /// ```
+    pub fn validate_setting(&self) -> Result<()> {
+        match *self {
+            Schedule::Constant { lr } => Range::NonNegative.check("schedule.lr", lr).map(|_| ()),
+            _ => self.validate(),
+        }
+    }
+
     /// Checks that the schedule is self-consistent and all its rates are finite and non-negative,
     /// with the one-line messages [`Schedule::parse`] gives (it calls this). The constructors call
     /// it; call it yourself on a variant written out. A custom function passes (its values are

@@ -40,3 +40,20 @@ fn setting_the_rate_each_step_equals_the_schedule() {
         assert_eq!(scheduled.state(), driven.state(), "{}", entry.name);
     }
 }
+
+/// A training loop may set the rate to 0 (a warmup from 0, as PyTorch's schedulers do at step 0):
+/// the update then leaves the parameters where they are, and the moment estimates still move.
+#[test]
+fn a_rate_of_zero_can_be_set_and_moves_nothing() {
+    let mut adam = optim::build::<f64>("adamw", &BuildOptions::default()).unwrap();
+    adam.set_learning_rate(Schedule::constant(0.0)).unwrap();
+    let mut x = vec![1.0, -2.0, 0.5];
+    adam.update(&mut x, &[0.3, -0.1, 2.0]).unwrap();
+    assert_eq!(x, [1.0, -2.0, 0.5]);
+    assert_eq!(adam.steps(), 1);
+    // A negative rate is still refused, naming the field and the range.
+    let e = adam.set_learning_rate(Schedule::constant(-1e-3)).unwrap_err();
+    assert_eq!(e.to_string(), "schedule.lr: -0.001 is not in [0, inf)");
+    // As a spec, lr = 0 stays an error: an optimizer built to take no step is a mistake.
+    assert!(optim::build::<f64>("adamw:lr=0", &BuildOptions::default()).is_err());
+}

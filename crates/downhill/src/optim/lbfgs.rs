@@ -206,7 +206,7 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
-        schedule.validate()?;
+        schedule.validate_setting()?;
         self.learning_rate = schedule;
         Ok(())
     }

@@ -596,7 +596,7 @@ pub(crate) trait RateField {
 
 impl RateField for Schedule {
     fn set(&mut self, schedule: Schedule, _: &str) -> Result<()> {
-        schedule.validate()?;
+        schedule.validate_setting()?;
         *self = schedule;
         Ok(())
     }
@@ -604,7 +604,7 @@ impl RateField for Schedule {
 
 impl RateField for f64 {
     fn set(&mut self, schedule: Schedule, optimizer: &str) -> Result<()> {
-        schedule.validate()?;
+        schedule.validate_setting()?;
         match schedule {
             Schedule::Constant { lr } => {
                 *self = lr;
