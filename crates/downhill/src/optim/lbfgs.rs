@@ -206,9 +206,8 @@ impl<T: Real> Optimizer<T> for Lbfgs<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
-        schedule.validate_setting()?;
-        self.learning_rate = schedule;
-        Ok(())
+        let name = self.name();
+        super::RateField::set(&mut self.learning_rate, schedule, name)
     }
 
     fn update(&mut self, params: &mut [T], grads: &[T]) -> Result<()> {

@@ -81,9 +81,8 @@ impl<T: Real> Optimizer<T> for NovoGrad<T> {
     }
 
     fn set_learning_rate(&mut self, schedule: Schedule) -> Result<()> {
-        schedule.validate_setting()?;
-        self.learning_rate = schedule;
-        Ok(())
+        let name = self.name();
+        super::RateField::set(&mut self.learning_rate, schedule, name)
     }
 
     fn set_layout(&mut self, blocks: &[Block]) -> Result<()> {
